@@ -1,0 +1,1 @@
+"""Reference data: administrative units and the 2025 crosswalk, agencies, procedures, plans."""

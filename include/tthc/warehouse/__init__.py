@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: server discovery, connections and migrations."""
