@@ -28,3 +28,10 @@ def transaction(url: str | None = None) -> Iterator[psycopg2.extensions.cursor]:
                 yield cur
     finally:
         conn.close()
+
+
+def fetch_all(url: str | None, sql: str, params=None) -> list[tuple]:
+    """Run one query in its own transaction and return every row."""
+    with transaction(url) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()

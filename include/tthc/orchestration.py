@@ -1,0 +1,36 @@
+"""What DAG files share: default arguments and how a task finds the warehouse.
+
+Kept in the package so DAG files stay thin and this stays testable without a scheduler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from tthc.warehouse.server import normalize_url, resolve_warehouse_url
+
+OWNER = "tthc-data"
+TIMEZONE = "Asia/Ho_Chi_Minh"
+
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=30),
+}
+
+
+def warehouse_url() -> str:
+    """WAREHOUSE_URL when set; else the Airflow connection TTHC_WAREHOUSE_CONN_ID; else the embedded server."""
+    if os.environ.get("WAREHOUSE_URL"):
+        return normalize_url(os.environ["WAREHOUSE_URL"])
+    conn_id = os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse")
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 - connection not defined: fall back to the embedded server
+        return resolve_warehouse_url()
+    return normalize_url(conn.get_uri())

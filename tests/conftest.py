@@ -1,0 +1,85 @@
+"""Shared fixtures. Every test session works in throwaway databases, dropped at the end.
+
+The server is TTHC_TEST_PG_ADMIN_URL when set, else the local PostgreSQL on
+127.0.0.1:5432 when it answers, else an embedded pgserver in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+
+from tthc.warehouse.server import drop_database, ensure_database, with_database  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url():
+    """URL of the maintenance database of the test server."""
+    explicit = os.environ.get("TTHC_TEST_PG_ADMIN_URL")
+    if explicit:
+        yield explicit
+        return
+    if _port_open("127.0.0.1", 5432):
+        yield LOCAL_ADMIN_URL
+        return
+    import pgserver
+
+    data_dir = Path(tempfile.mkdtemp(prefix="tthc-test-pg-"))
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    yield f"postgresql+psycopg2://postgres@/postgres?host={data_dir}"
+    server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def make_database(pg_admin_url):
+    """Factory: make_database("prefix") -> URL of a fresh database, dropped at session end."""
+    created: list[str] = []
+
+    def factory(prefix: str = "db") -> str:
+        name = f"tthc_test_{prefix}_{uuid.uuid4().hex[:10]}".lower()
+        ensure_database(pg_admin_url, name)
+        created.append(name)
+        return with_database(pg_admin_url, name)
+
+    yield factory
+    for name in created:
+        drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def reference_warehouse(make_database) -> str:
+    """A migrated warehouse with reference data loaded. Read-only for tests: don't modify it."""
+    from tthc.reference.load import load_reference
+    from tthc.warehouse.migrate import migrate
+
+    url = make_database("ref")
+    migrate(url)
+    load_reference(url)
+    return url
+
+
+@pytest.fixture
+def empty_warehouse(make_database) -> str:
+    """A fresh, empty database for tests that migrate or modify."""
+    return make_database("wh")
