@@ -38,7 +38,10 @@ CREATE TABLE IF NOT EXISTS ops.quarantine (
     payload_ref     text,                     -- archive URI for binary payloads (files)
     created_at      timestamptz NOT NULL DEFAULT now(),
     resolved_at     timestamptz,
-    resolution      text
+    resolution      text,
+    -- sha256(stage, source_key, reason, payload): re-running a batch never duplicates an entry
+    dedup_key       text NOT NULL,
+    UNIQUE (source, dedup_key)
 );
 CREATE INDEX IF NOT EXISTS quarantine_open_idx ON ops.quarantine (source) WHERE resolved_at IS NULL;
 

@@ -13,9 +13,10 @@ from tthc.warehouse.server import normalize_url, resolve_warehouse_url
 OWNER = "tthc-data"
 TIMEZONE = "Asia/Ho_Chi_Minh"
 
+# TTHC_TASK_RETRIES lets the demo and tests fail fast (0); production keeps the default.
 DEFAULT_ARGS = {
     "owner": OWNER,
-    "retries": 2,
+    "retries": int(os.environ.get("TTHC_TASK_RETRIES", "2")),
     "retry_delay": dt.timedelta(minutes=5),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=30),

@@ -21,11 +21,14 @@ class Settings:
     demo_seed: int
     demo_size: int
     demo_data_dir: Path
+    inventory_dir: Path
+    inventory_glob: str
     holder_key_secret: str
 
     @classmethod
     def from_env(cls) -> "Settings":
         local = local_dir()
+        demo_data_dir = Path(os.environ.get("TTHC_DEMO_DATA_DIR", local / "demo-data")).resolve()
         return cls(
             warehouse_url=os.environ.get("WAREHOUSE_URL") or None,
             warehouse_conn_id=os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse"),
@@ -33,7 +36,9 @@ class Settings:
             seeds_dir=Path(os.environ.get("TTHC_SEEDS_DIR", seeds_dir())).resolve(),
             demo_seed=_int_env("TTHC_DEMO_SEED", 42),
             demo_size=_int_env("TTHC_DEMO_SIZE", 1000),
-            demo_data_dir=Path(os.environ.get("TTHC_DEMO_DATA_DIR", local / "demo-data")).resolve(),
+            demo_data_dir=demo_data_dir,
+            inventory_dir=Path(os.environ.get("TTHC_INVENTORY_DIR", demo_data_dir)).resolve(),
+            inventory_glob=os.environ.get("TTHC_INVENTORY_GLOB", "inventory*.csv"),
             # Key of the HMAC that pseudonymizes personal IDs; override in production.
             holder_key_secret=os.environ.get("TTHC_HOLDER_KEY_SECRET", "dev-only-not-secret"),
         )

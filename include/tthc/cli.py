@@ -1,0 +1,142 @@
+"""`tthc` command line. Run `tthc --help`; every command is documented in the README."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("tthc")
+
+
+def _warehouse(args) -> str:
+    from tthc.warehouse.server import normalize_url, resolve_warehouse_url
+
+    return normalize_url(args.warehouse_url) if getattr(args, "warehouse_url", None) else resolve_warehouse_url()
+
+
+def cmd_warehouse_url(args) -> int:
+    print(_warehouse(args))
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from tthc.warehouse.migrate import migrate
+
+    applied = migrate(_warehouse(args))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none (already current)'}")
+    return 0
+
+
+def cmd_load_reference(args) -> int:
+    from tthc.reference.load import load_reference
+
+    counts = load_reference(_warehouse(args), Path(args.seeds) if args.seeds else None)
+    print(json.dumps(counts, ensure_ascii=False))
+    return 0
+
+
+def cmd_load_inventory(args) -> int:
+    from tthc.inventory import load_inventory
+
+    report = load_inventory(Path(args.path), _warehouse(args))
+    print(json.dumps(report, ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from tthc.demo_data import generate
+
+    summary = generate(Path(args.out), seed=args.seed, size=args.size, permits_url=args.permits_url, scans=args.scans)
+    print(json.dumps(summary.get("counts", summary), ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from tthc.summary import render_summary
+
+    print(render_summary(_warehouse(args)))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from tthc.demo import run_demo
+
+    return run_demo(seed=args.seed, size=args.size)
+
+
+def cmd_embedded(args) -> int:
+    from tthc.warehouse.server import embedded_data_dir, embedded_url, start_embedded_server
+
+    if args.action == "start":
+        print(embedded_url())
+    elif args.action == "stop":
+        data_dir = embedded_data_dir()
+        if not (data_dir / "postmaster.pid").exists():
+            print(f"no embedded server running in {data_dir}")
+            return 0
+        server = start_embedded_server(data_dir)
+        server.cleanup_mode = "stop"
+        server.cleanup()
+        print(f"stopped the embedded server in {data_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tthc.settings import Settings
+
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="tthc", description="Đồng Tháp TTHC-result digitization platform")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_url(p):
+        p.add_argument("--warehouse-url", help="SQLAlchemy/libpq URL; default: WAREHOUSE_URL, else the embedded server")
+        return p
+
+    with_url(sub.add_parser("warehouse-url", help="print the warehouse URL (starts the embedded server if needed)")
+             ).set_defaults(func=cmd_warehouse_url)
+    with_url(sub.add_parser("migrate", help="apply pending SQL migrations from sql/")).set_defaults(func=cmd_migrate)
+    p = with_url(sub.add_parser("load-reference", help="load units, crosswalk, agencies, procedures and plans"))
+    p.add_argument("--seeds", help="seed folder (default: TTHC_SEEDS_DIR or ./seeds)")
+    p.set_defaults(func=cmd_load_reference)
+    p = with_url(sub.add_parser("load-inventory", help="load a declared paper-inventory CSV into core"))
+    p.add_argument("path", help="CSV file (columns: see README)")
+    p.set_defaults(func=cmd_load_inventory)
+    p = sub.add_parser("generate", help="write the deterministic demo dataset")
+    p.add_argument("--out", default=str(settings.demo_data_dir))
+    p.add_argument("--seed", type=int, default=settings.demo_seed)
+    p.add_argument("--size", type=int, default=settings.demo_size, help="number of true results (1k default, up to 10M)")
+    p.add_argument("--permits-url", help="SQLAlchemy URL for the construction-permit database (PostgreSQL or MariaDB)")
+    p.add_argument("--scans", type=int, help="number of scan-drop files (default scales with --size)")
+    p.set_defaults(func=cmd_generate)
+    with_url(sub.add_parser("summary", help="print what the warehouse holds")).set_defaults(func=cmd_summary)
+    p = sub.add_parser("demo", help="set up the warehouse, generate data, run every DAG through Airflow, summarize")
+    p.add_argument("--seed", type=int, default=settings.demo_seed)
+    p.add_argument("--size", type=int, default=settings.demo_size)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("embedded", help="start or stop the embedded PostgreSQL under .local/pgdata")
+    p.add_argument("action", choices=["start", "stop"])
+    p.set_defaults(func=cmd_embedded)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return args.func(args)
+    except Exception as exc:  # noqa: BLE001 - one clear line for the operator, traceback with -v
+        if args.verbose:
+            raise
+        print(f"tthc {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

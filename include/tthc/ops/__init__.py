@@ -1,0 +1,1 @@
+"""Pipeline bookkeeping in the warehouse's ops schema: batches, quarantine, events."""

@@ -1,0 +1,45 @@
+"""A short, human-readable account of what the warehouse holds (printed by the demo)."""
+
+from __future__ import annotations
+
+from tthc.warehouse.db import transaction
+
+QUERIES = [
+    ("Administrative units, pre-2025 (province / district / commune)",
+     "SELECT string_agg(n::text, ' / ' ORDER BY o) FROM (SELECT count(*) n, min(CASE level WHEN 'province' THEN 1 "
+     "WHEN 'district' THEN 2 ELSE 3 END) o FROM core.admin_unit WHERE era = 'pre2025' GROUP BY level) s"),
+    ("Administrative units, post-2025 (province / commune)",
+     "SELECT string_agg(n::text, ' / ' ORDER BY o) FROM (SELECT count(*) n, min(CASE level WHEN 'province' THEN 1 "
+     "ELSE 3 END) o FROM core.admin_unit WHERE era = 'post2025' GROUP BY level) s"),
+    ("2025 crosswalk rows (partly merged communes)",
+     "SELECT count(*) || ' (' || count(DISTINCT old_unit_key) FILTER (WHERE is_partly_merged "
+     "AND old_unit_key LIKE 'pre2025/commune/%%') || ')' FROM core.unit_crosswalk"),
+    ("Agencies (placeholder IDs)",
+     "SELECT count(*) || ' (' || count(*) FILTER (WHERE is_placeholder_id) || ')' FROM core.agency"),
+    ("Procedures in the catalog", "SELECT string_agg(code, ', ' ORDER BY code) FROM core.procedure"),
+    ("Plans (targets)", "SELECT string_agg(plan_code || ' (' || n || ')', ', ' ORDER BY plan_code) "
+                        "FROM (SELECT plan_code, count(*) n FROM core.plan_target GROUP BY plan_code) s"),
+    ("Declared paper inventory rows (results declared)",
+     "SELECT count(*) || ' (' || coalesce(sum(declared_paper_count), 0) || ')' FROM core.inventory_declaration"),
+    ("Quarantined items, open", "SELECT count(*) FROM ops.quarantine WHERE resolved_at IS NULL"),
+    ("Normalized results in core", "SELECT count(*) FROM core.result"),
+    ("Schema migrations applied", "SELECT count(*) FROM ops.schema_migration"),
+]
+
+
+def summary_rows(url: str | None = None) -> list[tuple[str, str]]:
+    rows = []
+    with transaction(url) as cur:
+        for label, sql in QUERIES:
+            cur.execute(sql)
+            value = cur.fetchone()[0]
+            rows.append((label, "—" if value is None else str(value)))
+    return rows
+
+
+def render_summary(url: str | None = None) -> str:
+    rows = summary_rows(url)
+    width = max(len(label) for label, _ in rows)
+    lines = ["Warehouse summary / Tóm tắt kho dữ liệu", "-" * (width + 20)]
+    lines += [f"{label.ljust(width)}  {value}" for label, value in rows]
+    return "\n".join(lines)
