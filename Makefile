@@ -3,7 +3,9 @@
 #   make test   set everything up and run the whole test suite
 SHELL := /bin/bash
 VENV ?= .venv
-PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls -1 /root/.pyenv/versions/3.12*/bin/python3 2>/dev/null | tail -1)
+# The first candidate that really runs Python 3.12 (a pyenv shim may exist but fail).
+PYTHON ?= $(shell for c in python3.12 $$(ls -1d /root/.pyenv/versions/3.12*/bin/python3 2>/dev/null) /usr/bin/python3.12 python3; do \
+	  if $$c -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed

@@ -121,6 +121,11 @@ def encode(text: str, scheme: Scheme) -> str:
     return unicodedata.normalize("NFC", text).translate(t.encode_table)
 
 
+def encode_table(scheme: Scheme) -> dict[int, str]:
+    """The ``str.translate`` table behind :func:`encode`, for callers with NFC text in a hot loop."""
+    return _table(scheme).encode_table
+
+
 def encode_bytes(text: str, scheme: Scheme) -> bytes:
     """Like :func:`encode` but returns the raw legacy bytes."""
     return encode(text, scheme).encode("cp1252", errors="replace")
