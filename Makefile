@@ -33,6 +33,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.12 not found; set PYTHON=/path/to/python3.12" >&2; exit 1; fi
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"need Python 3.12, $(PYTHON) is {sys.version.split()[0]}"'
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(VENV)/bin/python -m ensurepip >/dev/null
 	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -r requirements-dev.txt -e .
 	@touch $(STAMP)
