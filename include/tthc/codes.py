@@ -1,0 +1,125 @@
+"""Unique result codes (ký hiệu riêng): format, check character, validation, allocation.
+
+The format is configuration: TTHC_RESULT_CODE_TEMPLATE, default
+    {agency}-{type}-{year}-{serial:06d}-{check}
+e.g. 000.01.22.H20-KS-2015-000123-7. It embeds the issuing agency's electronic ID
+(QĐ 20/2020), the result type and the issue year, like the dossier code of
+TT 01/2018 (000.00.14.H20-200703-0002).
+
+The check character is ISO 7064 MOD 37,36 (python-stdnum) over the code's letters
+and digits, so any single mistyped character or swapped neighbours is detected.
+Serials come from core.result_code_counter, allocated in the database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from collections import defaultdict
+from dataclasses import dataclass
+
+from psycopg2.extras import execute_values
+from stdnum.iso7064 import mod_37_36
+
+DEFAULT_TEMPLATE = "{agency}-{type}-{year}-{serial:06d}-{check}"
+FIELDS = {"agency", "type", "year", "serial", "check"}
+
+
+class CodeFormatError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CodeFormat:
+    template: str = DEFAULT_TEMPLATE
+
+    def __post_init__(self):
+        names = [f for _, f, _, _ in string.Formatter().parse(self.template) if f is not None]
+        if set(names) != FIELDS or len(names) != len(FIELDS):
+            raise CodeFormatError(f"result-code template {self.template!r} must use each of {sorted(FIELDS)} once")
+        if not self.template.rstrip().endswith("{check}"):
+            raise CodeFormatError(f"result-code template {self.template!r} must end with {{check}}")
+
+    @classmethod
+    def from_env(cls) -> "CodeFormat":
+        return cls(os.environ.get("TTHC_RESULT_CODE_TEMPLATE", DEFAULT_TEMPLATE))
+
+    @property
+    def pattern(self) -> re.Pattern:
+        """The shape of a code in this format (the check character itself is verified separately)."""
+        parts = []
+        for literal, name, spec, _ in string.Formatter().parse(self.template):
+            parts.append(re.escape(literal))
+            if name is not None:
+                width = re.match(r"0?(\d+)d$", spec or "")
+                parts.append({
+                    "agency": r"\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}",
+                    "type": r"[A-Z]{2,5}",
+                    "year": r"\d{4}",
+                    "serial": rf"\d{{{width.group(1)},}}" if width else r"\d+",
+                    "check": r"[0-9A-Z]",
+                }[name])
+        return re.compile("^" + "".join(parts) + "$")
+
+    def render(self, agency: str, type_: str, year: int, serial: int) -> str:
+        body = self.template.replace("{check}", "\x00").format(agency=agency, type=type_, year=year, serial=serial)
+        return body.replace("\x00", check_character(body.replace("\x00", "")))
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", text.upper())
+
+
+def check_character(body: str) -> str:
+    """ISO 7064 MOD 37,36 check character over the letters and digits of `body`."""
+    return mod_37_36.calc_check_digit(_alnum(body))
+
+
+def is_valid_code(code: str, fmt: CodeFormat | None = None) -> bool:
+    """True when `code` has the configured shape and its check character is right (typo detection)."""
+    fmt = fmt or CodeFormat.from_env()
+    if not isinstance(code, str) or not fmt.pattern.match(code):
+        return False
+    try:
+        return mod_37_36.is_valid(_alnum(code))
+    except Exception:  # noqa: BLE001 - stdnum raises on characters outside the alphabet
+        return False
+
+
+def allocate_serials(cur, agency_id: str, procedure_code: str, year: int, count: int) -> range:
+    """Reserve `count` consecutive serials for (agency, type, year); safe under concurrency."""
+    cur.execute("""
+        INSERT INTO core.result_code_counter AS c (agency_id, procedure_code, issue_year, last_serial)
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT (agency_id, procedure_code, issue_year)
+        DO UPDATE SET last_serial = c.last_serial + EXCLUDED.last_serial
+        RETURNING last_serial""", (agency_id, procedure_code, year, count))
+    last = cur.fetchone()[0]
+    return range(last - count + 1, last + 1)
+
+
+def assign_result_codes(cur, fmt: CodeFormat | None = None) -> int:
+    """Give every core.result without a code its code. A code, once set, never changes.
+
+    Serials follow (issue_date, doc_book, doc_number, result_id) within each
+    (agency, type, year), so the same input gives the same codes.
+    """
+    fmt = fmt or CodeFormat.from_env()
+    cur.execute("""
+        SELECT result_id, agency_id, procedure_code, extract(year FROM issue_date)::int
+        FROM core.result WHERE result_code IS NULL
+        ORDER BY agency_id, procedure_code, issue_date, doc_book, doc_number, result_id
+        FOR UPDATE SKIP LOCKED""")
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for result_id, agency, type_, year in cur.fetchall():
+        groups[(agency, type_, year)].append(result_id)
+    updates = []
+    for (agency, type_, year), ids in groups.items():
+        for result_id, serial in zip(ids, allocate_serials(cur, agency, type_, year, len(ids))):
+            updates.append((result_id, fmt.render(agency, type_, year, serial)))
+    if updates:
+        execute_values(cur, """UPDATE core.result r SET result_code = v.code, updated_at = now()
+                               FROM (VALUES %s) AS v(result_id, code)
+                               WHERE r.result_id = v.result_id AND r.result_code IS NULL""", updates, page_size=1000)
+    return len(updates)
