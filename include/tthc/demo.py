@@ -73,15 +73,26 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
 
     _step(5, "summary")
     print(render_summary(url))
-    counts = manifest.get("counts", {}) if isinstance(manifest, dict) else {}
-    if counts:
-        print("\nDemo dataset / Dữ liệu mẫu")
-        for key, value in counts.items():
-            if not isinstance(value, dict):
-                print(f"  {key:<40} {value}")
+    print(describe_dataset(manifest, settings.demo_data_dir))
     print(f"\nDone in {time.monotonic() - started:.0f}s. "
           f"{'All DAGs succeeded.' if not failures else f'{len(failures)} DAG(s) FAILED: see the logs above.'}")
     return 1 if failures else 0
+
+
+def describe_dataset(manifest: dict, data_dir) -> str:
+    """A few lines on the generated dataset, from its manifest."""
+    counts = manifest.get("counts", {})
+    lines = [f"\nDemo dataset / Dữ liệu mẫu ({data_dir}, seed {manifest.get('seed')})"]
+    lines.append(f"  results in structured sources   {counts.get('results_in_structured_sources')}"
+                 f"  (+{counts.get('paper_only_results')} paper-only)")
+    by_type = counts.get("results_by_procedure") or {}
+    lines.append("  by result type                  " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
+    for name, info in (counts.get("sources") or {}).items():
+        if isinstance(info, dict):
+            rows = info.get("rows", info.get("files", info.get("true_rows")))
+            lines.append(f"  {name:<31} {rows} rows" + (f" ({info['duplicate_rows']} duplicates, "
+                         f"{info.get('junk_rows', 0)} junk)" if "duplicate_rows" in info else ""))
+    return "\n".join(lines)
 
 
 def _step(n: int, what: str) -> None:

@@ -156,7 +156,7 @@ _NUCLEI = (
     # triphthongs and vowel+glide triples
     "iêu yêu uôi ươi ươu oai oay oao oeo uây uya uyê uyu "
     # diphthongs and vowel+glide pairs
-    "iê yê uô ươ oa oă oe uê uy uâ uơ oo "
+    "iê yê uô ươ oa oă oe uê uy uâ uơ "
     "ai ao au ay âu ây eo êu ia iu oi ôi ơi ui ưi ưu ua ưa "
     # single vowels
     "a ă â e ê i o ô ơ u ư y"

@@ -1,0 +1,347 @@
+"""Scans of paper results for the scan drop: text PDFs, image PDFs, JPEG/TIFF/PNG, broken files.
+
+Every page looks like a real result: the national motto, the issuing agency, a
+title such as "GIẤY KHAI SINH", then "Label: value" lines, a signature block and
+a stamp. Text is set in DejaVu Sans (it has the Vietnamese diacritics) at 13 pt,
+large enough for Tesseract ``vie`` at 200-300 dpi.
+
+All output is byte-reproducible: reportlab runs with ``invariant=1``; Pillow PDFs
+get fixed dates; noise comes from the generator's own random stream (not from
+Pillow's ``effect_noise``, which uses the C library's unseeded ``rand()``).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageChops, ImageDraw, ImageFont
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
+FONT_BOLD = FONT_DIR / "DejaVuSans-Bold.ttf"
+FIXED_PDF_TIME = time.struct_time((2025, 12, 31, 0, 0, 0, 2, 365, 0))
+A4_PT = (595.28, 841.89)
+
+TITLES = {
+    "KS": "GIẤY KHAI SINH",
+    "KH": "GIẤY CHỨNG NHẬN KẾT HÔN",
+    "KT": "TRÍCH LỤC KHAI TỬ",
+    "XNHN": "GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN",
+    "HKD": "GIẤY CHỨNG NHẬN ĐĂNG KÝ HỘ KINH DOANH",
+    "GPXD": "GIẤY PHÉP XÂY DỰNG",
+    "BLR": "GIẤY PHÉP BÁN LẺ SẢN PHẨM RƯỢU",
+    "ATTP": "GIẤY CHỨNG NHẬN CƠ SỞ ĐỦ ĐIỀU KIỆN AN TOÀN THỰC PHẨM",
+    "DKDN": "GIẤY CHỨNG NHẬN ĐĂNG KÝ DOANH NGHIỆP",
+}
+MOTTO = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc")
+
+
+def _dmy(o: int) -> str:
+    d = date.fromordinal(o)
+    return f"{d.day:02d}/{d.month:02d}/{d.year}"
+
+
+def _id_label(p: dict) -> str:
+    return "Số định danh cá nhân" if p["pid_kind"] == "cccd" else "Số CMND"
+
+
+def page_lines(rec: dict, namer, province_name: str) -> list[tuple[str, str]]:
+    """The text of a result page as (style, text) lines. Styles: motto, agency, title, field, sign."""
+    year = rec["year"]
+    agency = namer.agency_name(rec["agency"], year)
+    p = rec["person"]
+    proc = rec["proc"]
+    lines: list[tuple[str, str]] = [("motto", MOTTO[0]), ("motto", MOTTO[1]), ("agency", agency.upper()), ("title", TITLES[proc])]
+    f = lines.append
+    f(("field", f"Số: {rec['number']}"))
+    if rec.get("book"):
+        f(("field", f"Quyển số: {rec['book']}"))
+    c = rec["commune"]
+    dname, _ = namer.district_name(c.district_code, year)
+    place = f"Ủy ban nhân dân {c.name[0].lower() + c.name[1:]}, {dname[0].lower() + dname[1:]}, {province_name[:1].lower() + province_name[1:]}"
+    if proc in ("KS", "KT", "XNHN"):
+        label = "Họ và tên người chết" if proc == "KT" else "Họ và tên"
+        f(("field", f"{label}: {p['name']}"))
+        f(("field", f"Giới tính: {'Nam' if p['gender'] == 'M' else 'Nữ'}"))
+        f(("field", f"Ngày sinh: {_dmy(p['birth'])}"))
+        f(("field", f"{_id_label(p)}: {p['pid']}"))
+        if proc == "XNHN":
+            f(("field", "Tình trạng hôn nhân: Chưa đăng ký kết hôn với ai"))
+            f(("field", f"Có giá trị sử dụng đến ngày: {_dmy(rec['valid_until'])}"))
+        f(("field", f"Nơi đăng ký: {place}"))
+    elif proc == "KH":
+        p2 = rec["person2"]
+        f(("field", f"Họ và tên chồng: {p['name']}"))
+        f(("field", f"Ngày sinh: {_dmy(p['birth'])}"))
+        f(("field", f"{_id_label(p)}: {p['pid']}"))
+        f(("field", f"Họ và tên vợ: {p2['name']}"))
+        f(("field", f"Ngày sinh: {_dmy(p2['birth'])}"))
+        f(("field", f"{_id_label(p2)}: {p2['pid']}"))
+        f(("field", f"Nơi đăng ký: {place}"))
+    elif proc in ("HKD", "BLR", "ATTP"):
+        label = {"HKD": "Tên hộ kinh doanh", "BLR": "Tên thương nhân", "ATTP": "Tên cơ sở"}[proc]
+        f(("field", f"{label}: {rec['business_name']}"))
+        f(("field", f"{'Chủ hộ' if proc == 'HKD' else 'Chủ cơ sở'}: {p['name']}"))
+        f(("field", f"{_id_label(p)}: {p['pid']}"))
+        if rec.get("mst"):
+            f(("field", f"Mã số thuế: {rec['mst']}"))
+        if rec.get("trade"):
+            f(("field", f"Ngành nghề kinh doanh: {rec['trade']}"))
+        f(("field", f"Địa chỉ: {rec['address']}"))
+        if rec.get("valid_until"):
+            f(("field", f"Có giá trị đến ngày: {_dmy(rec['valid_until'])}"))
+    elif proc == "GPXD":
+        f(("field", f"Chủ đầu tư: {p['name']}"))
+        f(("field", f"{_id_label(p)}: {p['pid']}"))
+        f(("field", f"Địa điểm xây dựng: {rec['address']}"))
+        f(("field", f"Diện tích xây dựng: {rec['area']} m²; số tầng: {rec['floors']}"))
+        f(("field", "Thời hạn khởi công: 12 tháng kể từ ngày cấp"))
+    elif proc == "DKDN":
+        f(("field", f"Tên doanh nghiệp: {rec['business_name']}"))
+        f(("field", f"Mã số doanh nghiệp: {rec['mst']}"))
+        f(("field", f"Địa chỉ trụ sở chính: {rec['address']}"))
+        f(("field", f"Người đại diện theo pháp luật: {p['name']}"))
+    f(("field", f"Ngày cấp: {_dmy(rec['issue'])}"))
+    f(("field", f"Cơ quan cấp: {agency}"))
+    f(("sign", "TM. " + agency.split(" nhân dân")[0].upper() + " NHÂN DÂN" if "nhân dân" in agency else "GIÁM ĐỐC"))
+    return lines
+
+
+# ------------------------------------------------------------------ text-layer PDF (reportlab)
+
+_RL_FONTS_READY = False
+
+
+def _rl_fonts() -> None:
+    global _RL_FONTS_READY
+    if _RL_FONTS_READY:
+        return
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    pdfmetrics.registerFont(TTFont("DejaVuSans", str(FONT_REGULAR)))
+    pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(FONT_BOLD)))
+    _RL_FONTS_READY = True
+
+
+def _wrap(text: str, width: float, measure) -> list[str]:
+    words = text.split(" ")
+    out, cur = [], ""
+    for w in words:
+        cand = f"{cur} {w}" if cur else w
+        if measure(cand) <= width or not cur:
+            cur = cand
+        else:
+            out.append(cur)
+            cur = w
+    if cur:
+        out.append(cur)
+    return out
+
+
+STYLE = {  # (bold, size pt, centered, space before pt)
+    "motto": (True, 13, True, 0),
+    "agency": (True, 12, True, 10),
+    "title": (True, 17, True, 22),
+    "field": (False, 13, False, 7),
+    "sign": (True, 12, False, 24),
+}
+
+
+def text_pdf_bytes(lines, *, signer: str, encrypt_password: str | None = None) -> bytes:
+    """A born-digital PDF with a text layer."""
+    _rl_fonts()
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfgen import canvas
+
+    enc = None
+    if encrypt_password:
+        from reportlab.lib import pdfencrypt
+
+        enc = pdfencrypt.StandardEncryption(encrypt_password, canPrint=0, canCopy=0, canModify=0, canAnnotate=0)
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4_PT, invariant=1, encrypt=enc, pageCompression=1)
+    c.setTitle("")
+    c.setCreator("")
+    w, h = A4_PT
+    margin = 62
+    y = h - 60
+    for style, text in lines:
+        bold, size, center, before = STYLE[style]
+        font = "DejaVuSans-Bold" if bold else "DejaVuSans"
+        y -= before
+        for part in _wrap(text, w - 2 * margin, lambda s, f=font, z=size: stringWidth(s, f, z)):
+            y -= size * 1.35
+            c.setFont(font, size)
+            if center:
+                c.drawCentredString(w / 2, y, part)
+            elif style == "sign":
+                c.drawCentredString(w * 0.7, y, part)
+            else:
+                c.drawString(margin, y, part)
+    c.setFont("DejaVuSans-Bold", 12)
+    c.drawCentredString(w * 0.7, y - 70, signer)
+    c.setStrokeColorRGB(0.8, 0.1, 0.1)
+    c.setLineWidth(2)
+    c.circle(w * 0.62, y - 20, 42, stroke=1, fill=0)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------ raster scans (Pillow)
+
+
+@lru_cache(maxsize=32)
+def _font(bold: bool, px: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(FONT_BOLD if bold else FONT_REGULAR), px)
+
+
+def render_page(lines, *, signer: str, dpi: int, color: bool) -> Image.Image:
+    s = dpi / 72.0
+    w, h = round(A4_PT[0] * s), round(A4_PT[1] * s)
+    paper = (250, 248, 240) if color else 250
+    ink = (25, 25, 70) if color else 20
+    im = Image.new("RGB" if color else "L", (w, h), paper)
+    d = ImageDraw.Draw(im)
+    margin = 62 * s
+    y = 60 * s
+    for style, text in lines:
+        bold, size, center, before = STYLE[style]
+        font = _font(bold, round(size * s))
+        y += before * s
+        for part in _wrap(text, w - 2 * margin, font.getlength):
+            tw = font.getlength(part)
+            x = (w - tw) / 2 if center else (w * 0.7 - tw / 2 if style == "sign" else margin)
+            d.text((x, y), part, font=font, fill=ink)
+            y += size * 1.35 * s
+    font = _font(True, round(12 * s))
+    d.text((w * 0.7 - font.getlength(signer) / 2, y + 55 * s), signer, font=font, fill=ink)
+    r = 42 * s
+    cx, cy = w * 0.62, y + 5 * s
+    d.ellipse((cx - r, cy - r, cx + r, cy + r), outline=(200, 30, 30) if color else 90, width=max(2, round(2 * s)))
+    return im
+
+
+def degrade(im: Image.Image, rng: random.Random, *, noisy: bool, skew: float, rotation: int) -> Image.Image:
+    """Scanner artefacts: speckle noise, a small skew, a page fed sideways."""
+    if noisy:
+        # Dust specks (~0.4% of pixels) and a grey band where the scanner lid did not close.
+        w, h = im.size
+        noise = Image.frombytes("L", (w, h), rng.randbytes(w * h))
+        speck = noise.point([40 if v == 0 else 255 for v in range(256)])
+        d = ImageDraw.Draw(speck)
+        band = max(4, w // 60)
+        x0 = int(rng.random() * (w - band))
+        d.rectangle((x0, 0, x0 + band, h), fill=215)
+        if im.mode == "RGB":
+            speck = speck.convert("RGB")
+        im = ImageChops.darker(im, speck)
+    if skew:
+        fill = (255, 255, 255) if im.mode == "RGB" else 255
+        im = im.rotate(skew, resample=Image.Resampling.NEAREST, expand=True, fillcolor=fill)
+    if rotation == 90:
+        im = im.transpose(Image.Transpose.ROTATE_90)
+    elif rotation == 270:
+        im = im.transpose(Image.Transpose.ROTATE_270)
+    elif rotation == 180:
+        im = im.transpose(Image.Transpose.ROTATE_180)
+    return im
+
+
+def image_bytes(im: Image.Image, fmt: str, dpi: int) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "pdf":
+        im.save(buf, "PDF", resolution=float(dpi), creationDate=FIXED_PDF_TIME, modDate=FIXED_PDF_TIME, quality=80)
+    elif fmt == "jpeg":
+        im.save(buf, "JPEG", quality=80, dpi=(dpi, dpi))
+    elif fmt == "tiff":
+        im.save(buf, "TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+    elif fmt == "png":
+        im.save(buf, "PNG", dpi=(dpi, dpi), compress_level=3)
+    else:
+        raise ValueError(fmt)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------ tasks (one file each)
+
+
+def render_task(task: dict) -> None:
+    """Write one scan-drop file. ``task`` holds everything needed (lines, signer, artefacts)."""
+    import random as _random
+
+    path = Path(task["path"])
+    lines, signer, seed = task["lines"], task["signer"], task["seed"]
+    rng = _random.Random(f"{seed}:scans:file:{task['name']}")
+    if lines is not None:
+        rng.random()  # the signer draw, made by the planner
+    kind = task["type"]
+    if kind == "broken":
+        reason = task["reason"]
+        if reason == "empty_file":
+            data = b""
+        elif reason == "truncated_pdf":
+            full = text_pdf_bytes(lines, signer=signer)
+            data = full[: int(len(full) * 0.55)]
+        elif reason == "encrypted_pdf":
+            data = text_pdf_bytes(lines, signer=signer, encrypt_password=f"tthc-{seed}")
+        else:  # wrong_extension: a JPEG named .pdf
+            data = image_bytes(render_page(lines, signer=signer, dpi=200, color=True), "jpeg", 200)
+    elif kind == "text_pdf":
+        data = text_pdf_bytes(lines, signer=signer)
+    else:
+        im = render_page(lines, signer=signer, dpi=task["dpi"], color=task["color"] == "rgb")
+        im = degrade(im, rng, noisy=task["noisy"], skew=task["skew"], rotation=task["rotation"])
+        data = image_bytes(im, {"image_pdf": "pdf", "jpeg": "jpeg", "tiff": "tiff", "png": "png"}[kind], task["dpi"])
+    path.write_bytes(data)
+
+
+PARALLEL_MIN_TASKS = 10
+
+
+def render_tasks(tasks: list[dict], work_dir: Path) -> None:
+    """Render every task; above a few files, every other one is rendered by a helper process."""
+    import pickle
+    import subprocess
+    import sys
+
+    if len(tasks) < PARALLEL_MIN_TASKS:
+        for t in tasks:
+            render_task(t)
+        return
+    batch = work_dir / ".scan_tasks.pkl"
+    with batch.open("wb") as fh:
+        pickle.dump(tasks[1::2], fh, protocol=pickle.HIGHEST_PROTOCOL)
+    from tthc.demo_data.sources import child_env
+
+    proc = subprocess.Popen([sys.executable, "-m", "tthc.demo_data.scans", str(batch)], env=child_env())
+    try:
+        for t in tasks[0::2]:
+            render_task(t)
+    finally:
+        code = proc.wait()
+        batch.unlink(missing_ok=True)
+    if code != 0:
+        raise RuntimeError(f"the scan-rendering helper process failed (exit code {code})")
+
+
+def _main(argv: list[str]) -> int:
+    import pickle
+
+    with open(argv[0], "rb") as fh:
+        tasks = pickle.load(fh)
+    for t in tasks:
+        render_task(t)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))
