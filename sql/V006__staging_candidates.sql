@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS staging.result_candidate (
     agency_id          text,
     status_in_source   text,
     revoked_on         date,
-    extended_until     date,
+    extended_until     date,               -- explicit new end date, when the source has one
+    extensions         integer,            -- number of extensions granted (construction permits)
     clean_problems     jsonb NOT NULL DEFAULT '[]'::jsonb,
     UNIQUE (batch_id, source, source_pk, row_hash)
 );

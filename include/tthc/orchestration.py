@@ -35,3 +35,13 @@ def warehouse_url() -> str:
     except Exception:  # noqa: BLE001 - connection not defined: fall back to the embedded server
         return resolve_warehouse_url()
     return normalize_url(conn.get_uri())
+
+
+def connection_url(conn_id: str) -> str:
+    """URI of an Airflow connection (env AIRFLOW_CONN_<ID> or the metadata DB via the Task SDK)."""
+    env_uri = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if env_uri:
+        return env_uri
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(conn_id).get_uri()

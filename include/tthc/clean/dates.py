@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 # Two-digit years: 00..(this year's yy) -> 20xx, else 19xx.
 _NUMERIC = [
@@ -29,7 +30,7 @@ def parse_date(value, *, today: dt.date | None = None) -> dt.date:
         return value
     if value is None or not str(value).strip():
         raise DateParseError("empty date")
-    text = " ".join(str(value).strip().split())
+    text = " ".join(unicodedata.normalize("NFC", str(value)).strip().split())
     today = today or dt.date.today()
     if m := _WORDS.match(text):
         return _build(text, int(m[3]), int(m[2]), int(m[1]))

@@ -70,6 +70,15 @@ class UnitResolver:
             division, bare = _bare(old["name"], self._divisions)
             self.districts.setdefault(bare, []).append((division, self.by_code[("district", int(old["code"]))]))
 
+    def _glued_abbreviation(self, bare: str) -> list[UnitRow]:
+        """'PMỹ Phú' -> Phường Mỹ Phú: a one-letter abbreviation typed without a dot or space."""
+        for letter, division in (("p", name_key("phường")), ("x", name_key("xã"))):
+            if bare.startswith(letter) and len(bare) > 2:
+                found = [u for d, u in self.communes.get(bare[1:], []) if d == division]
+                if found:
+                    return found
+        return []
+
     def district(self, text: str) -> UnitRow:
         division, bare = _bare(text, self._divisions)
         found = [u for d, u in self.districts.get(bare, []) if division is None or d == division]
@@ -80,7 +89,8 @@ class UnitResolver:
             raise UnitResolutionError(f"no district of province {OLD_PROVINCE_CODE} is called {text!r}")
         raise UnitResolutionError(f"district {text!r} is ambiguous: {sorted(u.name_vi for u in unique.values())}")
 
-    def resolve(self, commune: str | None = None, district: str | None = None, code=None) -> ResolvedUnit:
+    def resolve(self, commune: str | None = None, district: str | None = None, code=None,
+                district_code=None) -> ResolvedUnit:
         """The pre-2025 commune meant by a code and/or a (possibly abbreviated) name."""
         if code not in (None, ""):
             try:
@@ -95,7 +105,12 @@ class UnitResolver:
             raise UnitResolutionError("no commune code or name given")
         parts = [p.strip() for p in re.split(r"[,;–]", commune) if p.strip()]
         district_unit = None
-        if district:
+        if district_code not in (None, ""):
+            try:
+                district_unit = self.by_code.get(("district", int(str(district_code).strip())))
+            except ValueError:
+                district_unit = None
+        if district_unit is None and district:
             district_unit = self.district(district)
         candidates: dict[str, UnitRow] = {}
         district_divisions = {name_key(d) for d in ("huyện", "thành phố", "thị xã")}
@@ -106,6 +121,8 @@ class UnitResolver:
                     district_unit = self.district(part)
                 continue
             matches = [u for d, u in self.communes.get(bare, []) if division is None or d == division]
+            if not matches and division is None:
+                matches = self._glued_abbreviation(bare)
             if matches:
                 candidates.update((u.unit_key, u) for u in matches)
             elif district_unit is None and division is None and len(parts) > 1:

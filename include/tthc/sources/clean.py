@@ -1,0 +1,163 @@
+"""Source row (as landed) → cleaned candidate for staging.result_candidate, via the source's mapping.
+
+Nothing raises for bad data: each problem is recorded in clean_problems, and
+validation then sends the row to quarantine with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from tthc.clean.dates import DateParseError, parse_date
+from tthc.clean.identifiers import check_personal_id, check_tax_code
+from tthc.clean.names import name_key, normalize_person_name
+from tthc.clean.units import UnitResolutionError, UnitResolver, default_resolver
+from tthc.sources.config import FieldRule, SourceConfig
+from tthc.text.legacy_encoding import detect, to_unicode
+
+DONG_THAP_OLD = 87
+CANDIDATE_COLUMNS = (
+    "document_type", "doc_number", "doc_book", "issue_date", "holder_name", "holder_name_key", "holder_kind",
+    "holder_id_type", "holder_id_value", "holder_birth_date", "unit_key", "agency_id", "status_in_source",
+    "revoked_on", "extended_until", "extensions", "clean_problems",
+)
+
+
+@dataclass
+class CleanContext:
+    committee_by_unit: dict[str, str]      # unit_key -> electronic_id of its People's Committee
+    agency_by_name: dict[str, str]         # name_key(agency name) -> electronic_id
+    known_agencies: set[str]
+    procedures: set[str]
+    resolver: UnitResolver
+
+    @classmethod
+    def load(cls, cur) -> "CleanContext":
+        cur.execute("SELECT electronic_id, name_vi, unit_key, kind FROM core.agency")
+        rows = cur.fetchall()
+        cur.execute("SELECT code FROM core.procedure")
+        return cls(
+            committee_by_unit={unit: eid for eid, _, unit, kind in rows if kind == "people_committee"},
+            agency_by_name={name_key(name): eid for eid, name, _, _ in rows},
+            known_agencies={eid for eid, *_ in rows},
+            procedures={r[0] for r in cur.fetchall()},
+            resolver=default_resolver())
+
+
+def _value(row: dict, rule: FieldRule | None):
+    if rule is None:
+        return None
+    raw = rule.constant if rule.constant is not None else row.get(rule.column)
+    if raw is None:
+        return None
+    raw = str(raw).strip()
+    if rule.values:
+        return rule.values.get(raw, raw)
+    return raw or None
+
+
+def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
+    problems: list[str] = []
+    m = cfg.mapping
+
+    # Legacy encodings: one detection over the row's text columns (more reliable than per value).
+    scheme = cfg.encoding
+    if scheme == "auto" and cfg.encoded_columns:
+        sample = " ".join(str(row.get(c) or "") for c in cfg.encoded_columns)
+        scheme = detect(sample) if sample.strip() else "unicode"
+    if scheme in ("tcvn3", "vni"):
+        row = {k: (to_unicode(v, scheme) if k in cfg.encoded_columns and v is not None else v) for k, v in row.items()}
+
+    def date_field(name: str) -> dt.date | None:
+        raw = _value(row, m.get(name))
+        if raw is None:
+            return None
+        try:
+            return parse_date(raw)
+        except DateParseError as exc:
+            problems.append(f"{name}: {exc}")
+            return None
+
+    document_type = _value(row, m.get("document_type"))
+    if document_type not in ctx.procedures:
+        problems.append(f"document_type: unknown value {document_type!r}")
+    doc_number = _value(row, m.get("doc_number"))
+    issue_date = date_field("issue_date")
+    birth_date = date_field("holder_birth_date")
+
+    holder_name = normalize_person_name(_value(row, m.get("holder_name")), "unicode")
+    holder_kind = "organization" if "holder_tax_code" in m and "holder_name" not in m else "citizen"
+    id_type = id_value = None
+    raw_id = _value(row, m.get("holder_id"))
+    if "holder_id" in m:
+        expected = DONG_THAP_OLD if document_type == "KS" else None
+        check = check_personal_id(raw_id, birth_date=birth_date,
+                                  gender=_value(row, m.get("holder_gender")), expected_province=expected)
+        if check.ok:
+            id_type, id_value = check.kind, check.value
+        elif raw_id is not None:
+            problems.append("holder_id: " + "; ".join(check.problems))
+    if "holder_tax_code" in m:
+        raw_mst = _value(row, m.get("holder_tax_code"))
+        if raw_mst is not None:
+            mst = check_tax_code(raw_mst)
+            if mst.ok:
+                if id_value is None:
+                    id_type, id_value = "mst", mst.value
+            else:
+                problems.append("holder_tax_code: " + "; ".join(mst.problems))
+
+    unit_key = None
+    try:
+        unit = ctx.resolver.resolve(commune=_value(row, m.get("unit_name")), district=_value(row, m.get("district_name")),
+                                    code=_value(row, m.get("unit_code")),
+                                    district_code=_value(row, m.get("district_code")))
+        unit_key = unit.unit_key
+    except UnitResolutionError as exc:
+        problems.append(f"unit: {exc}")
+
+    agency_id = _agency(cfg, row, unit_key, ctx, problems)
+    if cfg.agency_rule == "district_committee" and unit_key in ctx.resolver.by_key:
+        unit_key = ctx.resolver.by_key[unit_key].parent_key  # a district result belongs to its district
+    status = _value(row, m.get("status"))
+    revoked_on = date_field("revoked_on")
+    if "status" in m and status != "revoked":
+        revoked_on = None  # a revocation date only counts when the status says revoked
+    elif status == "revoked" and revoked_on is None:
+        problems.append("revoked_on: status is revoked but no revocation date")
+    extensions = None
+    raw_ext = _value(row, m.get("extensions"))
+    if raw_ext is not None:
+        try:
+            extensions = int(float(raw_ext))
+        except ValueError:
+            problems.append(f"extensions: {raw_ext!r} is not a number")
+    return {
+        "document_type": document_type if document_type in ctx.procedures else None,
+        "doc_number": doc_number, "doc_book": _value(row, m.get("doc_book")) or "", "issue_date": issue_date,
+        "holder_name": holder_name, "holder_name_key": name_key(holder_name) or None, "holder_kind": holder_kind,
+        "holder_id_type": id_type, "holder_id_value": id_value, "holder_birth_date": birth_date,
+        "unit_key": unit_key, "agency_id": agency_id, "status_in_source": _value(row, m.get("status")),
+        "revoked_on": revoked_on, "extended_until": date_field("extended_until"), "extensions": extensions,
+        "clean_problems": problems,
+    }
+
+
+def _agency(cfg: SourceConfig, row: dict, unit_key: str | None, ctx: CleanContext, problems: list[str]) -> str | None:
+    rule = cfg.agency_rule
+    if rule == "constant":
+        return cfg.agency_value if cfg.agency_value in ctx.known_agencies else None
+    if rule == "column":
+        raw = row.get(cfg.agency_value)
+        found = raw if raw in ctx.known_agencies else ctx.agency_by_name.get(name_key(raw or ""))
+        if found is None:
+            problems.append(f"agency: no agency matches {raw!r}")
+        return found
+    if unit_key is None:
+        return None  # the unit problem is already recorded
+    if rule == "commune_committee":
+        return ctx.committee_by_unit.get(unit_key)
+    # district_committee: the committee of the district the commune belongs to
+    district_key = ctx.resolver.by_key[unit_key].parent_key if unit_key in ctx.resolver.by_key else None
+    return ctx.committee_by_unit.get(district_key)
