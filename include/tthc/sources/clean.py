@@ -7,6 +7,7 @@ validation then sends the row to quarantine with the reason.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from tthc.clean.dates import DateParseError, parse_date
@@ -27,6 +28,7 @@ CANDIDATE_COLUMNS = (
 @dataclass
 class CleanContext:
     committee_by_unit: dict[str, str]      # unit_key -> electronic_id of its People's Committee
+    agency_unit: dict[str, str]            # electronic_id -> unit_key of the agency
     agency_by_name: dict[str, str]         # name_key(agency name) -> electronic_id
     known_agencies: set[str]
     procedures: set[str]
@@ -39,6 +41,7 @@ class CleanContext:
         cur.execute("SELECT code FROM core.procedure")
         return cls(
             committee_by_unit={unit: eid for eid, _, unit, kind in rows if kind == "people_committee"},
+            agency_unit={eid: unit for eid, _, unit, _ in rows},
             agency_by_name={name_key(name): eid for eid, name, _, _ in rows},
             known_agencies={eid for eid, *_ in rows},
             procedures={r[0] for r in cur.fetchall()},
@@ -118,8 +121,14 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
         problems.append(f"unit: {exc}")
 
     agency_id = _agency(cfg, row, unit_key, ctx, problems)
-    if cfg.agency_rule == "district_committee" and unit_key in ctx.resolver.by_key:
-        unit_key = ctx.resolver.by_key[unit_key].parent_key  # a district result belongs to its district
+    if agency_id is not None:
+        # A result belongs to the unit of the body that issued it: a commune's committee -> the
+        # commune, a district's committee -> the district, a department -> the province.
+        place = unit_key
+        unit_key = ctx.agency_unit[agency_id]
+        if place and place != unit_key and ctx.resolver.by_key.get(place) and \
+                ctx.resolver.by_key[place].parent_key != unit_key and unit_key.startswith("pre2025/district"):
+            problems.append(f"unit: {place} is not in the district of issuing agency {agency_id}")
     status = _value(row, m.get("status"))
     revoked_on = date_field("revoked_on")
     if "status" in m and status != "revoked":
@@ -144,6 +153,26 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
     }
 
 
+_COMMITTEE_PREFIX = re.compile(r"^\s*(ủy ban nhân dân|uỷ ban nhân dân|ubnd)\s+", re.IGNORECASE)
+
+
+def _committee_by_unit_name(raw: str, ctx: CleanContext) -> str | None:
+    """'Ủy ban nhân dân thị xã Sa Đéc' -> the committee of the unit now called Thành phố Sa Đéc."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", raw)
+    if not _COMMITTEE_PREFIX.match(text):
+        return None
+    unit_name = _COMMITTEE_PREFIX.sub("", text)
+    for resolve in (ctx.resolver.district, lambda name: ctx.resolver.resolve(commune=name)):
+        try:
+            unit = resolve(unit_name)
+        except UnitResolutionError:
+            continue
+        return ctx.committee_by_unit.get(unit.unit_key)
+    return None
+
+
 def _agency(cfg: SourceConfig, row: dict, unit_key: str | None, ctx: CleanContext, problems: list[str]) -> str | None:
     rule = cfg.agency_rule
     if rule == "constant":
@@ -151,6 +180,8 @@ def _agency(cfg: SourceConfig, row: dict, unit_key: str | None, ctx: CleanContex
     if rule == "column":
         raw = row.get(cfg.agency_value)
         found = raw if raw in ctx.known_agencies else ctx.agency_by_name.get(name_key(raw or ""))
+        if found is None and raw:
+            found = _committee_by_unit_name(raw, ctx)
         if found is None:
             problems.append(f"agency: no agency matches {raw!r}")
         return found
