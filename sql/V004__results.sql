@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS core.result (
 );
 CREATE INDEX IF NOT EXISTS result_unit_idx ON core.result (issuing_unit_key, procedure_code);
 
--- Lineage: every source row that contributed to a result.
+-- Lineage: every source row (every version of it, by content hash) that contributed to a result.
 CREATE TABLE IF NOT EXISTS core.result_source (
     result_id    bigint NOT NULL REFERENCES core.result (result_id),
     source       text NOT NULL,
@@ -61,5 +61,5 @@ CREATE TABLE IF NOT EXISTS core.result_source (
     row_hash     text NOT NULL,
     batch_id     bigint REFERENCES ops.batch (batch_id),
     match_rule   text NOT NULL DEFAULT 'natural_key',
-    PRIMARY KEY (source, source_pk, result_id)
+    PRIMARY KEY (source, source_pk, row_hash, result_id)
 );

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS staging.result_candidate (
     extended_until     date,               -- explicit new end date, when the source has one
     extensions         integer,            -- number of extensions granted (construction permits)
     clean_problems     jsonb NOT NULL DEFAULT '[]'::jsonb,
+    failed_checks      jsonb,              -- set by validation: NULL = passed
     UNIQUE (batch_id, source, source_pk, row_hash)
 );
 CREATE INDEX IF NOT EXISTS result_candidate_batch_idx ON staging.result_candidate (batch_id, document_type);

@@ -17,6 +17,8 @@ import pytest
 
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+# Great Expectations Data Docs of test runs go to a temporary folder, never into .local/.
+os.environ["TTHC_DATA_DOCS_DIR"] = tempfile.mkdtemp(prefix="tthc-test-data-docs-")
 
 from tthc.warehouse.server import drop_database, ensure_database, with_database  # noqa: E402
 

@@ -26,6 +26,9 @@ STATE_QUERIES = {
     "quarantine": "SELECT source, source_key, stage, reason, payload FROM ops.quarantine ORDER BY 1, 2, 4",
     "batches": "SELECT source, rows_in, rows_out, rows_quarantined, status FROM ops.batch ORDER BY 1",
     "migrations": "SELECT version, checksum FROM ops.schema_migration ORDER BY 1",
+    "results": """SELECT result_code, procedure_code, agency_id, issuing_unit_key, doc_book, doc_number, issue_date,
+                         valid_until, revoked_on FROM core.result ORDER BY result_code""",
+    "lineage": "SELECT source, source_pk, row_hash FROM core.result_source ORDER BY 1, 2, 3",
 }
 
 
@@ -54,11 +57,15 @@ def test_demo_runs_every_dag_and_is_repeatable(demo_env):
     assert "All DAGs succeeded." in first.stdout
     assert "Warehouse summary" in first.stdout
     assert "FAILED" not in first.stdout
-    for dag_id in ("tthc_reference_data", "tthc_inventory_declarations"):
+    for dag_id in ("tthc_reference_data", "tthc_inventory_declarations", "tthc_source_civil_status",
+                   "tthc_source_construction_permits", "tthc_source_household_business"):
         assert f"ok     {dag_id}" in first.stdout
     state = _state(url)
     assert len(state["units"]) == 257
     assert state["inventory"], "declared inventory must land"
+    types = {r[1] for r in state["results"]}
+    assert {"KS", "GPXD", "HKD"} <= types, types
+    assert all(r[0] for r in state["results"]), "every result has its unique code"
 
     second = _run_demo(env)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

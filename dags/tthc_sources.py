@@ -1,0 +1,80 @@
+"""One DAG per legacy source in sources/*.yaml: stage → validate → normalize, per data interval.
+
+Adding a source means adding a YAML file; this file never changes. Backfill with
+`airflow backfill create --dag-id tthc_source_<name> --from-date … --to-date …`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
+
+from tthc.orchestration import DEFAULT_ARGS, TIMEZONE
+from tthc.sources.registry import source_dag_specs
+
+
+def build(spec):
+    results = Asset(f"tthc://warehouse/core/result/{spec.source}")
+
+    @dag(
+        dag_id=spec.dag_id,
+        schedule=CronDataIntervalTimetable(spec.cron, timezone=TIMEZONE),
+        start_date=spec.start_date,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["tthc", "source", "ingest", spec.source],
+        doc_md=spec.doc_md,
+    )
+    def source_dag():
+        if spec.kind == "exclusion":
+            @task(outlets=[results])
+            def load_exclusions() -> dict:
+                from tthc.orchestration import warehouse_url
+                from tthc.sources.config import load_sources
+                from tthc.sources.exclusions import load_exclusions as load
+
+                cfg = next(c for c in load_sources() if c.name == spec.source)
+                return load(cfg, warehouse_url())
+
+            load_exclusions()
+            return
+
+        @task
+        def stage() -> int:
+            from tthc.orchestration import warehouse_url
+            from tthc.sources.config import load_sources
+            from tthc.sources.pipeline import stage_batch
+
+            ctx = get_current_context()
+            cfg = next(c for c in load_sources() if c.name == spec.source)
+            return stage_batch(cfg, warehouse_url(), ctx["data_interval_start"], ctx["data_interval_end"],
+                               ctx["dag"].dag_id, ctx["run_id"])
+
+        @task
+        def validate(batch_id: int) -> dict:
+            from tthc.orchestration import warehouse_url
+            from tthc.sources.config import load_sources
+            from tthc.sources.pipeline import validate_and_quarantine
+
+            cfg = next(c for c in load_sources() if c.name == spec.source)
+            return validate_and_quarantine(cfg, warehouse_url(), batch_id)
+
+        @task(outlets=[results])
+        def normalize(batch_id: int) -> dict:
+            import dataclasses
+
+            from tthc.orchestration import warehouse_url
+            from tthc.sources.config import load_sources
+            from tthc.sources.pipeline import normalize_and_close
+
+            cfg = next(c for c in load_sources() if c.name == spec.source)
+            return dataclasses.asdict(normalize_and_close(cfg, warehouse_url(), batch_id))
+
+        batch_id = stage()
+        validate(batch_id) >> normalize(batch_id)
+
+    return source_dag()
+
+
+for _spec in source_dag_specs():
+    globals()[_spec.dag_id] = build(_spec)

@@ -1,0 +1,39 @@
+"""What the DAG factory needs from the source configs, cheap enough for parse time (YAML only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pendulum
+
+from tthc.sources.config import load_sources
+
+PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *"}
+
+
+@dataclass(frozen=True)
+class SourceDagSpec:
+    dag_id: str
+    source: str
+    kind: str
+    cron: str
+    start_date: pendulum.DateTime
+    doc_md: str
+
+
+def source_dag_specs() -> list[SourceDagSpec]:
+    specs = []
+    for cfg in load_sources():
+        types = ", ".join(cfg.document_types)
+        specs.append(SourceDagSpec(
+            dag_id=f"tthc_source_{cfg.name}", source=cfg.name, kind=cfg.kind, cron=PRESETS.get(cfg.schedule, cfg.schedule),
+            start_date=pendulum.parse(cfg.start_date, tz="Asia/Ho_Chi_Minh"),
+            doc_md=(f"**{cfg.description_vi or cfg.name}** (`{cfg.path.name}`)\n\n" + (
+                    "Exclusion source: loads results already digitized by another project into "
+                    "`core.external_digitization` and marks the matching `core.result` rows as digitized elsewhere."
+                    if cfg.kind == "exclusion" else
+                    f"Extracts `{cfg.name}` ({cfg.engine}; {types}) for each data interval, lands raw rows with "
+                    f"lineage, cleans them into `staging.result_candidate`, validates them with Great Expectations, "
+                    f"quarantines failures and normalizes the rest into `core.result` with unique codes. "
+                    f"Re-running or backfilling an interval leaves the same warehouse state."))))
+    return specs
