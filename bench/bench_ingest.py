@@ -16,7 +16,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -45,25 +44,30 @@ def drop(name: str) -> None:
 
 def run_ours(data_dir: Path) -> dict:
     """In a child process, so that peak RSS is the pipeline's own."""
-    code = f"""
+    code = """
 import json, os, resource, time
-os.environ["TTHC_DEMO_DATA_DIR"] = {str(data_dir)!r}
 from tthc.reference.load import load_reference
 from tthc.sources.config import load_sources
 from tthc.sources.pipeline import run_batch
 from tthc.warehouse.migrate import migrate
-url = {URL!r}
-migrate(url); load_reference(url)
+url = os.environ["BENCH_URL"]
+migrate(url)
+load_reference(url)
 cfg = next(c for c in load_sources() if c.name == "civil_status")
-t = time.perf_counter(); report = run_batch(cfg, url); seconds = time.perf_counter() - t
-print(json.dumps({{"seconds": seconds, "rows": report.rows_in, "loaded": report.rows_loaded,
+t = time.perf_counter()
+report = run_batch(cfg, url)
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "rows": report.rows_in, "loaded": report.rows_loaded,
                   "quarantined": report.rows_quarantined,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
     name, url = fresh_db("ours")
     try:
-        proc = subprocess.run([sys.executable, "-c", code.replace("{URL!r}", repr(url))],
-                              capture_output=True, text=True, check=True)
+        env = dict(os.environ, BENCH_URL=url, TTHC_DEMO_DATA_DIR=str(data_dir),
+                   TTHC_DATA_DOCS_DIR=str(data_dir.parent / "data_docs"))
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"pipeline run failed:\n{proc.stderr[-3000:]}")
         return json.loads(proc.stdout.strip().splitlines()[-1])
     finally:
         drop(name)

@@ -85,3 +85,14 @@ def reference_warehouse(make_database) -> str:
 def empty_warehouse(make_database) -> str:
     """A fresh, empty database for tests that migrate or modify."""
     return make_database("wh")
+
+
+@pytest.fixture
+def warehouse(empty_warehouse) -> str:
+    """A fresh, migrated warehouse with reference data, for tests that write to it."""
+    from tthc.reference.load import load_reference
+    from tthc.warehouse.migrate import migrate
+
+    migrate(empty_warehouse)
+    load_reference(empty_warehouse)
+    return empty_warehouse

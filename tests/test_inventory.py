@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tthc.inventory import load_inventory
-from tthc.reference.load import load_reference
 from tthc.warehouse.db import fetch_all
-from tthc.warehouse.migrate import migrate
 
 HEADER = "electronic_id,unit_era,unit_code,procedure_code,issue_year,declared_paper_count,declared_on\n"
 ROWS = [
@@ -21,13 +19,6 @@ ROWS = [
     "000.01.22.H20,pre2025,29905,KH,2016,7,2024-03-01",          # unit does not match the agency
     "000.01.22.H20,pre2025,29902,KT,2017,9,",                    # missing date
 ]
-
-
-@pytest.fixture
-def warehouse(empty_warehouse):
-    migrate(empty_warehouse)
-    load_reference(empty_warehouse)
-    return empty_warehouse
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ import threading
 import pytest
 
 from tthc.codes import CodeFormat, CodeFormatError, allocate_serials, assign_result_codes, is_valid_code
-from tthc.reference.load import load_reference
 from tthc.warehouse.db import connect, fetch_all, transaction
-from tthc.warehouse.migrate import migrate
 
 ALPHABET = string.digits + string.ascii_uppercase
 
@@ -63,13 +61,6 @@ def test_a_configured_template_is_used(monkeypatch):
     assert code.startswith("DT2015KS00000007000.01.22.H20")
     assert is_valid_code(code)
     assert not is_valid_code(CodeFormat().render("000.01.22.H20", "KS", 2015, 7)), "another format's code"
-
-
-@pytest.fixture
-def warehouse(empty_warehouse):
-    migrate(empty_warehouse)
-    load_reference(empty_warehouse)
-    return empty_warehouse
 
 
 def test_parallel_allocation_never_collides(warehouse):

@@ -38,13 +38,6 @@ def state(url):
 
 
 @pytest.fixture
-def warehouse(empty_warehouse):
-    migrate(empty_warehouse)
-    load_reference(empty_warehouse)
-    return empty_warehouse
-
-
-@pytest.fixture
 def unseen_source(tmp_path, monkeypatch):
     """A retail-alcohol licence register nobody has seen: its own table, names and encodings."""
     db = tmp_path / "ruou.db"

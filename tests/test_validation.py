@@ -13,7 +13,6 @@ import pytest
 import yaml
 from psycopg2.extras import execute_values
 
-from tthc.reference.load import load_reference
 from tthc.validation import (
     SuiteError,
     ValidationRunError,
@@ -23,7 +22,6 @@ from tthc.validation import (
     validate_batch,
 )
 from tthc.warehouse.db import fetch_all, transaction
-from tthc.warehouse.migrate import migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPECTATIONS = PROJECT_ROOT / "expectations"
@@ -80,13 +78,6 @@ def _new_batch(url: str, source: str = "test") -> int:
 NOT_NULL = "expect_column_values_to_not_be_null"
 IN_SET = "expect_column_values_to_be_in_set"
 BETWEEN = "expect_column_values_to_be_between"
-
-
-@pytest.fixture
-def warehouse(empty_warehouse):
-    migrate(empty_warehouse)
-    load_reference(empty_warehouse)
-    return empty_warehouse
 
 
 @pytest.fixture

@@ -86,6 +86,8 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
     if document_type not in ctx.procedures:
         problems.append(f"document_type: unknown value {document_type!r}")
     doc_number = _value(row, m.get("doc_number"))
+    if doc_number:
+        doc_number = re.sub(r"\s*([/\-.])\s*", r"\1", doc_number).strip()  # '22 / 2013' -> '22/2013'
     issue_date = date_field("issue_date")
     birth_date = date_field("holder_birth_date")
 

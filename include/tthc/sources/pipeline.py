@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from psycopg2.extras import Json, execute_values
+from psycopg2.extras import execute_values
 
 from tthc.codes import assign_result_codes
 from tthc.ops.batches import close_batch, open_batch
@@ -25,6 +25,7 @@ from tthc.settings import Settings
 from tthc.sources.clean import CANDIDATE_COLUMNS, CleanContext, clean_row
 from tthc.sources.config import SourceConfig
 from tthc.sources.exclusions import mark_digitized_elsewhere
+from tthc.sources.fuzzy import resolve_fuzzy_matches
 from tthc.sources.extract import extract
 from tthc.warehouse.db import connect
 
@@ -208,6 +209,7 @@ def _copy_text(value) -> str:
 
 def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
     """Valid candidates → core.holder / core.result / core.result_source. Returns (new results, merged)."""
+    resolve_fuzzy_matches(cur, batch_id)
     secret = Settings.from_env().holder_key_secret
     cur.execute("""SELECT candidate_id, holder_kind, holder_id_type, holder_id_value, holder_name
                    FROM staging.result_candidate WHERE batch_id = %s AND holder_id_value IS NOT NULL
@@ -241,8 +243,10 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
             FROM core.unit_crosswalk ORDER BY old_unit_key, new_unit_key
         ), upserted AS (
             INSERT INTO core.result AS r (procedure_code, agency_id, issuing_unit_key, successor_unit_key, holder_id,
-                                          doc_book, doc_number, issue_date, valid_until, revoked_on, copy_kind)
-            SELECT v.document_type, v.agency_id, v.unit_key, s.new_unit_key, h.holder_id, v.doc_book, v.doc_number,
+                                          holder_name_key, doc_book, doc_number, issue_date, valid_until, revoked_on,
+                                          copy_kind)
+            SELECT v.document_type, v.agency_id, v.unit_key, s.new_unit_key, h.holder_id, v.holder_name_key,
+                   v.doc_book, v.doc_number,
                    v.issue_date,
                    CASE WHEN p.is_permanent THEN NULL
                         ELSE coalesce(v.extended_until, (v.issue_date + make_interval(months =>
@@ -257,6 +261,7 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
             LEFT JOIN core.holder h ON h.holder_key = k.holder_key
             ON CONFLICT (agency_id, procedure_code, doc_book, doc_number, issue_date) DO UPDATE
             SET holder_id = coalesce(r.holder_id, EXCLUDED.holder_id),
+                holder_name_key = coalesce(r.holder_name_key, EXCLUDED.holder_name_key),
                 revoked_on = coalesce(EXCLUDED.revoked_on, r.revoked_on),
                 valid_until = EXCLUDED.valid_until,
                 updated_at = CASE WHEN (r.holder_id, r.revoked_on, r.valid_until)
@@ -266,7 +271,7 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
             RETURNING result_id, (xmax = 0) AS inserted, agency_id, procedure_code, doc_book, doc_number, issue_date
         ), lineage AS (
             INSERT INTO core.result_source (result_id, source, source_pk, row_hash, batch_id, match_rule)
-            SELECT u.result_id, c.source, c.source_pk, c.row_hash, c.batch_id, 'natural_key'
+            SELECT u.result_id, c.source, c.source_pk, c.row_hash, c.batch_id, c.match_rule
             FROM upserted u
             JOIN staging.result_candidate c
               ON c.batch_id = %(batch)s AND c.failed_checks IS NULL
