@@ -99,6 +99,21 @@ def allocate_serials(cur, agency_id: str, procedure_code: str, year: int, count:
     return range(last - count + 1, last + 1)
 
 
+def allocate_serial_blocks(cur, counts: dict[tuple[str, str, int], int]) -> dict[tuple, range]:
+    """allocate_serials for many (agency, type, year) groups in one statement. Rows are locked in key
+    order, so concurrent allocators cannot deadlock."""
+    if not counts:
+        return {}
+    rows = execute_values(cur, """
+        INSERT INTO core.result_code_counter AS c (agency_id, procedure_code, issue_year, last_serial)
+        VALUES %s
+        ON CONFLICT (agency_id, procedure_code, issue_year)
+        DO UPDATE SET last_serial = c.last_serial + EXCLUDED.last_serial
+        RETURNING agency_id, procedure_code, issue_year, last_serial""",
+        [(a, t, y, n) for (a, t, y), n in sorted(counts.items())], page_size=len(counts), fetch=True)
+    return {(a, t, y): range(last - counts[(a, t, y)] + 1, last + 1) for a, t, y, last in rows}
+
+
 def assign_result_codes(cur, fmt: CodeFormat | None = None) -> int:
     """Give every core.result without a code its code. A code, once set, never changes.
 
@@ -115,8 +130,8 @@ def assign_result_codes(cur, fmt: CodeFormat | None = None) -> int:
     for result_id, agency, type_, year in cur.fetchall():
         groups[(agency, type_, year)].append(result_id)
     updates = []
-    for (agency, type_, year), ids in groups.items():
-        for result_id, serial in zip(ids, allocate_serials(cur, agency, type_, year, len(ids))):
+    for (agency, type_, year), serials in allocate_serial_blocks(cur, {k: len(v) for k, v in groups.items()}).items():
+        for result_id, serial in zip(groups[(agency, type_, year)], serials):
             updates.append((result_id, fmt.render(agency, type_, year, serial)))
     if updates:
         execute_values(cur, """UPDATE core.result r SET result_code = v.code, updated_at = now()

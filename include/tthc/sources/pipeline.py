@@ -209,6 +209,7 @@ def _copy_text(value) -> str:
 
 def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
     """Valid candidates → core.holder / core.result / core.result_source. Returns (new results, merged)."""
+    cur.execute("ANALYZE staging.result_candidate")  # fresh statistics: the batch was just loaded
     resolve_fuzzy_matches(cur, batch_id)
     secret = Settings.from_env().holder_key_secret
     cur.execute("""SELECT candidate_id, holder_kind, holder_id_type, holder_id_value, holder_name
@@ -231,6 +232,7 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
     if holders:
         execute_values(cur, "INSERT INTO tmp_holder_key VALUES %s",
                        [(t, v, key) for (t, v), (key, _, _) in holders.items()], page_size=5000)
+    cur.execute("ANALYZE tmp_holder_key")
     # One row per natural key within the batch (exact duplicates merge here; the rest merges in the upsert).
     cur.execute("""
         WITH valid AS (
@@ -268,19 +270,18 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
                                        IS DISTINCT FROM (coalesce(r.holder_id, EXCLUDED.holder_id),
                                                          coalesce(EXCLUDED.revoked_on, r.revoked_on), EXCLUDED.valid_until)
                                   THEN now() ELSE r.updated_at END
-            RETURNING result_id, (xmax = 0) AS inserted, agency_id, procedure_code, doc_book, doc_number, issue_date
-        ), lineage AS (
-            INSERT INTO core.result_source (result_id, source, source_pk, row_hash, batch_id, match_rule)
-            SELECT u.result_id, c.source, c.source_pk, c.row_hash, c.batch_id, c.match_rule
-            FROM upserted u
-            JOIN staging.result_candidate c
-              ON c.batch_id = %(batch)s AND c.failed_checks IS NULL
-             AND (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
-               = (u.agency_id, u.procedure_code, u.doc_book, u.doc_number, u.issue_date)
-            ON CONFLICT DO NOTHING
-            RETURNING 1
+            RETURNING (xmax = 0) AS inserted
         )
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted""",
                 {"batch": batch_id})
     new, merged = cur.fetchone()
+    # Lineage through core.result's unique natural-key index (a separate statement plans far better).
+    cur.execute("""
+        INSERT INTO core.result_source (result_id, source, source_pk, row_hash, batch_id, match_rule)
+        SELECT r.result_id, c.source, c.source_pk, c.row_hash, c.batch_id, c.match_rule
+        FROM staging.result_candidate c
+        JOIN core.result r ON (r.agency_id, r.procedure_code, r.doc_book, r.doc_number, r.issue_date)
+                            = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
+        WHERE c.batch_id = %s AND c.failed_checks IS NULL
+        ON CONFLICT DO NOTHING""", (batch_id,))
     return new, merged
