@@ -30,10 +30,10 @@ def build(spec):
             @task(outlets=[results])
             def load_exclusions() -> dict:
                 from tthc.orchestration import warehouse_url
-                from tthc.sources.config import load_sources
+                from tthc.sources.config import source_named
                 from tthc.sources.exclusions import load_exclusions as load
 
-                cfg = next(c for c in load_sources() if c.name == spec.source)
+                cfg = source_named(spec.source)
                 return load(cfg, warehouse_url())
 
             load_exclusions()
@@ -42,21 +42,21 @@ def build(spec):
         @task
         def stage() -> int:
             from tthc.orchestration import warehouse_url
-            from tthc.sources.config import load_sources
+            from tthc.sources.config import source_named
             from tthc.sources.pipeline import stage_batch
 
             ctx = get_current_context()
-            cfg = next(c for c in load_sources() if c.name == spec.source)
+            cfg = source_named(spec.source)
             return stage_batch(cfg, warehouse_url(), ctx["data_interval_start"], ctx["data_interval_end"],
                                ctx["dag"].dag_id, ctx["run_id"])
 
         @task
         def validate(batch_id: int) -> dict:
             from tthc.orchestration import warehouse_url
-            from tthc.sources.config import load_sources
+            from tthc.sources.config import source_named
             from tthc.sources.pipeline import validate_and_quarantine
 
-            cfg = next(c for c in load_sources() if c.name == spec.source)
+            cfg = source_named(spec.source)
             return validate_and_quarantine(cfg, warehouse_url(), batch_id)
 
         @task(outlets=[results])
@@ -64,10 +64,10 @@ def build(spec):
             import dataclasses
 
             from tthc.orchestration import warehouse_url
-            from tthc.sources.config import load_sources
+            from tthc.sources.config import source_named
             from tthc.sources.pipeline import normalize_and_close
 
-            cfg = next(c for c in load_sources() if c.name == spec.source)
+            cfg = source_named(spec.source)
             return dataclasses.asdict(normalize_and_close(cfg, warehouse_url(), batch_id))
 
         batch_id = stage()

@@ -5,6 +5,7 @@ Used by the demo and by the integration tests; production runs on the scheduler.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -84,8 +85,6 @@ def list_dag_ids(env: dict[str, str]) -> list[str]:
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"could not parse the DAG folder:\n{proc.stderr[-2000:]}")
-    import json
-
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     if result["errors"]:
         raise RuntimeError(f"DAG import errors: {result['errors']}")

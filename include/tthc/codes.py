@@ -89,14 +89,8 @@ def is_valid_code(code: str, fmt: CodeFormat | None = None) -> bool:
 
 def allocate_serials(cur, agency_id: str, procedure_code: str, year: int, count: int) -> range:
     """Reserve `count` consecutive serials for (agency, type, year); safe under concurrency."""
-    cur.execute("""
-        INSERT INTO core.result_code_counter AS c (agency_id, procedure_code, issue_year, last_serial)
-        VALUES (%s, %s, %s, %s)
-        ON CONFLICT (agency_id, procedure_code, issue_year)
-        DO UPDATE SET last_serial = c.last_serial + EXCLUDED.last_serial
-        RETURNING last_serial""", (agency_id, procedure_code, year, count))
-    last = cur.fetchone()[0]
-    return range(last - count + 1, last + 1)
+    key = (agency_id, procedure_code, year)
+    return allocate_serial_blocks(cur, {key: count})[key]
 
 
 def allocate_serial_blocks(cur, counts: dict[tuple[str, str, int], int]) -> dict[tuple, range]:

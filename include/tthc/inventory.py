@@ -5,7 +5,7 @@ CSV columns (UTF-8, header row; aliases accepted):
   procedure_code (alias procedure)                         code from seeds/procedures.yaml
   issue_year                                               year the results were issued
   declared_paper_count                                     still-valid paper results counted
-  declared_on                                              date of the declaration (ISO or dd/mm/yyyy)
+  declared_on                                              date of the declaration (any format tthc.clean.dates reads)
   unit_era, unit_code (optional)                           must agree with the agency's unit
 
 Valid rows upsert into core.inventory_declaration; a later declaration for the same
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from psycopg2.extras import execute_values
 
+from tthc.clean.dates import DateParseError, parse_date
 from tthc.ops.batches import close_batch, open_batch
 from tthc.ops.quarantine import Rejection, quarantine
 from tthc.warehouse.db import transaction
@@ -44,15 +45,6 @@ def _pick(row: dict, field: str) -> str | None:
         if name in row and row[name] not in (None, ""):
             return row[name].strip()
     return None
-
-
-def _parse_date(value: str) -> dt.date:
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return dt.datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
-    raise ValueError(f"declared_on {value!r} is not a date (YYYY-MM-DD or dd/mm/yyyy)")
 
 
 def load_inventory(path: Path, url: str | None = None, source: str | None = None) -> dict:
@@ -127,7 +119,10 @@ def _validate(row: dict, agency_unit: dict[str, str], procedures: set[str]) -> t
         raise ValueError(f"declared_paper_count {values['declared_paper_count']!r} is not a whole number") from None
     if count < 0:
         raise ValueError(f"declared_paper_count {count} is negative")
-    declared_on = _parse_date(values["declared_on"])
+    try:
+        declared_on = parse_date(values["declared_on"])
+    except DateParseError as exc:
+        raise ValueError(f"declared_on: {exc}") from None
     unit_key = agency_unit[agency]
     if values["unit_code"] is not None:
         era = values["unit_era"] or "pre2025"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from tthc.warehouse.server import normalize_url, resolve_warehouse_url
+from tthc.warehouse.server import env_connection_uri, normalize_url, resolve_warehouse_url
 
 OWNER = "tthc-data"
 TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -29,17 +29,14 @@ def warehouse_url() -> str:
         return normalize_url(os.environ["WAREHOUSE_URL"])
     conn_id = os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse")
     try:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(conn_id)
+        return normalize_url(connection_url(conn_id))
     except Exception:  # noqa: BLE001 - connection not defined: fall back to the embedded server
         return resolve_warehouse_url()
-    return normalize_url(conn.get_uri())
 
 
 def connection_url(conn_id: str) -> str:
     """URI of an Airflow connection (env AIRFLOW_CONN_<ID> or the metadata DB via the Task SDK)."""
-    env_uri = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    env_uri = env_connection_uri(conn_id)
     if env_uri:
         return env_uri
     from airflow.sdk import BaseHook

@@ -201,10 +201,9 @@ class ResultFactory:
         self.ent = ref.names["enterprise"]
         self.streets = ref.places["streets"]
         self.hamlets = ref.places["hamlets"]
-        self.validity = {code: p.get("validity", {}) for code, p in ref.procedures.items()}
         self.months = {
-            code: (None, 0) if v.get("permanent") else (v.get("months", 0) + 12 * v.get("years", 0), v.get("extension_months", 0))
-            for code, v in self.validity.items()
+            code: (None, 0) if p.is_permanent else (p.validity_months, p.extension_months or 0)
+            for code, p in ref.procedures.items()
         }
         self.year_of = DateStrings.get().year
         self.province_lc = lc_first(ref.province_name)

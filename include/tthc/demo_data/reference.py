@@ -8,7 +8,6 @@ pre-2025 three-level structure) and from the package's own data files
 
 from __future__ import annotations
 
-import csv
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,6 +17,8 @@ from pathlib import Path
 import yaml
 
 from tthc.paths import seeds_dir
+from tthc.reference.seeds import Procedure, read_agencies, read_procedures
+from tthc.reference.units import old_units
 
 PROVINCE_CODE = 87
 UNIT_ERA = "pre2025"
@@ -59,7 +60,7 @@ class Reference:
     districts: list[District]
     communes: list[Commune]
     departments: dict[str, Agency]  # by agency code (SYT, SCT, SNN, SKHDT ...)
-    procedures: dict[str, dict]
+    procedures: dict[str, Procedure]  # seeds/procedures.yaml, as tthc.reference.seeds reads it
     names: dict
     places: dict
     other_province_codes: list[int] = field(default_factory=list)
@@ -92,11 +93,6 @@ def _read_data(name: str) -> dict:
     return _nfc_tree(yaml.safe_load(text))
 
 
-def _load_agencies(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def check_json_safe(obj, where: str) -> None:
     """Canonical text is written into JSON without escaping (a hot path): refuse data that would need it."""
     if isinstance(obj, str):
@@ -113,57 +109,45 @@ def check_json_safe(obj, where: str) -> None:
 
 @lru_cache(maxsize=4)
 def load_reference(seeds: str | None = None) -> Reference:
-    from vietnam_provinces.legacy import District as VPDistrict
     from vietnam_provinces.legacy import Province as VPProvince
-    from vietnam_provinces.legacy import Ward as VPWard
 
     sdir = Path(seeds) if seeds else seeds_dir()
-    rows = _load_agencies(sdir / "agencies.csv")
     by_unit: dict[tuple[str, int], Agency] = {}
     departments: dict[str, Agency] = {}
-    for r in rows:
-        if r["unit_era"] != UNIT_ERA:
+    for a in read_agencies(sdir / "agencies.csv"):
+        era, level, code = a.unit_key.split("/")
+        if era != UNIT_ERA:
             continue
-        ag = Agency(r["electronic_id"], r["code"], nfc(r["name_vi"]), r["level"], int(r["unit_code"]))
-        if r["kind"] == "people_committee":
-            by_unit[(r["level"], ag.unit_code)] = ag
-        elif r["level"] == "province":
-            departments[r["code"]] = ag
+        ag = Agency(a.electronic_id, a.code, nfc(a.name_vi), a.level, int(code))
+        if a.kind == "people_committee":
+            by_unit[(a.level, ag.unit_code)] = ag
+        elif a.level == "province":
+            departments[a.code] = ag
 
-    provinces = [p for p in VPProvince.iter_all() if int(p.code) == PROVINCE_CODE]
-    if len(provinces) != 1:
-        raise RuntimeError("vietnam_provinces has no legacy province 87")
-    vp_districts = sorted((d for d in VPDistrict.iter_all() if int(d.province_code) == PROVINCE_CODE), key=lambda d: int(d.code))
-    district_codes = {int(d.code) for d in vp_districts}
-    wards_by_district: dict[int, list] = {c: [] for c in district_codes}
-    for w in VPWard.iter_all():
-        if int(w.district_code) in district_codes:
-            wards_by_district[int(w.district_code)].append(w)
-
+    units = old_units(PROVINCE_CODE)
+    province = next(u for u in units if u.level == "province")
     districts: list[District] = []
     communes: list[Commune] = []
-    for d in vp_districts:
-        dcode = int(d.code)
-        dag = by_unit.get(("district", dcode))
+    for d in (u for u in units if u.level == "district"):
+        dag = by_unit.get(("district", d.code))
         if dag is None:
-            raise RuntimeError(f"seeds/agencies.csv has no People's Committee for district {dcode}")
+            raise RuntimeError(f"seeds/agencies.csv has no People's Committee for district {d.code}")
         dcommunes = []
-        for w in sorted(wards_by_district[dcode], key=lambda w: int(w.code)):
-            cag = by_unit.get(("commune", int(w.code)))
+        for w in (u for u in units if u.level == "commune" and u.parent_key == d.unit_key):
+            cag = by_unit.get(("commune", w.code))
             if cag is None:
-                raise RuntimeError(f"seeds/agencies.csv has no People's Committee for commune {int(w.code)}")
-            c = Commune(int(w.code), nfc(w.name), dcode, cag)
+                raise RuntimeError(f"seeds/agencies.csv has no People's Committee for commune {w.code}")
+            c = Commune(w.code, nfc(w.name_vi), d.code, cag)
             dcommunes.append(c)
             communes.append(c)
-        districts.append(District(dcode, nfc(d.name), dag, tuple(dcommunes)))
+        districts.append(District(d.code, nfc(d.name_vi), dag, tuple(dcommunes)))
 
     for codes in DEPARTMENT_PROCS.values():
         for code in codes:
             if code not in departments:
                 raise RuntimeError(f"seeds/agencies.csv has no department {code}")
 
-    with (sdir / "procedures.yaml").open(encoding="utf-8") as fh:
-        procs = {p["code"]: p for p in yaml.safe_load(fh)["procedures"]}
+    procs = {p.code: p for p in read_procedures(sdir / "procedures.yaml")}
 
     places = _read_data("places.yaml")
     names = _read_data("names.yaml")
@@ -179,7 +163,7 @@ def load_reference(seeds: str | None = None) -> Reference:
     other_weights = list(weights.values()) + [0.1] * len(rest)
 
     return Reference(
-        province_name=nfc(provinces[0].name),
+        province_name=nfc(province.name_vi),
         districts=districts,
         communes=communes,
         departments=departments,

@@ -342,7 +342,7 @@ class CivilStatusWriter:
         self.db.execute("BEGIN")
         self.db.executemany(
             "INSERT INTO DM_LOAI_SO VALUES (?,?,?)",
-            [(k, v, ref.procedures[k]["national_code"]) for k, v in LOAI_SO.items()],
+            [(k, v, ref.procedures[k].national_code) for k, v in LOAI_SO.items()],
         )
         self.insert_sql = f"INSERT INTO {CIVIL_TABLE} VALUES ({','.join('?' * len(CIVIL_COLUMNS))})"
         self.batch: list[tuple] = []

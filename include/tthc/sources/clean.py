@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from tthc.clean.dates import DateParseError, parse_date
@@ -160,8 +161,6 @@ _COMMITTEE_PREFIX = re.compile(r"^\s*(ủy ban nhân dân|uỷ ban nhân dân|ub
 
 def _committee_by_unit_name(raw: str, ctx: CleanContext) -> str | None:
     """'Ủy ban nhân dân thị xã Sa Đéc' -> the committee of the unit now called Thành phố Sa Đéc."""
-    import unicodedata
-
     text = unicodedata.normalize("NFC", raw)
     if not _COMMITTEE_PREFIX.match(text):
         return None

@@ -156,6 +156,15 @@ def load_source(path: Path) -> SourceConfig:
         csv_options=doc.get("csv") or {}, path=path)
 
 
+def source_named(name: str, directory: Path | None = None) -> SourceConfig:
+    """The source whose `name:` is `name`; the error lists the known names."""
+    configs = load_sources(directory)
+    for cfg in configs:
+        if cfg.name == name:
+            return cfg
+    raise SourceConfigError(f"no source named {name!r} in {directory or sources_dir()}: {[c.name for c in configs]}")
+
+
 def load_sources(directory: Path | None = None) -> list[SourceConfig]:
     directory = directory or sources_dir()
     configs = [load_source(p) for p in sorted(directory.glob("*.yaml"))]

@@ -36,12 +36,11 @@ def start_embedded_server(data_dir: Path | None = None):
 
 def embedded_url(database: str = EMBEDDED_DB_NAME, data_dir: Path | None = None) -> str:
     """SQLAlchemy URL of `database` on the embedded server, creating the database if needed."""
-    server = start_embedded_server(data_dir)
+    start_embedded_server(data_dir)
     socket_dir = str(data_dir or embedded_data_dir())
     admin = f"postgresql+psycopg2://postgres@/postgres?host={socket_dir}"
     ensure_database(admin, database)
     log.info("using embedded PostgreSQL at %s (database %s)", socket_dir, database)
-    del server
     return f"postgresql+psycopg2://postgres@/{database}?host={socket_dir}"
 
 
@@ -79,17 +78,16 @@ def resolve_warehouse_url() -> str:
     url = os.environ.get("WAREHOUSE_URL")
     if url:
         return normalize_url(url)
-    url = _airflow_connection_url(os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse"))
+    url = env_connection_uri(os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse"))
     if url:
         return normalize_url(url)
     return embedded_url()
 
 
-def _airflow_connection_url(conn_id: str) -> str | None:
-    # Only consult Airflow when it defines the connection through the environment,
-    # so that plain CLI use never needs an Airflow metadata database.
-    env_uri = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    return env_uri or None
+def env_connection_uri(conn_id: str) -> str | None:
+    """An Airflow connection defined in the environment (AIRFLOW_CONN_<ID>), without importing Airflow,
+    so that plain CLI use never needs an Airflow metadata database."""
+    return os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}") or None
 
 
 def normalize_url(url: str) -> str:
