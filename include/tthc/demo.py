@@ -18,8 +18,12 @@ from tthc.warehouse.server import ensure_database, resolve_warehouse_url, with_d
 
 log = logging.getLogger("tthc.demo")
 
-# DAGs that others depend on run first; any other DAG in dags/ runs after, by name.
-DAG_ORDER = ["tthc_reference_data", "tthc_inventory_declarations"]
+# The demo runs every DAG in dags/ in data-flow order: reference data and declarations, then
+# the legacy sources, then scan drops (they link to source results), then checks and the
+# progress snapshots (they count what came before), then monitoring. Unknown DAGs run
+# between the scan drops and the snapshots, by name.
+DAG_STAGES = ["tthc_reference_data", "tthc_inventory_declarations", "tthc_source_", "tthc_scan_drop_", "*",
+              "tthc_scan_fixity", "tthc_progress_", "tthc_ops_"]
 
 
 def permits_database(warehouse_url: str) -> str:
@@ -30,8 +34,11 @@ def permits_database(warehouse_url: str) -> str:
 
 
 def ordered(dag_ids: list[str]) -> list[str]:
-    first = [d for d in DAG_ORDER if d in dag_ids]
-    return first + sorted(d for d in dag_ids if d not in DAG_ORDER)
+    def stage(dag_id: str) -> int:
+        matches = [i for i, prefix in enumerate(DAG_STAGES) if prefix != "*" and dag_id.startswith(prefix)]
+        return matches[-1] if matches else DAG_STAGES.index("*")
+
+    return sorted(dag_ids, key=lambda d: (stage(d), d))
 
 
 def run_demo(seed: int | None = None, size: int | None = None) -> int:
