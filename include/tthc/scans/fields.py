@@ -1,0 +1,633 @@
+"""Field extraction from the text of scanned results; the rules are data (seeds/scan_fields.yaml).
+
+A1's intake pipeline OCRs (or reads the text layer of) each scan and calls
+``extract_fields(pages, hints)``. We recognise the document type from its title, then
+read ``Label: value`` lines. Labels are compared diacritic-insensitively because
+Tesseract often drops or swaps Vietnamese marks; the price of a sloppy match is a lower
+confidence, not a lost field. Values are returned as printed (whitespace and NFC
+normalized, OCR letter/digit slips in numbers repaired); cleaning happens later.
+
+Confidence of a field = label score x format score x OCR factor (see the YAML and
+docs/scan_fields_and_legal.md); the overall confidence is the minimum over the
+fields the document type requires (0 when one is missing or the type is unknown).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tthc.paths import seeds_dir
+
+__all__ = ["FieldGuess", "ExtractedFields", "RulesError", "load_rules", "extract_fields", "fold"]
+
+
+@dataclass
+class FieldGuess:
+    value: str
+    confidence: float
+    rule: str
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "confidence": self.confidence, "rule": self.rule}
+
+
+@dataclass
+class ExtractedFields:
+    document_type: FieldGuess | None
+    fields: dict[str, FieldGuess] = field(default_factory=dict)
+    confidence: float = 0.0
+    # The fields the detected type requires (from the rules); not part of the equality contract.
+    required: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def missing_required(self) -> list[str]:
+        return [f for f in self.required if f not in self.fields]
+
+    def as_dict(self) -> dict:
+        return {
+            "document_type": self.document_type.as_dict() if self.document_type else None,
+            "fields": {k: g.as_dict() for k, g in self.fields.items()},
+            "confidence": self.confidence,
+            "missing_required": self.missing_required,
+        }
+
+
+class RulesError(ValueError):
+    """The rules YAML is malformed; the message names the file and the bad key."""
+
+
+# ------------------------------------------------------------------ text folding
+
+
+def _fold_char(ch: str) -> str:
+    if ch in "đĐ":
+        return "d"
+    base = unicodedata.normalize("NFD", ch)[0]
+    low = base.lower()
+    return low[0] if low else ch
+
+
+def fold(text: str) -> str:
+    """Diacritic- and case-insensitive form, one character per input character (positions map back)."""
+    return "".join(_fold_char(c) for c in unicodedata.normalize("NFC", text))
+
+
+def _squash(text: str) -> str:
+    """Folded, without spaces or punctuation: the key labels and titles are compared on."""
+    return re.sub(r"[\W_]+", "", fold(text))
+
+
+def _clean_ws(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+# ------------------------------------------------------------------ rules loading
+
+_RULE_SECTIONS = ("settings", "confidence", "formats", "fields", "document_types")
+_CHECKS = {"date", "mst"}
+_FALLBACKS = {"agency_header", "date_words"}
+_cache: dict[tuple[str, float], dict] = {}
+_cache_lock = threading.Lock()
+
+
+def default_rules_path() -> Path:
+    return seeds_dir() / "scan_fields.yaml"
+
+
+def load_rules(path: str | Path | None = None) -> dict:
+    """Load and validate the rules YAML (cached by path and mtime). Raises RulesError naming file and key."""
+    p = Path(path) if path is not None else default_rules_path()
+    try:
+        mtime = p.stat().st_mtime
+    except OSError as exc:
+        raise RulesError(f"{p}: cannot read the scan-field rules: {exc}") from None
+    key = (str(p.resolve()), mtime)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{p}: not valid YAML: {exc}") from None
+    rules = _compile(raw, p)
+    with _cache_lock:
+        _cache[key] = rules
+    return rules
+
+
+def _need(cond: bool, path: Path, key: str, msg: str) -> None:
+    if not cond:
+        raise RulesError(f"{path}: {key}: {msg}")
+
+
+def _str_list(value: Any, path: Path, key: str, *, allow_empty: bool = True) -> list[str]:
+    _need(isinstance(value, list), path, key, f"must be a list of strings, got {type(value).__name__}")
+    for i, v in enumerate(value):
+        _need(isinstance(v, str) and v.strip() != "", path, f"{key}[{i}]", f"must be a non-empty string, got {v!r}")
+    _need(allow_empty or bool(value), path, key, "must not be empty")
+    return [_clean_ws(v) for v in value]
+
+
+def _regex(pattern: Any, path: Path, key: str) -> re.Pattern:
+    _need(isinstance(pattern, str), path, key, f"must be a regex string, got {pattern!r}")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise RulesError(f"{path}: {key}: bad regex {pattern!r}: {exc}") from None
+
+
+def _number(value: Any, path: Path, key: str) -> float:
+    _need(isinstance(value, (int, float)) and not isinstance(value, bool), path, key, f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _compile(raw: Any, path: Path) -> dict:
+    _need(isinstance(raw, dict), path, "<top level>", "must be a mapping")
+    for sec in _RULE_SECTIONS:
+        _need(sec in raw, path, sec, "missing section")
+        _need(isinstance(raw[sec], dict), path, sec, "must be a mapping")
+    unknown = set(raw) - set(_RULE_SECTIONS) - {"version"}
+    _need(not unknown, path, ", ".join(sorted(map(str, unknown))), "unknown top-level key")
+
+    s = raw["settings"]
+    settings = {
+        "separators": s.get("separators", ":;"),
+        "max_label_words": int(_number(s.get("max_label_words", 7), path, "settings.max_label_words")),
+        "fuzzy_label_min_ratio": _number(s.get("fuzzy_label_min_ratio", 0.84), path, "settings.fuzzy_label_min_ratio"),
+        "fuzzy_label_min_length": int(_number(s.get("fuzzy_label_min_length", 6), path, "settings.fuzzy_label_min_length")),
+        "title_search_lines": int(_number(s.get("title_search_lines", 20), path, "settings.title_search_lines")),
+        "fuzzy_title_min_ratio": _number(s.get("fuzzy_title_min_ratio", 0.82), path, "settings.fuzzy_title_min_ratio"),
+        "wrap_min_chars": int(_number(s.get("wrap_min_chars", 48), path, "settings.wrap_min_chars")),
+        "stop_lines": [_regex(r, path, f"settings.stop_lines[{i}]") for i, r in enumerate(s.get("stop_lines", []))],
+        "motto_lines": [_regex(r, path, f"settings.motto_lines[{i}]") for i, r in enumerate(s.get("motto_lines", []))],
+        "agency_prefixes": [fold(x) for x in _str_list(s.get("agency_prefixes", []), path, "settings.agency_prefixes")],
+    }
+    _need(isinstance(settings["separators"], str) and settings["separators"], path, "settings.separators",
+          "must be a non-empty string of characters")
+
+    c = raw["confidence"]
+    conf: dict[str, Any] = {}
+    for group, keys in (("label", ("exact", "folded", "no_separator", "fuzzy", "fallback")),
+                        ("format", ("ok", "repaired", "checksum", "failed")),
+                        ("title", ("exact", "folded", "fuzzy", "hint"))):
+        _need(isinstance(c.get(group), dict), path, f"confidence.{group}", "missing or not a mapping")
+        conf[group] = {}
+        for k in keys:
+            _need(k in c[group], path, f"confidence.{group}.{k}", "missing")
+            v = _number(c[group][k], path, f"confidence.{group}.{k}")
+            _need(0.0 <= v <= 1.0, path, f"confidence.{group}.{k}", f"must be within 0..1, got {v}")
+            conf[group][k] = v
+    conf["next_line"] = _number(c.get("next_line", 0.9), path, "confidence.next_line")
+    conf["ocr_floor"] = _number(c.get("ocr_floor", 0.5), path, "confidence.ocr_floor")
+
+    formats: dict[str, dict] = {}
+    for name, f in raw["formats"].items():
+        key = f"formats.{name}"
+        _need(isinstance(f, dict), path, key, "must be a mapping")
+        bad = set(f) - {"digits", "strip_spaces", "fix_punctuation", "patterns", "check"}
+        _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
+        check = f.get("check")
+        _need(check is None or check in _CHECKS, path, f"{key}.check", f"unknown check {check!r}; known: {sorted(_CHECKS)}")
+        pats = f.get("patterns", [])
+        _need(isinstance(pats, list), path, f"{key}.patterns", "must be a list of regexes")
+        _need(bool(pats) or check, path, key, "needs patterns or a check")
+        formats[name] = {
+            "digits": bool(f.get("digits", False)),
+            "strip_spaces": bool(f.get("strip_spaces", False)),
+            "fix_punctuation": bool(f.get("fix_punctuation", False)),
+            "patterns": [_regex(r, path, f"{key}.patterns[{i}]") for i, r in enumerate(pats)],
+            "check": check,
+        }
+
+    fields: dict[str, dict] = {}
+    for name, f in raw["fields"].items():
+        key = f"fields.{name}"
+        _need(isinstance(f, dict), path, key, "must be a mapping")
+        bad = set(f) - {"format", "labels", "multiline", "fallback"}
+        _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
+        _need(f.get("format") in formats, path, f"{key}.format", f"unknown format {f.get('format')!r}; known: {sorted(formats)}")
+        fb = f.get("fallback")
+        _need(fb is None or fb in _FALLBACKS, path, f"{key}.fallback", f"unknown fallback {fb!r}; known: {sorted(_FALLBACKS)}")
+        fields[name] = {
+            "format": f["format"],
+            "labels": _str_list(f.get("labels", []), path, f"{key}.labels"),
+            "multiline": bool(f.get("multiline", False)),
+            "fallback": fb,
+        }
+
+    types: dict[str, dict] = {}
+    for code, t in raw["document_types"].items():
+        key = f"document_types.{code}"
+        _need(isinstance(code, str) and re.fullmatch(r"[A-Z]{2,5}", code or "") is not None, path, key,
+              "the key must be a procedure code (2-5 capital letters)")
+        _need(isinstance(t, dict), path, key, "must be a mapping")
+        bad = set(t) - {"titles", "required", "labels", "anchors"}
+        _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
+        titles = _str_list(t.get("titles"), path, f"{key}.titles", allow_empty=False) if "titles" in t else None
+        _need(titles is not None, path, f"{key}.titles", "missing")
+        required = _str_list(t.get("required", []), path, f"{key}.required")
+        for i, r in enumerate(required):
+            _need(r in fields, path, f"{key}.required[{i}]", f"unknown field {r!r}")
+        labels = {n: list(spec["labels"]) for n, spec in fields.items()}
+        over = t.get("labels", {}) or {}
+        _need(isinstance(over, dict), path, f"{key}.labels", "must be a mapping field -> list of labels")
+        for n, lst in over.items():
+            _need(n in fields, path, f"{key}.labels.{n}", "unknown field")
+            labels[n] = _str_list(lst, path, f"{key}.labels.{n}")
+        anchors = t.get("anchors", {}) or {}
+        _need(isinstance(anchors, dict), path, f"{key}.anchors", "must be a mapping")
+        for n, a in anchors.items():
+            _need(n in fields, path, f"{key}.anchors.{n}", "unknown field")
+            _need(isinstance(a, dict) and set(a) <= {"after", "before"} and a, path, f"{key}.anchors.{n}",
+                  "must be a mapping with 'after' and/or 'before'")
+            for side, other in a.items():
+                _need(other in fields and other != n, path, f"{key}.anchors.{n}.{side}", f"unknown field {other!r}")
+        types[code] = {"titles": titles, "required": required, "labels": labels, "anchors": anchors}
+    _need(bool(types), path, "document_types", "no document types")
+    return {"path": str(path), "settings": settings, "confidence": conf, "formats": formats,
+            "fields": fields, "document_types": types}
+
+
+# ------------------------------------------------------------------ value formats
+
+_DIGIT_FIX = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "l": "1", "I": "1", "|": "1", "i": "1",
+                            "!": "1", "S": "5", "B": "8", "Z": "2", "z": "2", "g": "9"})
+
+
+def _repair_digits(value: str) -> str:
+    """Fix letter/digit confusions inside tokens that are mostly digits ('2O15' -> '2015', 'l23' -> '123')."""
+
+    def fix(tok: str) -> str:
+        digits = sum(ch.isdigit() for ch in tok)
+        letters = sum(ch.isalpha() or ch in "|!" for ch in tok)
+        if digits and digits >= letters and digits + letters >= 2:
+            return tok.translate(_DIGIT_FIX)
+        return tok
+
+    value = re.sub(r"(?<=\d)\s*([/.\-])\s*(?=[\dOolI|])", r"\1", value)  # '05 / 10 /2010'
+    return re.sub(r"[0-9A-Za-z|!]+", lambda m: fix(m.group(0)), value)
+
+
+_DATE_NUM = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+_DATE_WORDS = re.compile(r"^(?:ngay\s*)?(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})$")
+_DATE_WORDS_IN_TEXT = re.compile(r"ngay\s*(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})")
+
+
+def _check_date(value: str) -> bool:
+    f = fold(value).strip()
+    m = _DATE_NUM.match(f) or _DATE_WORDS.match(f)
+    if not m:
+        return False
+    try:
+        d = dt.date(int(m[3]), int(m[2]), int(m[1]))
+    except ValueError:
+        return False
+    return 1900 <= d.year <= 2100
+
+
+def _check_mst(value: str) -> bool | None:
+    """True: valid check digit; False: well-formed but the check digit is wrong."""
+    from stdnum.vn import mst
+
+    return bool(mst.is_valid(value))
+
+
+def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
+    """(value, format score, rule suffix). Tries the value as is, then with OCR digit repair."""
+    candidates = [(raw, "ok", "")]
+    if fmt["strip_spaces"]:
+        candidates.append((re.sub(r"[\s.]", "", raw), "ok", "+spaces"))
+    if fmt["digits"]:
+        fixed = _repair_digits(raw)
+        if fmt["strip_spaces"]:
+            fixed = re.sub(r"[\s.]", "", fixed)
+        candidates.append((fixed, "repaired", "+digit_fix"))
+    if fmt["fix_punctuation"]:
+        # Specks read as punctuation inside a name ('Nguyễn Gia.Tân', 'Lê, Văn') become spaces.
+        fixed = " ".join(re.sub(r"(?<=\w)[.,_:;'`´|~]+(?=\w)|(?<=\w)[.,_:;`´|~]+(?=\s)", " ", raw).split())
+        candidates.append((fixed, "repaired", "+punct_fix"))
+    if fmt["digits"] and len(raw.split()) > 1:
+        # A speck read as a trailing token ('123/2015 a'): drop up to two trailing tokens.
+        toks = raw.split()
+        for n in (1, 2):
+            if len(toks) > n:
+                cut = _repair_digits(" ".join(toks[:-n]))
+                candidates.append((re.sub(r"[\s.]", "", cut) if fmt["strip_spaces"] else cut, "repaired", "+trimmed"))
+    for value, grade, suffix in candidates:
+        if fmt["patterns"] and not any(p.fullmatch(value) for p in fmt["patterns"]):
+            continue
+        if fmt["check"] == "date" and not _check_date(value):
+            continue
+        if fmt["check"] == "mst" and not _check_mst(value):
+            return value, min(conf["format"][grade], conf["format"]["checksum"]), suffix + "+bad_checksum"
+        return value, conf["format"][grade], suffix
+    return raw, conf["format"]["failed"], "+format_failed"
+
+
+# ------------------------------------------------------------------ line analysis
+
+
+@dataclass
+class _Line:
+    idx: int
+    text: str          # NFC, whitespace collapsed ("" for a blank line / page break)
+    folded: str
+
+
+@dataclass
+class _LabelHit:
+    line: int
+    fields: dict[str, tuple[float, str]]   # field -> (label score, match kind)
+    value: str
+    after_sep: bool
+
+
+def _lines(pages: list[str]) -> list[_Line]:
+    out: list[_Line] = []
+    for page in pages:
+        for raw in str(page or "").replace("\f", "\n").split("\n"):
+            t = _clean_ws(raw)
+            t = re.sub(r"^[^\w(\"']+", "", t).strip()   # leading OCR debris: '| Số:', '— Họ và tên'
+            out.append(_Line(len(out), t, fold(t)))
+        out.append(_Line(len(out), "", ""))            # page break ends multi-line values
+    return out
+
+
+def _match_label(part: str, sep: str, labels: dict[str, list[str]], rules: dict) -> dict[str, tuple[float, str]]:
+    """Score the label part of a line against every field's labels: field -> (score, kind)."""
+    st, lc = rules["settings"], rules["confidence"]["label"]
+    part_low = unicodedata.normalize("NFC", part).lower()
+    part_sq = _squash(part)
+    if not part_sq:
+        return {}
+    hits: dict[str, tuple[float, str]] = {}
+    for fname, lst in labels.items():
+        best: tuple[float, str] | None = None
+        for label in lst:
+            lab_sq = _squash(label)
+            if not lab_sq:
+                continue
+            if part_sq == lab_sq:
+                exact = _clean_ws(part_low) == label.lower() and sep == ":"
+                cand = (lc["exact"], "exact") if exact else (lc["folded"], "folded")
+            elif len(lab_sq) >= st["fuzzy_label_min_length"] and \
+                    difflib.SequenceMatcher(None, part_sq, lab_sq).ratio() >= st["fuzzy_label_min_ratio"]:
+                cand = (lc["fuzzy"], "fuzzy")
+            else:
+                continue
+            if best is None or cand[0] > best[0]:
+                best = cand
+        if best:
+            hits[fname] = best
+    if hits:  # keep only the best-scoring fields for this line
+        top = max(v[0] for v in hits.values())
+        hits = {k: v for k, v in hits.items() if v[0] == top}
+    return hits
+
+
+def _label_hits(lines: list[_Line], labels: dict[str, list[str]], formats: dict[str, dict], rules: dict) -> list[_LabelHit]:
+    st, lc = rules["settings"], rules["confidence"]["label"]
+    seps = st["separators"]
+    prefix_labels = sorted(((_squash(l), l, f) for f, lst in labels.items() for l in lst),
+                           key=lambda x: -len(x[0]))
+    hits: list[_LabelHit] = []
+    for ln in lines:
+        if not ln.text:
+            continue
+        pos = next((i for i, ch in enumerate(ln.text) if ch in seps), -1)
+        if pos > 0:
+            part = ln.text[:pos]
+            if len(part.split()) <= st["max_label_words"]:
+                found = _match_label(part, ln.text[pos], labels, rules)
+                if found:
+                    hits.append(_LabelHit(ln.idx, found, ln.text[pos + 1:].strip(), True))
+                    continue
+        # No separator (or an unknown label part): the label as a line prefix, "Ngày cấp 05/10/2010".
+        words = ln.text.split(" ")
+        for n in range(min(len(words) - 1, st["max_label_words"]), 0, -1):
+            head_sq = _squash(" ".join(words[:n]))
+            rest = " ".join(words[n:]).lstrip(".,:;-–— ").strip()
+            if not head_sq or not rest:
+                continue
+            found = {}
+            for lab_sq, label, fname in prefix_labels:
+                if lab_sq != head_sq:
+                    continue
+                short = len(label.split()) < 2
+                fmt = formats[rules["fields"][fname]["format"]]
+                if short and _check_format(rest, fmt, rules["confidence"])[1] < rules["confidence"]["format"]["repaired"]:
+                    continue  # 'Số tầng 2' is no document number: short labels need a well-formed value
+                found[fname] = (lc["no_separator"], "no_separator")
+            if found:
+                hits.append(_LabelHit(ln.idx, found, rest, False))
+                break
+    return hits
+
+
+def _is_label_line(ln: _Line, hit_lines: set[int], seps: str) -> bool:
+    if ln.idx in hit_lines:
+        return True
+    pos = next((i for i, ch in enumerate(ln.text) if ch in seps), -1)
+    return 0 < pos and len(ln.text[:pos].split()) <= 5
+
+
+def _is_stop_line(ln: _Line, rules: dict) -> bool:
+    if any(r.search(ln.folded) for r in rules["settings"]["stop_lines"]):
+        return True
+    letters = [c for c in ln.text if c.isalpha()]
+    # Signature-block headings are all capitals ("TM. ỦY BAN NHÂN DÂN"); values are not.
+    return len(letters) >= 4 and sum(c.isupper() for c in letters) / len(letters) > 0.8
+
+
+# ------------------------------------------------------------------ document type
+
+
+def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str | None, FieldGuess | None, int]:
+    """(code, guess, title line index or -1)."""
+    st, tc = rules["settings"], rules["confidence"]["title"]
+    window = [ln for ln in lines if ln.text][: st["title_search_lines"]]
+    best: tuple | None = None   # (score, ratio, title length, -line, code, kind)
+    for code, t in rules["document_types"].items():
+        for title in t["titles"]:
+            t_sq, t_up = _squash(title), unicodedata.normalize("NFC", title).upper()
+            for i, ln in enumerate(window):
+                nxt = window[i + 1] if i + 1 < len(window) else None
+                # A title may wrap: try the line alone and joined with the next.
+                for text in ([ln.text] + ([ln.text + " " + nxt.text] if nxt else [])):
+                    sq = _squash(text)
+                    if sq == t_sq:
+                        exact = _clean_ws(text).upper().rstrip(".") == t_up
+                        cand = (tc["exact"] if exact else tc["folded"], 1.0, "exact" if exact else "folded")
+                    elif len(sq) >= 6 and (r := difflib.SequenceMatcher(None, sq, t_sq).ratio()) >= st["fuzzy_title_min_ratio"]:
+                        cand = (tc["fuzzy"], r, "fuzzy")
+                    else:
+                        continue
+                    key = (cand[0], cand[1], len(t_sq), -ln.idx, code, cand[2])
+                    if best is None or key[:4] > best[:4]:
+                        best = key
+    if best:
+        score, _, _, neg_idx, code, kind = best
+        return code, FieldGuess(code, round(score, 4), f"title_{kind}"), -neg_idx
+    if hint and hint in rules["document_types"]:
+        return hint, FieldGuess(hint, tc["hint"], "hint"), -1
+    return None, None, -1
+
+
+# ------------------------------------------------------------------ fallbacks
+
+
+def _agency_header(lines: list[_Line], title_idx: int, rules: dict) -> str | None:
+    st = rules["settings"]
+    window = [ln for ln in lines if ln.text and (title_idx < 0 or ln.idx < title_idx)][: st["title_search_lines"]]
+    parts: list[str] = []
+    for ln in window:
+        if any(r.search(ln.folded) for r in st["motto_lines"]):
+            continue
+        if parts:
+            # An agency name wrapped onto a second capitalised line ("ỦY BAN NHÂN DÂN" / "XÃ TÂN DƯƠNG").
+            letters = [c for c in ln.text if c.isalpha()]
+            if letters and sum(c.isupper() for c in letters) / len(letters) > 0.8 and len(parts) < 2:
+                parts.append(ln.text)
+                continue
+            break
+        if any(ln.folded == p or ln.folded.startswith(p + " ") for p in st["agency_prefixes"]):
+            parts.append(ln.text)
+    return " ".join(parts) if parts else None
+
+
+def _date_words(lines: list[_Line]) -> str | None:
+    text = " ".join(ln.text for ln in lines if ln.text)
+    m = _DATE_WORDS_IN_TEXT.search(fold(text))
+    return text[m.start():m.end()] if m else None
+
+
+# ------------------------------------------------------------------ extraction
+
+
+def _ocr_factor(hints: dict, rules: dict) -> float:
+    ocr = hints.get("ocr_confidence")
+    if ocr is None:
+        return 1.0
+    try:
+        ocr = max(0.0, min(100.0, float(ocr)))
+    except (TypeError, ValueError):
+        raise ValueError(f"hints['ocr_confidence'] must be a number 0-100, got {ocr!r}") from None
+    floor = rules["confidence"]["ocr_floor"]
+    return floor + (1.0 - floor) * ocr / 100.0
+
+
+def _strip_value(value: str) -> str:
+    """Whitespace/NFC normalized, without OCR debris at the ends ('369/2007 _ :' -> '369/2007')."""
+    value = _clean_ws(value)
+    value = re.sub(r"^(?:[^\w(]|_)+", "", value)
+    return re.sub(r"(?:[^\w)]|_)+$", "", value).strip()
+
+
+def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict | None = None) -> ExtractedFields:
+    """Recognise the document type and read its fields from page texts (OCR or text layer).
+
+    hints: ``ocr_confidence`` (0-100, mean Tesseract word confidence) scales every field's
+    confidence; ``procedure_code`` (e.g. from the drop manifest or file name) is used as the
+    type when no title is recognised (with a lower confidence).
+    """
+    hints = dict(hints or {})
+    rules = rules or load_rules(hints.get("rules_path"))
+    if isinstance(pages, str):
+        pages = [pages]
+    lines = _lines(list(pages))
+    code, type_guess, title_idx = _detect_type(lines, rules, hints.get("procedure_code"))
+    if code:
+        t = rules["document_types"][code]
+        labels, anchors, required = t["labels"], t["anchors"], list(t["required"])
+    else:
+        labels = {n: list(f["labels"]) for n, f in rules["fields"].items()}
+        anchors, required = {}, []
+    conf = rules["confidence"]
+    seps = rules["settings"]["separators"]
+    ocr_factor = _ocr_factor(hints, rules)
+    hits = _label_hits(lines, labels, rules["formats"], rules)
+    hit_lines = {h.line for h in hits}
+
+    # Resolve fields in anchor order (a field after the fields it is anchored to).
+    order: list[str] = []
+    pending = [n for n in rules["fields"] if labels.get(n) or rules["fields"][n]["fallback"]]
+    while pending:
+        progressed = False
+        for n in list(pending):
+            deps = set(anchors.get(n, {}).values())
+            if deps <= set(order) or not deps & set(pending):
+                order.append(n)
+                pending.remove(n)
+                progressed = True
+        if not progressed:  # anchor cycle: resolve the rest in file order
+            order.extend(pending)
+            break
+
+    found_at: dict[str, int] = {}
+    out: dict[str, FieldGuess] = {}
+    used: set[int] = set()
+    for fname in order:
+        spec = rules["fields"][fname]
+        fmt = rules["formats"][spec["format"]]
+        lo, hi = -1, len(lines)
+        anc = anchors.get(fname, {})
+        if "after" in anc:
+            if anc["after"] not in found_at:
+                continue  # ambiguous without its anchor (the wife's birth date vs the husband's)
+            lo = found_at[anc["after"]]
+        if "before" in anc and anc["before"] in found_at:
+            hi = found_at[anc["before"]]
+        guess = None
+        for h in hits:
+            if not (lo < h.line < hi) or fname not in h.fields or h.line in used:
+                continue
+            score, kind = h.fields[fname]
+            value, rule_extra, factor = h.value, "", 1.0
+            if not value:  # label alone on its line: the value is on the next line
+                nxt = next((ln for ln in lines[h.line + 1:h.line + 3] if ln.text), None)
+                if nxt is None or _is_label_line(nxt, hit_lines, seps):
+                    continue
+                value, rule_extra, factor = nxt.text, "+next_line", conf["next_line"]
+                last = nxt.idx
+            else:
+                last = h.line
+            if spec["multiline"]:
+                while len(lines[last].text) >= rules["settings"]["wrap_min_chars"] and last + 1 < len(lines):
+                    nxt = lines[last + 1]
+                    if not nxt.text or _is_label_line(nxt, hit_lines, seps) or _is_stop_line(nxt, rules):
+                        break
+                    value += " " + nxt.text
+                    last = nxt.idx
+                    rule_extra += "+wrapped" if "+wrapped" not in rule_extra else ""
+            value = _strip_value(value)
+            if not value:
+                continue
+            value, fscore, fextra = _check_format(value, fmt, conf)
+            guess = FieldGuess(value, round(score * factor * fscore * ocr_factor, 4), f"label_{kind}{rule_extra}{fextra}")
+            found_at[fname] = h.line
+            used.add(h.line)
+            break
+        if guess is None and spec["fallback"]:
+            value = _agency_header(lines, title_idx, rules) if spec["fallback"] == "agency_header" else _date_words(lines)
+            if value:
+                value, fscore, fextra = _check_format(_strip_value(value), fmt, conf)
+                guess = FieldGuess(value, round(conf["label"]["fallback"] * fscore * ocr_factor, 4),
+                                   f"{spec['fallback']}{fextra}")
+        if guess is not None:
+            out[fname] = guess
+
+    ordered = {n: out[n] for n in rules["fields"] if n in out}
+    if type_guess is None:
+        overall = 0.0
+    else:
+        overall = min([type_guess.confidence] + [out[n].confidence if n in out else 0.0 for n in required])
+    return ExtractedFields(type_guess, ordered, round(overall, 4), required)
