@@ -7,7 +7,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from tthc.orchestration import DEFAULT_ARGS, TIMEZONE
+from tthc.orchestration import DEFAULT_ARGS, TIMEZONE, dag_failure_callback, late_after, late_run_deadline
 
 REFERENCE_DATA = Asset("tthc://warehouse/core/reference")
 INVENTORY = Asset("tthc://warehouse/core/inventory_declaration")
@@ -20,6 +20,8 @@ INVENTORY = Asset("tthc://warehouse/core/inventory_declaration")
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=dag_failure_callback,
+    deadline=late_run_deadline("inventory", late_after("inventory")),
     tags=["tthc", "inventory", "ingest"],
     doc_md=__doc__,
 )

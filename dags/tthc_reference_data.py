@@ -6,7 +6,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from tthc.orchestration import DEFAULT_ARGS, TIMEZONE
+from tthc.orchestration import DEFAULT_ARGS, TIMEZONE, dag_failure_callback
 
 REFERENCE_DATA = Asset("tthc://warehouse/core/reference")
 
@@ -17,6 +17,7 @@ REFERENCE_DATA = Asset("tthc://warehouse/core/reference")
     start_date=pendulum.datetime(2025, 1, 1, tz=TIMEZONE),
     catchup=False,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=dag_failure_callback,
     tags=["tthc", "reference", "warehouse"],
     doc_md=__doc__,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
 
-from tthc.orchestration import DEFAULT_ARGS, TIMEZONE
+from tthc.orchestration import DEFAULT_ARGS, TIMEZONE, dag_failure_callback, late_after, late_run_deadline
 from tthc.sources.registry import source_dag_specs
 
 
@@ -22,6 +22,8 @@ def build(spec):
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
+        on_failure_callback=dag_failure_callback,
+        deadline=late_run_deadline("source", late_after(spec.source), spec.source),  # alerts: docs/alerts.md
         tags=["tthc", "source", "ingest", spec.source],
         doc_md=spec.doc_md,
     )

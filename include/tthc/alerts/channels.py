@@ -1,0 +1,64 @@
+"""Delivery: email through the Airflow SMTP provider (connection `smtp_default`, e.g. env
+AIRFLOW_CONN_SMTP_DEFAULT), webhooks as a JSON POST. Each returns a result and never raises."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from email.header import Header
+
+from tthc.alerts.config import Webhook, _mask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivery:
+    channel: str          # email | webhook
+    target: str           # recipients, or the masked URL
+    ok: bool
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"channel": self.channel, "target": self.target, "ok": self.ok, "error": self.error}
+
+
+def send_email(to: list[str], subject: str, html_body: str, conn_id: str = "smtp_default",
+               from_email: str | None = None) -> Delivery:
+    target = ", ".join(to)
+    try:
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        # RFC 2047 keeps a Vietnamese subject intact whatever the hook's header policy does.
+        encoded = Header(subject, "utf-8").encode()
+        with SmtpHook(smtp_conn_id=conn_id) as hook:
+            hook.send_email_smtp(to=list(to), subject=encoded, html_content=html_body,
+                                 from_email=from_email or None, mime_charset="utf-8")
+        return Delivery("email", target, True)
+    except Exception as exc:  # noqa: BLE001 - a channel failure must never mask the alerted failure
+        log.error("alert email to %s via connection %r failed: %s: %s", target, conn_id, type(exc).__name__, exc)
+        return Delivery("email", target, False, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def send_webhook(hook: Webhook, payload: dict, timeout: float = 10) -> Delivery:
+    target = _mask(hook.url)
+    try:
+        body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+        request = urllib.request.Request(hook.url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json; charset=utf-8",
+                                                  "User-Agent": "tthc-alerts", **dict(hook.headers)})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status = response.status
+        if not 200 <= status < 300:
+            raise RuntimeError(f"HTTP {status}")
+        return Delivery("webhook", target, True)
+    except Exception as exc:  # noqa: BLE001 - see send_email
+        if isinstance(exc, urllib.error.HTTPError):
+            detail = f"HTTP {exc.code} {exc.reason}"
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
+        log.error("alert webhook %s failed: %s", target, detail)
+        return Delivery("webhook", target, False, detail[:500])

@@ -1,0 +1,238 @@
+"""config/alerts.yaml: settings, routes (who hears about what), per-source settings, unit contacts.
+
+Strings may use ${VAR} and ${VAR:-default} (secrets such as webhook URLs stay in the environment);
+a list entry that expands to an empty string is dropped, and a list entry holding several addresses
+separated by , or ; is split, so one variable can carry a whole recipient list. See docs/alerts.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tthc.paths import project_root
+
+log = logging.getLogger(__name__)
+
+MATCH_KEYS = ("dag_id", "task_id", "source", "tag", "unit", "kind")
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "airflow_base_url": "http://localhost:8080",
+    "data_docs_base_url": "",
+    "smtp_conn_id": "smtp_default",
+    "from_email": "",
+    "subject_prefix": "[TTHC]",
+    "group_window_minutes": 60,
+    "webhook_timeout_seconds": 10,
+    "error_lines": 15,
+    "stale_after_days": 3,
+    "notify_on_retry": False,
+    "notify_dag_failures": True,
+}
+DEFAULT_LATE_AFTER_HOURS = 6.0
+
+
+class AlertConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    match: dict[str, tuple[str, ...]]
+    emails: tuple[str, ...] = ()
+    webhooks: tuple[Webhook, ...] = ()
+    default: bool = False
+
+    def matches(self, facts: dict[str, Any]) -> bool:
+        """All keys of `match` must match (AND); any glob of a key may match (OR)."""
+        if not self.match:
+            return False
+        for key, globs in self.match.items():
+            values = facts.get(key)
+            values = [values] if isinstance(values, str) else list(values or [])
+            if not any(fnmatch.fnmatchcase(str(v), g) for v in values if v is not None for g in globs):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Recipients:
+    emails: tuple[str, ...]
+    webhooks: tuple[Webhook, ...]
+    routes: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.emails or self.webhooks)
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    settings: dict[str, Any]
+    routes: tuple[Route, ...]
+    sources: dict[str, dict] = field(default_factory=dict)
+    unit_contacts: dict[str, Route] = field(default_factory=dict)
+    path: Path | None = None
+
+    def recipients(self, facts: dict[str, Any]) -> Recipients:
+        """Union of every matching route; the default route when none matches."""
+        chosen = [r for r in self.routes if not r.default and r.matches(facts)]
+        if not chosen:
+            chosen = [r for r in self.routes if r.default]
+        return _union(chosen)
+
+    def unit_recipients(self, unit_code: str | None, facts: dict[str, Any]) -> Recipients:
+        """The unit's contact (unit_contacts), else the routes (a route may match `unit:`), else the default."""
+        contact = self.unit_contacts.get(str(unit_code)) if unit_code else None
+        if contact and (contact.emails or contact.webhooks):
+            return _union([contact])
+        return self.recipients(facts)
+
+    def setting(self, key: str):
+        return self.settings.get(key, DEFAULT_SETTINGS.get(key))
+
+    def group_window(self) -> dt.timedelta:
+        return dt.timedelta(minutes=float(self.setting("group_window_minutes")))
+
+    def stale_after_days(self, source: str, source_default: float | None = None) -> float:
+        per_source = (self.sources.get(source) or {}).get("stale_after_days")
+        if per_source is not None:
+            return float(per_source)
+        if source_default is not None:
+            return float(source_default)
+        return float(self.setting("stale_after_days"))
+
+
+def _union(routes: list[Route]) -> Recipients:
+    emails: list[str] = []
+    hooks: list[Webhook] = []
+    for r in routes:
+        emails += [e for e in r.emails if e not in emails]
+        hooks += [h for h in r.webhooks if h not in hooks]
+    return Recipients(tuple(emails), tuple(hooks), tuple(r.name for r in routes))
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("TTHC_ALERTS_CONFIG", project_root() / "config" / "alerts.yaml")).resolve()
+
+
+def load_config(path: Path | None = None) -> AlertConfig:
+    path = Path(path) if path else config_path()
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise AlertConfigError(f"alert config {path} is not readable: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise AlertConfigError(f"{path.name}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise AlertConfigError(f"{path.name}: expected a mapping at the top level")
+    unknown = set(doc) - {"settings", "routes", "sources", "unit_contacts", "late_after_hours"}
+    if unknown:
+        raise AlertConfigError(f"{path.name}: unknown top-level keys {sorted(unknown)}")
+    where = path.name
+    settings = _expand(doc.get("settings") or {}, f"{where}: settings")
+    unknown = set(settings) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise AlertConfigError(f"{where}: unknown settings {sorted(unknown)}; known: {sorted(DEFAULT_SETTINGS)}")
+    routes = tuple(_route(spec, f"{where}: routes[{i}]") for i, spec in enumerate(doc.get("routes") or []))
+    defaults = [r.name for r in routes if r.default]
+    if len(defaults) > 1:
+        raise AlertConfigError(f"{where}: more than one default route: {defaults}")
+    contacts = {}
+    for code, spec in (doc.get("unit_contacts") or {}).items():
+        spec = dict(spec or {})
+        spec.setdefault("name", f"unit {code}")
+        contacts[str(code)] = _route(spec, f"{where}: unit_contacts.{code}", contact=True)
+    sources = {str(k): dict(v or {}) for k, v in (doc.get("sources") or {}).items()}
+    return AlertConfig(settings=settings, routes=routes, sources=sources, unit_contacts=contacts, path=path)
+
+
+def late_after(key: str | None = None, path: Path | None = None) -> dt.timedelta:
+    """How long after it was queued a run counts as late (`late_after_hours:` by DAG kind or source name).
+
+    Read at DAG parse time, so it never raises: a broken file falls back to the default and logs why.
+    """
+    try:
+        doc = yaml.safe_load(Path(path or config_path()).read_text(encoding="utf-8")) or {}
+        table = doc.get("late_after_hours") or {}
+        hours = table.get(key) if key is not None and key in table else table.get("default", DEFAULT_LATE_AFTER_HOURS)
+        return dt.timedelta(hours=float(hours))
+    except Exception:  # noqa: BLE001 - parse time: never break a DAG file over an alert setting
+        log.warning("late_after_hours for %r unreadable; using %s h", key, DEFAULT_LATE_AFTER_HOURS, exc_info=True)
+        return dt.timedelta(hours=DEFAULT_LATE_AFTER_HOURS)
+
+
+def _route(spec, where: str, contact: bool = False) -> Route:
+    if not isinstance(spec, dict):
+        raise AlertConfigError(f"{where}: expected a mapping")
+    allowed = {"name", "emails", "webhooks"} | (set() if contact else {"match", "default"})
+    unknown = set(spec) - allowed
+    if unknown:
+        raise AlertConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+    name = str(spec.get("name") or "")
+    if not name:
+        raise AlertConfigError(f"{where}: a route needs a name")
+    match = {}
+    for key, value in (spec.get("match") or {}).items():
+        if key not in MATCH_KEYS:
+            raise AlertConfigError(f"{where} ({name}): match.{key} is not one of {list(MATCH_KEYS)}")
+        values = value if isinstance(value, list) else [value]
+        match[key] = tuple(str(_expand(v, f"{where}.match.{key}")) for v in values)
+    default = bool(spec.get("default", False))
+    if not contact and not default and not match:
+        raise AlertConfigError(f"{where} ({name}): give match: conditions, or default: true")
+    emails = tuple(_split(_expand(spec.get("emails") or [], f"{where}.emails")))
+    for e in emails:
+        if not re.fullmatch(r"[^@\s,;]+@[^@\s,;]+", e):
+            raise AlertConfigError(f"{where} ({name}): {e!r} is not an email address")
+    hooks = []
+    for i, h in enumerate(spec.get("webhooks") or []):
+        h = _expand(h, f"{where}.webhooks[{i}]")
+        url, headers = (h.get("url", ""), h.get("headers") or {}) if isinstance(h, dict) else (h, {})
+        if not str(url).strip():
+            continue  # an unset ${VAR:-} switches the webhook off
+        if not re.match(r"^https?://", str(url)):
+            raise AlertConfigError(f"{where} ({name}): webhook {_mask(str(url))!r} must be an http(s) URL")
+        hooks.append(Webhook(str(url).strip(), tuple((str(k), str(v)) for k, v in headers.items())))
+    return Route(name=name, match=match, emails=emails, webhooks=tuple(hooks), default=default)
+
+
+def _split(values) -> list[str]:
+    out = []
+    for v in values if isinstance(values, list) else [values]:
+        out += [p.strip() for p in re.split(r"[,;]", str(v or "")) if p.strip()]
+    return out
+
+
+def _expand(value, where: str):
+    from tthc.sources.config import SourceConfigError, expand_env
+
+    if isinstance(value, str):
+        try:
+            return expand_env(value)
+        except SourceConfigError as exc:
+            raise AlertConfigError(f"{where}: {exc}") from exc
+    if isinstance(value, list):
+        return [_expand(v, where) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+def _mask(url: str) -> str:
+    """scheme://host/… : webhook URLs often carry their secret in the path or query."""
+    m = re.match(r"^([a-z]+://[^/?#]+)", url)
+    return (m.group(1) + "/…") if m else "…"
