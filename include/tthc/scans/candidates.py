@@ -1,0 +1,304 @@
+"""Extracted scan fields → staging.result_candidate → GX → core.result, through the legacy-source machinery.
+
+A scan's fields (sidecar values win over OCR) are treated as one raw source row with
+the columns below, and cleaned by tthc.sources.clean.clean_row with a SourceConfig built
+here, so dates, names, IDs, units and agencies are cleaned exactly like database rows.
+Source name: ``scan.<drop zone>``; source_pk: the sha256 of the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from psycopg2.extras import Json, execute_values
+
+from tthc.clean.names import name_key
+from tthc.ops.quarantine import Rejection, quarantine
+from tthc.scans.config import DropZone
+from tthc.sources.clean import CANDIDATE_COLUMNS, CleanContext, clean_row
+from tthc.sources.config import FieldRule, SourceConfig
+from tthc.sources.pipeline import canonical_payload, normalize_batch
+from tthc.warehouse.db import connect
+
+log = logging.getLogger(__name__)
+
+CIVIL_TYPES = {"KS", "KH", "KT", "XNHN"}
+ORGANIZATION_TYPES = {"DKDN"}           # the holder is the enterprise, identified by its tax code
+REQUIRED = ("document_type", "doc_number", "issue_date")
+# Sidecar columns → raw-row columns (drop teams' manifest: file_name, unit_code, procedure_code, book, number).
+SIDECAR_COLUMNS = {"procedure_code": "document_type", "number": "doc_number", "book": "doc_book",
+                   "document_type": "document_type", "doc_number": "doc_number", "doc_book": "doc_book",
+                   "issue_date": "issue_date", "holder_name": "holder_name", "holder_id": "holder_id",
+                   "issuing_body": "issuing_body", "agency_id": "issuing_body"}
+_COMMITTEE = re.compile(r"^\s*(ủy ban nhân dân|uỷ ban nhân dân|ubnd)\s+", re.IGNORECASE)
+
+
+def scan_source_config(zone: DropZone, kind: str) -> SourceConfig:
+    """The SourceConfig of a scan raw row: 'civil' (commune committee issues), 'person', 'organization'."""
+    mapping = {
+        "document_type": FieldRule(column="document_type"), "doc_number": FieldRule(column="doc_number"),
+        "doc_book": FieldRule(column="doc_book"), "issue_date": FieldRule(column="issue_date", parse="date"),
+        "holder_id": FieldRule(column="holder_id"), "holder_birth_date": FieldRule(column="holder_birth_date", parse="date"),
+        "holder_tax_code": FieldRule(column="tax_code"), "unit_code": FieldRule(column="unit_code"),
+        "district_code": FieldRule(column="district_code"), "unit_name": FieldRule(column="place"),
+    }
+    if kind == "organization":
+        mapping.pop("holder_id")
+        mapping.pop("holder_birth_date")
+    else:
+        mapping["holder_name"] = FieldRule(column="holder_name")
+    return SourceConfig(
+        name=zone.source, kind="results", description_vi=zone.description_vi, engine="csv", connection={},
+        table=None, query=None, primary_key=("sha256",), incremental_column=None, incremental_format="",
+        encoding="unicode", encoded_columns=(), mapping=mapping,
+        agency_rule="commune_committee" if kind == "civil" else "column", agency_value="issuing_body",
+        quarantine_threshold=1.0, quarantine_min_rows=10**9, chunk_size=zone.chunk_size, schedule=zone.schedule,
+        start_date=zone.start_date, csv_options={}, path=zone.path or Path("drops") / f"{zone.name}.yaml")
+
+
+def raw_row(sha: str, file_name: str, fields: dict[str, tuple[str, float]], sidecar: dict | None) -> tuple[dict, dict]:
+    """(raw row, confidence per raw column). Sidecar values win over OCR and count as certain."""
+    row = {"sha256": sha, "file_name": file_name}
+    conf: dict[str, float] = {}
+    for name, (value, c) in fields.items():
+        row[name] = value
+        conf[name] = c
+    for col, target in SIDECAR_COLUMNS.items():
+        value = (sidecar or {}).get(col)
+        if value not in (None, ""):
+            row[target] = value
+            conf[target] = 1.0
+    unit = ((sidecar or {}).get("unit_code") or "").strip()
+    if unit.isdigit():  # the manifest's unit: a commune (5 digits), a district (3) or the province (2)
+        if len(unit) == 5:
+            row["unit_code"] = unit
+        elif len(unit) == 3:
+            row["district_code"] = unit
+    place = row.get("unit_name") or row.get("address")
+    if place:
+        # OCR reads stray ':' / ';' into places ("xã:Tân Phú Đông"); the committee prefix is not a place.
+        row["place"] = _COMMITTEE.sub("", re.sub(r"\s*[:;]\s*", " ", place))
+    return row, conf
+
+
+def _kind(document_type: str | None) -> str:
+    if document_type in CIVIL_TYPES:
+        return "civil"
+    return "organization" if document_type in ORGANIZATION_TYPES else "person"
+
+
+def review_reasons(zone: DropZone, doc_type_conf: float | None, required: list[str], conf: dict[str, float],
+                   row: dict) -> list[str]:
+    """Why a document needs a human: a required field missing or below the thresholds."""
+    reasons = []
+    for name in REQUIRED:
+        if not row.get(name):
+            reasons.append(f"{name} not found")
+        elif conf.get(name, 1.0) < zone.review_min_field_confidence:
+            reasons.append(f"{name} confidence {conf[name]:.2f} below {zone.review_min_field_confidence}")
+    scores = [conf.get("document_type", doc_type_conf or 0.0)] + [
+        conf.get(f, 0.0) if row.get(f) else 0.0 for f in required]
+    overall = min(scores) if scores else 0.0
+    if overall < zone.review_min_confidence:
+        weakest = sorted((conf.get(f, 0.0) if row.get(f) else 0.0, f) for f in required)[:3]
+        reasons.append(f"overall confidence {overall:.2f} below {zone.review_min_confidence} (weakest: "
+                       + ", ".join(f"{f} {c:.2f}" for c, f in weakest) + ")")
+    return reasons
+
+
+def _to_review(cur, document_id: int, file_id: int, reason: str, pages: str, guessed: dict, batch_id: int) -> None:
+    from tthc.scans.intake import event
+
+    cur.execute("""INSERT INTO ops.review_queue (document_id, reason, page_text, guessed_fields)
+                   VALUES (%s, %s, %s, %s) ON CONFLICT (document_id) DO NOTHING""",
+                (document_id, reason, pages, Json(guessed, dumps=lambda o: json.dumps(o, default=str, ensure_ascii=False))))
+    cur.execute("UPDATE ops.scan_file SET status = 'review', reason = %s, updated_at = now() WHERE file_id = %s",
+                (reason, file_id))
+    event(cur, "document", document_id, "validated", batch_id, {"outcome": "review", "reason": reason})
+
+
+def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
+    """Documents with extracted fields → review queue (low confidence) or staging. Returns (staged, review)."""
+    conn = connect(url)
+    staged = review = 0
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM staging.result_candidate WHERE batch_id = %s", (batch_id,))
+            ctx = CleanContext.load(cur)
+            configs = {k: scan_source_config(zone, k) for k in ("civil", "person", "organization")}
+            cur.execute("""
+                SELECT f.file_id, d.document_id, f.sidecar, f.file_name, d.sha256, d.field_confidence,
+                       coalesce(d.required_fields, '{}'),
+                       (SELECT string_agg(p.text, E'\\n\\f\\n' ORDER BY p.page_no) FROM core.document_page p
+                        WHERE p.document_id = d.document_id),
+                       (SELECT json_object_agg(x.field, json_build_array(x.value, x.confidence, x.rule))
+                        FROM core.document_field x WHERE x.document_id = d.document_id)
+                FROM ops.scan_file f JOIN core.document d ON d.document_id = f.document_id
+                WHERE f.drop_zone = %s AND f.status = 'fields_extracted' AND d.result_id IS NULL
+                ORDER BY f.file_id""", (zone.name,))
+            docs = cur.fetchall()
+            raw_rows, candidates = [], []
+            for file_id, document_id, sidecar, file_name, sha, overall, required, pages, fields in docs:
+                fields = {k: (v[0], float(v[1])) for k, v in (fields or {}).items()}
+                row, conf = raw_row(sha, file_name, fields, sidecar)
+                reasons = review_reasons(zone, conf.get("document_type"), list(required), conf, row)
+                if reasons:
+                    guessed = {"fields": {k: {"value": v, "confidence": c} for k, (v, c) in fields.items()},
+                               "sidecar": sidecar, "overall_confidence": overall, "raw_row": row}
+                    _to_review(cur, document_id, file_id, "low confidence: " + "; ".join(reasons), pages or "",
+                               guessed, batch_id)
+                    review += 1
+                    continue
+                cfg = configs[_kind(row.get("document_type"))]
+                cand = clean_row(cfg, row, ctx)
+                if cfg is configs["organization"] and cand["document_type"] in ORGANIZATION_TYPES:
+                    # clean_row names organizations only through holder_name; the enterprise is the holder.
+                    cand["holder_kind"] = "organization"
+                    cand["holder_name"] = row.get("business_name")
+                    cand["holder_name_key"] = name_key(cand["holder_name"]) or None
+                text, row_hash = canonical_payload(row)
+                raw_rows.append((zone.source, sha, row_hash, batch_id, text))
+                candidates.append((batch_id, zone.source, sha, row_hash) + tuple(
+                    json.dumps(cand[c], ensure_ascii=False) if c == "clean_problems" else cand[c]
+                    for c in CANDIDATE_COLUMNS))
+                staged += 1
+            if raw_rows:
+                execute_values(cur, """INSERT INTO raw.source_row (source, source_pk, row_hash, batch_id, payload)
+                                       VALUES %s ON CONFLICT DO NOTHING""", raw_rows,
+                               template="(%s, %s, %s, %s, %s::jsonb)")
+                columns = ("batch_id", "source", "source_pk", "row_hash") + CANDIDATE_COLUMNS
+                execute_values(cur, f"""INSERT INTO staging.result_candidate ({', '.join(columns)}) VALUES %s
+                                        ON CONFLICT DO NOTHING""", candidates)
+    finally:
+        conn.close()
+    log.info("drop %s batch %s: %d documents staged, %d sent to review", zone.name, batch_id, staged, review)
+    return staged, review
+
+
+def scan_suite_path() -> Path:
+    """expectations/scan_suites/scan_document.json: kept out of expectations/*.json, whose names
+    tthc.validation reserves for common, document types and source__<name>."""
+    from tthc.validation import default_suites_dir
+
+    return default_suites_dir() / "scan_suites" / "scan_document.json"
+
+
+def _suites_dir(zone: DropZone) -> Path:
+    """expectations/*.json plus the scan suite as source__<scan source>.json (a suite per drop, one file)."""
+    from tthc.validation import default_suites_dir
+
+    folder = Path(tempfile.mkdtemp(prefix="tthc-scan-suites-"))
+    for path in default_suites_dir().glob("*.json"):
+        (folder / path.name).symlink_to(path)
+    doc = json.loads(scan_suite_path().read_text(encoding="utf-8"))
+    name = f"source__{zone.source}"
+    doc["name"] = name
+    (folder / f"{name}.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def validate_staged(zone: DropZone, url: str, batch_id: int) -> int:
+    """Great Expectations over the staged scans (the sources' suites + the scan suite). Failing documents go to
+    the review queue and ops.quarantine (stage validate). Returns how many failed."""
+    from tthc.validation import validate_batch
+
+    folder = _suites_dir(zone)
+    try:
+        outcome = validate_batch(url, batch_id, suites_dir=folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE staging.result_candidate SET failed_checks = NULL WHERE batch_id = %s", (batch_id,))
+            if outcome.failures:
+                execute_values(cur, """UPDATE staging.result_candidate c SET failed_checks = v.checks::jsonb
+                                       FROM (VALUES %s) AS v(candidate_id, checks)
+                                       WHERE c.candidate_id = v.candidate_id""",
+                               [(cid, json.dumps(f, ensure_ascii=False)) for cid, f in outcome.failures.items()])
+            cur.execute("""
+                SELECT c.source_pk, c.clean_problems, c.failed_checks, r.payload, d.document_id, d.archive_uri,
+                       f.file_id,
+                       (SELECT string_agg(p.text, E'\\n\\f\\n' ORDER BY p.page_no) FROM core.document_page p
+                        WHERE p.document_id = d.document_id)
+                FROM staging.result_candidate c
+                JOIN raw.source_row r ON (r.source, r.source_pk, r.row_hash) = (c.source, c.source_pk, c.row_hash)
+                JOIN core.document d ON d.sha256 = c.source_pk
+                JOIN ops.scan_file f ON f.document_id = d.document_id AND f.drop_zone = %s
+                                     AND f.status = 'fields_extracted'
+                WHERE c.batch_id = %s AND c.failed_checks IS NOT NULL ORDER BY c.candidate_id""",
+                        (zone.name, batch_id))
+            failed = cur.fetchall()
+            seen = set()
+            for sha, problems, checks, payload, document_id, archive_uri, file_id, pages in failed:
+                reason = "validation failed: " + "; ".join(problems or checks)
+                quarantine(cur, [Rejection(zone.source, sha, "validate", "; ".join(problems or checks), payload,
+                                           checks, archive_uri)], batch_id)
+                if document_id not in seen:
+                    _to_review(cur, document_id, file_id, reason, pages or "",
+                               {"raw_row": payload, "clean_problems": problems, "failed_checks": checks}, batch_id)
+                    seen.add(document_id)
+    finally:
+        conn.close()
+    log.info("drop %s batch %s: GX validated %d staged scans, %d failed", zone.name, batch_id,
+             outcome.evaluated_rows, len(outcome.failures))
+    return len(outcome.failures)
+
+
+def link_batch(zone: DropZone, url: str, batch_id: int) -> dict:
+    """normalize_batch the valid candidates, then link each document to its result: an existing result
+    (natural key or fuzzy name) is marked digitized; otherwise the result is new, paper-only. Codes assigned."""
+    from tthc.codes import assign_result_codes
+    from tthc.scans.intake import event
+
+    conn = connect(url)
+    out = {"linked": 0, "existing": 0, "paper_only": 0, "results_new": 0}
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM staging.result_candidate WHERE batch_id = %s AND failed_checks IS NULL",
+                        (batch_id,))
+            if cur.fetchone()[0]:
+                new, _ = normalize_batch(cur, scan_source_config(zone, "person"), batch_id)
+                out["results_new"] = new
+            cur.execute("""
+                SELECT d.document_id, f.file_id, r.result_id, c.match_rule,
+                       EXISTS (SELECT 1 FROM core.result_source s
+                               WHERE s.result_id = r.result_id AND s.source NOT LIKE 'scan.%%') AS known
+                FROM staging.result_candidate c
+                JOIN core.result r ON (r.agency_id, r.procedure_code, r.doc_book, r.doc_number, r.issue_date)
+                                    = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
+                JOIN core.document d ON d.sha256 = c.source_pk
+                JOIN ops.scan_file f ON f.document_id = d.document_id AND f.drop_zone = %s
+                                     AND f.status = 'fields_extracted'
+                WHERE c.batch_id = %s AND c.failed_checks IS NULL AND d.result_id IS NULL""", (zone.name, batch_id))
+            links = cur.fetchall()
+            for document_id, file_id, result_id, match_rule, known in links:
+                rule = (match_rule or "natural_key") if known else "paper_only"
+                cur.execute("""UPDATE core.document SET result_id = %s, link_rule = %s, linked_at = now()
+                               WHERE document_id = %s""", (result_id, rule, document_id))
+                cur.execute("""UPDATE ops.scan_file SET status = 'linked', updated_at = now() WHERE file_id = %s""",
+                            (file_id,))
+                event(cur, "document", document_id, "validated", batch_id, {"outcome": "passed"})
+                event(cur, "document", document_id, "linked", batch_id, {"result_id": result_id, "link_rule": rule})
+                event(cur, "file", file_id, "linked", batch_id, {"document_id": document_id, "result_id": result_id})
+                out["linked"] += 1
+                out["existing" if known else "paper_only"] += 1
+            if links:
+                # A result is digitized when a scan is linked: when it was scanned, and whether the copy is signed.
+                cur.execute("""
+                    UPDATE core.result r SET copy_kind = 'scan',
+                           digitized_at = least(coalesce(r.digitized_at, x.captured_at), x.captured_at),
+                           is_signed = r.is_signed OR x.signed, updated_at = now()
+                    FROM (SELECT result_id, min(captured_at) AS captured_at,
+                                 bool_or(signature_status = 'valid' OR signed_copy_uri IS NOT NULL) AS signed
+                          FROM core.document WHERE result_id = ANY(%s) GROUP BY result_id) x
+                    WHERE r.result_id = x.result_id""", ([row[2] for row in links],))
+            assign_result_codes(cur)
+    finally:
+        conn.close()
+    return out

@@ -1,0 +1,172 @@
+"""Drop zones and archives on a local folder or an S3 bucket/prefix (boto3; MinIO or moto via endpoint_url).
+
+URIs: file:///abs/path or s3://bucket/key. The archive is write-once: put_immutable never
+overwrites an existing object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from tthc.scans.config import S3Options
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    uri: str
+    name: str                  # path relative to the store's root (the manifest's file name)
+    size: int
+    mtime: dt.datetime         # UTC
+
+
+class Store:
+    """Common interface of LocalStore and S3Store."""
+
+    root_uri: str
+
+    def list(self) -> Iterator[ObjectInfo]: raise NotImplementedError
+    def stat(self, uri: str) -> ObjectInfo | None: raise NotImplementedError
+    def read(self, uri: str) -> bytes: raise NotImplementedError
+    def put_immutable(self, relative: str, data: bytes) -> tuple[str, bool]: raise NotImplementedError
+    def delete(self, uri: str) -> None: raise NotImplementedError
+
+    def uri(self, relative: str) -> str:
+        return f"{self.root_uri}/{relative.lstrip('/')}"
+
+
+def open_store(location: str, s3: S3Options | None = None) -> Store:
+    if location.startswith("s3://"):
+        return S3Store(location, s3 or S3Options())
+    return LocalStore(location)
+
+
+def store_for_uri(uri: str, s3: S3Options | None = None) -> Store:
+    """A store able to read `uri` (its root is the URI's bucket or /)."""
+    if uri.startswith("s3://"):
+        return S3Store("s3://" + urlparse(uri).netloc, s3 or S3Options())
+    return LocalStore("/")
+
+
+class LocalStore(Store):
+    def __init__(self, location: str):
+        path = unquote(urlparse(location).path) if location.startswith("file://") else location
+        self.root = Path(path).expanduser().resolve()
+        self.root_uri = self.root.as_uri().rstrip("/")
+
+    @staticmethod
+    def _path(uri: str) -> Path:
+        return Path(unquote(urlparse(uri).path)) if uri.startswith("file://") else Path(uri)
+
+    def _info(self, path: Path, st: os.stat_result) -> ObjectInfo:
+        return ObjectInfo(path.as_uri(), path.relative_to(self.root).as_posix(), st.st_size,
+                          dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
+
+    def list(self) -> Iterator[ObjectInfo]:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"drop folder {self.root} does not exist")
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                yield self._info(path, path.stat())
+
+    def stat(self, uri: str) -> ObjectInfo | None:
+        path = self._path(uri)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(path.as_uri(), path.name, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
+
+    def read(self, uri: str) -> bytes:
+        return self._path(uri).read_bytes()
+
+    def put_immutable(self, relative: str, data: bytes) -> tuple[str, bool]:
+        """Write once: (uri, written). An existing object is left as it is."""
+        target = self.root / relative
+        if target.exists():
+            return target.as_uri(), False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o444)
+            try:
+                os.link(tmp, target)  # atomic and fails if the target appeared meanwhile
+                written = True
+            except FileExistsError:
+                written = False
+        finally:
+            os.unlink(tmp)
+        return target.as_uri(), written
+
+    def delete(self, uri: str) -> None:
+        self._path(uri).unlink(missing_ok=True)
+
+
+class S3Store(Store):
+    def __init__(self, location: str, options: S3Options):
+        import boto3
+        from botocore.config import Config
+
+        parsed = urlparse(location)
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self.root_uri = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self.client = boto3.client(
+            "s3", endpoint_url=options.endpoint_url or os.environ.get("TTHC_S3_ENDPOINT_URL") or None,
+            region_name=options.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            aws_access_key_id=options.access_key_id, aws_secret_access_key=options.secret_access_key,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}))
+
+    def _key(self, uri: str) -> tuple[str, str]:
+        parsed = urlparse(uri)
+        return parsed.netloc, parsed.path.lstrip("/")
+
+    def list(self) -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                name = key[len(prefix):]
+                if key.endswith("/") or name.rsplit("/", 1)[-1].startswith("."):
+                    continue
+                yield ObjectInfo(f"s3://{self.bucket}/{key}", name, int(obj["Size"]),
+                                 obj["LastModified"].astimezone(dt.timezone.utc))
+
+    def stat(self, uri: str) -> ObjectInfo | None:
+        from botocore.exceptions import ClientError
+
+        bucket, key = self._key(uri)
+        try:
+            head = self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return ObjectInfo(uri, key.rsplit("/", 1)[-1], int(head["ContentLength"]),
+                          head["LastModified"].astimezone(dt.timezone.utc))
+
+    def read(self, uri: str) -> bytes:
+        bucket, key = self._key(uri)
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def put_immutable(self, relative: str, data: bytes) -> tuple[str, bool]:
+        uri = self.uri(relative)
+        if self.stat(uri) is not None:
+            return uri, False
+        bucket, key = self._key(uri)
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+        return uri, True
+
+    def delete(self, uri: str) -> None:
+        bucket, key = self._key(uri)
+        self.client.delete_object(Bucket=bucket, Key=key)
