@@ -764,3 +764,77 @@ def test_sqlite_files_are_plain_sqlite(demo):
             assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         finally:
             db.close()
+
+
+# ------------------------------------------------------------------ time facts and indicator inputs (issue 5)
+
+
+def test_ground_truth_says_when_each_result_was_recorded(demo, gt):
+    """recorded_at on an appearance is the source row's own timestamp (UPDATED_AT / last_modified)."""
+    import sqlite3
+    from datetime import datetime
+
+    conn = sqlite3.connect(demo / "civil_status.sqlite")
+    civil = dict(conn.execute("SELECT ID, UPDATED_AT FROM SO_HO_TICH"))
+    conn.close()
+    conn = sqlite3.connect(demo / "construction_permits.sqlite")
+    permits = {(t, pk): v for t in ("giay_phep", "giay_phep_ban_le_ruou")
+               for pk, v in conn.execute(f"SELECT id, last_modified FROM {t}")}
+    conn.close()
+    seen = 0
+    for g in results(gt):
+        for a in g["appears"]:
+            if a["source"] == "civil_status":
+                assert a["recorded_at"] == civil[a["pk"]]
+            elif a["source"] == "construction_permits":
+                local = datetime.fromisoformat(a["recorded_at"])
+                assert local.utcoffset().total_seconds() == 7 * 3600
+                assert local.strftime("%Y-%m-%d %H:%M:%S") == permits[(a["table"], a["pk"])]
+            else:
+                continue
+            seen += 1
+            assert a["recorded_at"][:10] >= "1999-01-01"
+    assert seen > 800
+
+
+def test_scans_carry_their_scan_date(demo, gt):
+    """scanned_at: in the ground truth, the sidecar manifest, PDF /CreationDate and EXIF DateTime."""
+    from datetime import datetime, timezone
+
+    entries = scan_entries(gt)
+    with (demo / "scan_drop" / "manifest.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            assert row["scanned_at"] == entries[row["file_name"]]["scanned_at"]
+    kinds = set()
+    for name, e in entries.items():
+        scanned = datetime.fromisoformat(e["scanned_at"])
+        assert scanned.date() >= max(date(2022, 3, 3), date.fromisoformat(e["result"]["issue_date"]))
+        path = demo / "scan_drop" / name
+        if e["format"] in ("text_pdf", "image_pdf"):
+            raw = PdfReader(path).metadata["/CreationDate"]  # D:YYYYMMDDHHmmSS+07'00' or ...Z
+            stamp = datetime.strptime(raw[2:16], "%Y%m%d%H%M%S")
+            if raw[16:17] == "Z":
+                stamp = stamp.replace(tzinfo=timezone.utc)
+            else:
+                stamp = datetime.fromisoformat(f"{stamp.isoformat()}{raw[16:19]}:{raw[20:22]}")
+            assert stamp == scanned, name
+        else:
+            with Image.open(path) as im:
+                assert im.getexif().get(0x0132) == scanned.strftime("%Y:%m:%d %H:%M:%S"), name
+        kinds.add(e["format"])
+    assert kinds == {"text_pdf", "image_pdf", "jpeg", "tiff", "png"}
+
+
+def test_one_stop_offices(demo, manifest):
+    with (demo / "one_stop_offices.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 12 + 141
+    assert {r["unit_level"] for r in rows} == {"district", "commune"}
+    assert all(r["office"].startswith("Bộ phận Một cửa ") for r in rows)
+    started = lambda level, year: sum(  # noqa: E731
+        1 for r in rows if r["unit_level"] == level and r["started_digitization_on"]
+        and r["started_digitization_on"] <= f"{year}-12-31") / sum(1 for r in rows if r["unit_level"] == level)
+    assert started("district", 2022) >= 0.5 and started("district", 2024) == 1.0
+    assert 0.3 <= started("commune", 2022) < started("commune", 2023) < started("commune", 2024) < 1.0
+    assert all(r["started_digitization_on"] == "" or r["started_digitization_on"] >= "2022-03-03" for r in rows)
+    assert manifest["counts"]["sources"]["one_stop_offices"]["commune_offices"] == 141

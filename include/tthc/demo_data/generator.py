@@ -35,7 +35,62 @@ log = logging.getLogger("tthc.demo_data")
 SCOPE_ORD = SCOPE_CUTOFF.toordinal()
 SA_DEC_ORD = SA_DEC_CUTOFF.toordinal()
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
+
+SCAN_FIRST = date(2022, 3, 3)  # the province plan's issue date: scanning campaigns start
+SCAN_LAST = date(2025, 11, 30)
+
+
+def scan_time(seed: int, name: str, issue_ord: int) -> str:
+    """When the paper behind scan-drop file ``name`` was scanned (ISO 8601, +07:00).
+
+    Its own stream per file name, so the scan drop's other draws do not move; office hours,
+    at least 30 days after issue and inside the digitization campaign."""
+    rng = stream(seed, f"scans:time:{name}")
+    lo = max(issue_ord + 30, SCAN_FIRST.toordinal())
+    hi = max(lo, SCAN_LAST.toordinal())
+    d = date.fromordinal(lo + int(rng.random() * (hi - lo + 1)))
+    sec = 7 * 3600 + int(rng.random() * 10 * 3600)
+    return f"{d.isoformat()}T{sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}+07:00"
+
+
+ONE_STOP_COLUMNS = ("unit_era", "unit_level", "unit_code", "office", "started_digitization_on")
+# Share of one-stop offices that have started digitizing by the end of each year (plan: district
+# 50 % / commune 30 % in 2022, +30 points a year). Communes lag behind in 2023 on purpose.
+ONE_STOP_STARTED = {"district": {2022: 0.55, 2023: 0.85, 2024: 1.0},
+                    "commune": {2022: 0.35, 2023: 0.55, 2024: 0.92, 2025: 0.97}}
+
+
+def write_one_stop_offices(path: Path, seed: int, ref) -> Counter:
+    """One Bộ phận Một cửa per district and commune People's Committee, with the day it started
+    running the digitization process (empty: not yet)."""
+    rng = stream(seed, "one_stop_offices")
+    counts: Counter = Counter()
+    rows = []
+    for level, units in (("district", ref.districts), ("commune", ref.communes)):
+        shares = ONE_STOP_STARTED[level]
+        for u in units:
+            r = rng.random()
+            started = None
+            prev = 0.0
+            for year, share in sorted(shares.items()):
+                if r < share:
+                    first = date(2022, 3, 3) if year == 2022 else date(year, 1, 1)
+                    lo, hi = max(first.toordinal(), date(year, 1, 1).toordinal()), date(year, 12, 31).toordinal()
+                    # spread inside the year by where r falls in this year's slice
+                    frac = (r - prev) / max(share - prev, 1e-9)
+                    started = date.fromordinal(lo + int(frac * (hi - lo)))
+                    break
+                prev = share
+            rows.append((UNIT_ERA, level, u.code, f"Bộ phận Một cửa {u.agency.name}", started.isoformat() if started else ""))
+            counts[f"{level}_offices"] += 1
+            if started:
+                counts[f"{level}_started_{started.year}"] += 1
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(ONE_STOP_COLUMNS)
+        w.writerows(rows)
+    return counts
 
 # ------------------------------------------------------------------ scan drop planning
 
@@ -49,6 +104,7 @@ class ScanPlanner:
     """
 
     def __init__(self, seed: int, n: int, size: int) -> None:
+        self.seed = seed
         rng = stream(seed, "scans:plan")
         self.rng = rng
         if n < 12:
@@ -131,6 +187,7 @@ class ScanPlanner:
             "noisy": job["noisy"],
             "quality_ok": is_text or (job["color"] == "rgb" and job["dpi"] >= 200),
             "in_manifest": job["in_manifest"],
+            "scanned_at": scan_time(self.seed, job["name"], job["rec"]["issue"]),
         }, ensure_ascii=False, separators=(",", ":"))
 
     def _attach(self, job: dict, rec: dict, gt: ResultGT) -> None:
@@ -201,8 +258,9 @@ class ScanPlanner:
         for job in self.jobs:
             rec = job["rec"]
             task = {k: job.get(k) for k in ("type", "reason", "dpi", "color", "noisy", "skew", "rotation")}
-            task.update(path=str(scan_dir / job["name"]), seed=seed, name=job["name"], lines=None, signer="")
+            task.update(path=str(scan_dir / job["name"]), seed=seed, name=job["name"], lines=None, signer="", scanned_at=None)
             if rec is not None:
+                task["scanned_at"] = scan_time(seed, job["name"], rec["issue"])
                 rng = stream(seed, f"scans:file:{job['name']}")  # the first draw picks the signer
                 task["lines"] = S.page_lines(rec, namer, province_name)
                 task["signer"] = signers.get(rec["agency"].electronic_id, rng.random())
@@ -225,11 +283,11 @@ class ScanPlanner:
             if job["noisy"]:
                 self.counts["noisy"] += 1
             if job["in_manifest"]:
-                manifest_rows.append((job["name"], rec["unit_code"], rec["proc"], rec["book"] or "", rec["number"]))
+                manifest_rows.append((job["name"], rec["unit_code"], rec["proc"], rec["book"] or "", rec["number"], task["scanned_at"]))
         S.render_tasks(tasks, scan_dir.parent)
         with (scan_dir / "manifest.csv").open("w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
-            w.writerow(("file_name", "unit_code", "procedure_code", "book", "number"))
+            w.writerow(("file_name", "unit_code", "procedure_code", "book", "number", "scanned_at"))
             w.writerows(sorted(manifest_rows))
         self.counts["files"] = len(self.jobs)
         self.counts["manifest_rows"] = len(manifest_rows)
@@ -598,6 +656,7 @@ def _generate_into(tmp: Path, *, seed: int, size: int, permits_url: str | None, 
     planner.render(tmp / "scan_drop", seed, UnitNamer(ref), ref.province_name, gt, Signers(seed, names))
     log.info("%d scans done in %.1fs", n_scans, time.perf_counter() - t1)
     inv_stats = write_inventory(tmp / "inventory_declared.csv", seed, ref, inventory, size)
+    one_stop = write_one_stop_offices(tmp / "one_stop_offices.csv", seed, ref)
     gt.close()
 
     files = {}
@@ -662,6 +721,7 @@ def _generate_into(tmp: Path, *, seed: int, size: int, permits_url: str | None, 
                              "resupplied_share_by_year": resupply},
                 "inventory_declared": inv_stats,
                 "scan_drop": {"files": planner.counts["files"], "manifest_rows": planner.counts["manifest_rows"]},
+                "one_stop_offices": dict(sorted(one_stop.items())),
             },
             "flaws": flaws,
             "ground_truth": dict(sorted(gt.counts.items())),

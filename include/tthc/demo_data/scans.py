@@ -153,8 +153,18 @@ STYLE = {  # (bold, size pt, centered, space before pt)
 }
 
 
-def text_pdf_bytes(lines, *, signer: str, encrypt_password: str | None = None) -> bytes:
-    """A born-digital PDF with a text layer."""
+def _scan_moment(scanned_at: str | None):
+    """ISO 8601 scan time -> (local datetime with offset, UTC struct_time); None -> the fixed date."""
+    if not scanned_at:
+        return None, FIXED_PDF_TIME
+    from datetime import datetime, timezone
+
+    local = datetime.fromisoformat(scanned_at)
+    return local, local.astimezone(timezone.utc).timetuple()
+
+
+def text_pdf_bytes(lines, *, signer: str, encrypt_password: str | None = None, scanned_at: str | None = None) -> bytes:
+    """A born-digital PDF with a text layer; /CreationDate is the scan time when given."""
     _rl_fonts()
     from reportlab.pdfbase.pdfmetrics import stringWidth
     from reportlab.pdfgen import canvas
@@ -168,6 +178,12 @@ def text_pdf_bytes(lines, *, signer: str, encrypt_password: str | None = None) -
     c = canvas.Canvas(buf, pagesize=A4_PT, invariant=1, encrypt=enc, pageCompression=1)
     c.setTitle("")
     c.setCreator("")
+    local, _ = _scan_moment(scanned_at)
+    if local is not None:  # invariant mode fixes 2000-01-01; the scan date is data the intake reads
+        stamp = c._doc._timeStamp
+        off = int(local.utcoffset().total_seconds())
+        stamp.YMDhms = (local.year, local.month, local.day, local.hour, local.minute, local.second)
+        stamp.dhh, stamp.dmm = off // 3600, (off % 3600) // 60
     w, h = A4_PT
     margin = 62
     y = h - 60
@@ -254,16 +270,21 @@ def degrade(im: Image.Image, rng: random.Random, *, noisy: bool, skew: float, ro
     return im
 
 
-def image_bytes(im: Image.Image, fmt: str, dpi: int) -> bytes:
+def image_bytes(im: Image.Image, fmt: str, dpi: int, scanned_at: str | None = None) -> bytes:
+    """Encoded scan; the scan time goes into PDF /CreationDate or EXIF DateTime (0x0132, local time)."""
     buf = io.BytesIO()
+    local, utc = _scan_moment(scanned_at)
+    exif = Image.Exif()
+    if local is not None:
+        exif[0x0132] = local.strftime("%Y:%m:%d %H:%M:%S")
     if fmt == "pdf":
-        im.save(buf, "PDF", resolution=float(dpi), creationDate=FIXED_PDF_TIME, modDate=FIXED_PDF_TIME, quality=80)
+        im.save(buf, "PDF", resolution=float(dpi), creationDate=utc, modDate=utc, quality=80)
     elif fmt == "jpeg":
-        im.save(buf, "JPEG", quality=80, dpi=(dpi, dpi))
+        im.save(buf, "JPEG", quality=80, dpi=(dpi, dpi), exif=exif)
     elif fmt == "tiff":
-        im.save(buf, "TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+        im.save(buf, "TIFF", compression="tiff_lzw", dpi=(dpi, dpi), exif=exif)
     elif fmt == "png":
-        im.save(buf, "PNG", dpi=(dpi, dpi), compress_level=3)
+        im.save(buf, "PNG", dpi=(dpi, dpi), compress_level=3, exif=exif)
     else:
         raise ValueError(fmt)
     return buf.getvalue()
@@ -294,11 +315,12 @@ def render_task(task: dict) -> None:
         else:  # wrong_extension: a JPEG named .pdf
             data = image_bytes(render_page(lines, signer=signer, dpi=200, color=True), "jpeg", 200)
     elif kind == "text_pdf":
-        data = text_pdf_bytes(lines, signer=signer)
+        data = text_pdf_bytes(lines, signer=signer, scanned_at=task.get("scanned_at"))
     else:
         im = render_page(lines, signer=signer, dpi=task["dpi"], color=task["color"] == "rgb")
         im = degrade(im, rng, noisy=task["noisy"], skew=task["skew"], rotation=task["rotation"])
-        data = image_bytes(im, {"image_pdf": "pdf", "jpeg": "jpeg", "tiff": "tiff", "png": "png"}[kind], task["dpi"])
+        data = image_bytes(im, {"image_pdf": "pdf", "jpeg": "jpeg", "tiff": "tiff", "png": "png"}[kind], task["dpi"],
+                           scanned_at=task.get("scanned_at"))
     path.write_bytes(data)
 
 

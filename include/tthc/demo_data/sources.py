@@ -296,8 +296,8 @@ CREATE TABLE {CIVIL_TABLE} (
 );
 """
 LOAI_SO = {"KS": "Khai sinh", "KH": "Kết hôn", "KT": "Khai tử", "XNHN": "Xác nhận tình trạng hôn nhân"}
-_CIVIL_APPEAR = '{"source":"civil_status","table":"SO_HO_TICH","pk":%d}'
-_CIVIL_APPEAR_DUP = '{"source":"civil_status","table":"SO_HO_TICH","pk":%d,"duplicate":true}'
+_CIVIL_APPEAR = '{"source":"civil_status","table":"SO_HO_TICH","pk":%d,"recorded_at":"%s"}'
+_CIVIL_APPEAR_DUP = '{"source":"civil_status","table":"SO_HO_TICH","pk":%d,"recorded_at":"%s","duplicate":true}'
 _OTHER_ENCODING = {"none": "tcvn3", "tcvn3": "vni", "vni": "none", "nfd": "vni"}
 LATE_KS_NOTE = "Đăng ký khai sinh quá hạn"
 
@@ -429,7 +429,7 @@ class CivilStatusWriter:
         value, problem = id_flaw(self.id_rng, p["pid"], p["pid_kind"], rec["proc"], self.ref)
         row, place, kinds, missing_code, upd = self._row(rec, enc, value)
         pk = self._emit(row)
-        gt.appears.append(_CIVIL_APPEAR % pk)
+        gt.appears.append(_CIVIL_APPEAR % (pk, ts_iso(upd)))
         gt.encoding = enc
         counts[ENC_KEYS[enc]] += 1
         if problem:
@@ -473,7 +473,7 @@ class CivilStatusWriter:
         row = self._row(rec, enc, id_value, name=name)[0]
         upd = cap_ts(ts_add(upd0, 1 + int(rng.random() * 400), int(rng.random() * 36000)))
         pk = self._emit(row[:15] + (ts_iso(upd),))
-        gt.appears.append(_CIVIL_APPEAR_DUP % pk)
+        gt.appears.append(_CIVIL_APPEAR_DUP % (pk, ts_iso(upd)))
         gt.dups.append(
             f'{{"source":"civil_status","table":"SO_HO_TICH","pk":{pk},"variant":"{variant}","encoding":"{enc}"}}'
         )
@@ -1149,7 +1149,7 @@ class PermitsWriter:
         modified = cap_ts(modified)
         table, row = self._row(rec, p["name"], id_value, missing_code, modified)
         pk = self._emit(table, row)
-        gt.appears.append(f'{{"source":"construction_permits","table":"{table}","pk":{pk}}}')
+        gt.appears.append(f'{{"source":"construction_permits","table":"{table}","pk":{pk},"recorded_at":"{ts_iso(modified)}"}}')
         self.counts["true_rows"] += 1
         if problem:
             col = "cccd_chu_dau_tu" if table == GPXD_TABLE else "cccd_chu_co_so"
@@ -1192,7 +1192,8 @@ class PermitsWriter:
                 modified2 = cap_ts(ts_add(modified, 1 + int(self.rng.random() * 90)))
                 table, row = self._row(rec, name, id_value, missing_code, modified2)
                 pk = self._emit(table, row)
-                gt.appears.append(f'{{"source":"construction_permits","table":"{table}","pk":{pk},"duplicate":true}}')
+                gt.appears.append(f'{{"source":"construction_permits","table":"{table}","pk":{pk},'
+                                  f'"recorded_at":"{ts_iso(modified2)}","duplicate":true}}')
                 gt.dups.append(f'{{"source":"construction_permits","table":"{table}","pk":{pk},"variant":"{variant}"}}')
                 gt.open -= 1
                 self.counts["duplicate_rows"] += 1

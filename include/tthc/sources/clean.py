@@ -10,6 +10,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from tthc.clean.dates import DateParseError, parse_date
 from tthc.clean.identifiers import check_personal_id, check_tax_code
@@ -22,8 +23,25 @@ DONG_THAP_OLD = 87
 CANDIDATE_COLUMNS = (
     "document_type", "doc_number", "doc_book", "issue_date", "holder_name", "holder_name_key", "holder_kind",
     "holder_id_type", "holder_id_value", "holder_birth_date", "unit_key", "agency_id", "status_in_source",
-    "revoked_on", "extended_until", "extensions", "clean_problems",
+    "revoked_on", "extended_until", "extensions", "clean_problems", "source_recorded_at",
 )
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def source_recorded_at(cfg: SourceConfig, row: dict) -> dt.datetime | None:
+    """The row's own timestamp (the source's incremental column): when the record reached the
+    specialized database, as far as we can tell. Naive values are local time (+07:00)."""
+    raw = row.get(cfg.incremental_column) if cfg.incremental_column else None
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, dt.datetime):
+        value = raw
+    else:
+        try:
+            value = dt.datetime.fromisoformat(str(raw).strip())
+        except ValueError:
+            return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=LOCAL_TZ)
 
 
 @dataclass
@@ -152,7 +170,7 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
         "holder_id_type": id_type, "holder_id_value": id_value, "holder_birth_date": birth_date,
         "unit_key": unit_key, "agency_id": agency_id, "status_in_source": _value(row, m.get("status")),
         "revoked_on": revoked_on, "extended_until": date_field("extended_until"), "extensions": extensions,
-        "clean_problems": problems,
+        "clean_problems": problems, "source_recorded_at": source_recorded_at(cfg, row),
     }
 
 

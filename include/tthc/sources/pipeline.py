@@ -33,7 +33,40 @@ log = logging.getLogger(__name__)
 
 
 class QuarantineThresholdExceeded(RuntimeError):
-    """The share of rejected rows passed the source's threshold: the task fails and operators are alerted."""
+    """The share of rejected rows passed the source's threshold: the task fails and operators are alerted.
+
+    Carries what the data alert shows (tthc.alerts reads `alert_kind` and `alert_fields`).
+    """
+
+    alert_kind = "data_quality"
+
+    def __init__(self, message: str, *, source: str | None = None, batch_id: int | None = None,
+                 failed: int | None = None, evaluated: int | None = None, quarantined: int | None = None,
+                 threshold: float | None = None, data_docs: str | None = None):
+        super().__init__(message)
+        self.source, self.batch_id, self.failed, self.evaluated = source, batch_id, failed, evaluated
+        self.quarantined, self.threshold, self.data_docs = quarantined, threshold, data_docs
+
+    @property
+    def alert_fields(self) -> dict:
+        return {"source": self.source, "batch_id": self.batch_id, "failed_rows": self.failed,
+                "evaluated_rows": self.evaluated, "quarantine_count": self.quarantined,
+                "threshold": self.threshold, "data_docs": self.data_docs}
+
+
+def _threshold_context(url: str, batch_id: int) -> tuple[int, str | None]:
+    """Open quarantine entries of the batch, and the Data Docs index (for the alert)."""
+    from tthc.validation import default_data_docs_dir
+
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM ops.quarantine WHERE batch_id = %s AND resolved_at IS NULL", (batch_id,))
+            count = cur.fetchone()[0]
+    finally:
+        conn.close()
+    index = default_data_docs_dir() / "index.html"
+    return count, (str(index) if index.exists() else None)
 
 
 @dataclass
@@ -163,10 +196,13 @@ def normalize_and_close(cfg: SourceConfig, url: str, batch_id: int) -> BatchRepo
              cfg.name, batch_id, rows_in, report.rows_loaded, report.rows_quarantined, 100 * report.rejection_rate,
              new, merged)
     if status == "failed":
+        quarantined, data_docs = _threshold_context(url, batch_id)
         raise QuarantineThresholdExceeded(
             f"source {cfg.name}: {failed} of {rows_in} rows ({100 * report.rejection_rate:.1f}%) were quarantined, "
             f"above the threshold of {100 * cfg.quarantine_threshold:.0f}%; the valid rows were loaded. "
-            f"See ops.quarantine WHERE batch_id = {batch_id}")
+            f"See ops.quarantine WHERE batch_id = {batch_id}",
+            source=cfg.name, batch_id=batch_id, failed=failed, evaluated=rows_in, quarantined=quarantined,
+            threshold=cfg.quarantine_threshold, data_docs=data_docs)
     return report
 
 
@@ -236,7 +272,9 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
     # One row per natural key within the batch (exact duplicates merge here; the rest merges in the upsert).
     cur.execute("""
         WITH valid AS (
-            SELECT DISTINCT ON (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date) c.*
+            SELECT DISTINCT ON (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date) c.*,
+                   min(c.source_recorded_at) OVER (PARTITION BY c.agency_id, c.document_type, c.doc_book,
+                                                   c.doc_number, c.issue_date) AS first_recorded_at
             FROM staging.result_candidate c
             WHERE c.batch_id = %(batch)s AND c.failed_checks IS NULL
             ORDER BY c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date, c.source_pk
@@ -246,7 +284,7 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
         ), upserted AS (
             INSERT INTO core.result AS r (procedure_code, agency_id, issuing_unit_key, successor_unit_key, holder_id,
                                           holder_name_key, doc_book, doc_number, issue_date, valid_until, revoked_on,
-                                          copy_kind)
+                                          copy_kind, recorded_at)
             SELECT v.document_type, v.agency_id, v.unit_key, s.new_unit_key, h.holder_id, v.holder_name_key,
                    v.doc_book, v.doc_number,
                    v.issue_date,
@@ -255,7 +293,7 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
                              p.validity_months + coalesce(p.extension_months, 0)
                                                  * least(coalesce(v.extensions, 0), p.max_extensions)))::date)
                    END,
-                   v.revoked_on, 'data_only'
+                   v.revoked_on, 'data_only', v.first_recorded_at
             FROM valid v
             JOIN core.procedure p ON p.code = v.document_type
             LEFT JOIN successor s ON s.old_unit_key = v.unit_key
@@ -266,6 +304,8 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
                 holder_name_key = coalesce(r.holder_name_key, EXCLUDED.holder_name_key),
                 revoked_on = coalesce(EXCLUDED.revoked_on, r.revoked_on),
                 valid_until = EXCLUDED.valid_until,
+                -- first time any source held it (least() skips NULLs)
+                recorded_at = least(r.recorded_at, EXCLUDED.recorded_at),
                 updated_at = CASE WHEN (r.holder_id, r.revoked_on, r.valid_until)
                                        IS DISTINCT FROM (coalesce(r.holder_id, EXCLUDED.holder_id),
                                                          coalesce(EXCLUDED.revoked_on, r.revoked_on), EXCLUDED.valid_until)

@@ -1,0 +1,109 @@
+"""Digitization progress snapshots (issue 5): monthly, quarterly and annual.
+
+Each run computes the progress AS OF its period's last day (mart.progress_as_of) from when
+every result was recorded and digitized, writes immutable rows to mart.progress_snapshot
+(replacing that period only, atomically) and renders the officials' report (HTML + PNG +
+XLSX) into TTHC_REPORTS_DIR/<period>/. Time-scheduled with CronDataIntervalTimetable in
+Asia/Ho_Chi_Minh, so past periods can be backfilled:
+
+    airflow backfill create --dag-id tthc_progress_quarterly --from-date 2023-01-01 --to-date 2025-01-01
+
+The annual run is on 14 November (the plans' due date is 15 November) and covers the year to
+date (as of 13 November). tthc_progress_inputs loads the other indicators' inputs (dossiers,
+one-stop offices) daily. See docs/progress.md."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
+
+from tthc.orchestration import DEFAULT_ARGS, TIMEZONE
+
+SNAPSHOTS = Asset("tthc://warehouse/mart/progress_snapshot")
+INPUTS = Asset("tthc://warehouse/core/dossier")
+
+SCHEDULES = {
+    # kind: (cron in local time, first period covered)
+    "month": ("0 0 1 * *", pendulum.datetime(2022, 1, 1, tz=TIMEZONE)),
+    "quarter": ("0 0 1 1,4,7,10 *", pendulum.datetime(2022, 1, 1, tz=TIMEZONE)),
+    "year": ("0 0 14 11 *", pendulum.datetime(2021, 11, 14, tz=TIMEZONE)),
+}
+NAMES = {"month": "monthly", "quarter": "quarterly", "year": "annual"}
+
+
+def _snapshot_dag(kind: str):
+    cron, start = SCHEDULES[kind]
+
+    @dag(
+        dag_id=f"tthc_progress_{NAMES[kind]}",
+        schedule=CronDataIntervalTimetable(cron, timezone=TIMEZONE),
+        start_date=start,
+        catchup=False,
+        max_active_runs=4,
+        default_args=DEFAULT_ARGS,
+        tags=["tthc", "progress", "report"],
+        doc_md=__doc__,
+    )
+    def progress_dag():
+        @task(outlets=[SNAPSHOTS])
+        def take_snapshot() -> dict:
+            from tthc.orchestration import warehouse_url
+            from tthc.progress.snapshot import snapshot_for_interval
+
+            ctx = get_current_context()
+            report = snapshot_for_interval(warehouse_url(), kind, ctx["data_interval_end"], ctx["run_id"])
+            return {"period_kind": report.period_kind, "period_end": report.period_end.isoformat(),
+                    "rows": report.rows, "indicator_rows": report.indicator_rows}
+
+        @task
+        def render_report(snap: dict) -> dict:
+            import datetime as dt
+
+            from tthc.orchestration import warehouse_url
+            from tthc.progress.reports import write_report
+
+            paths = write_report(warehouse_url(), snap["period_kind"], dt.date.fromisoformat(snap["period_end"]))
+            return {k: str(v) for k, v in paths.items()}
+
+        render_report(take_snapshot())
+
+    return progress_dag()
+
+
+tthc_progress_monthly = _snapshot_dag("month")
+tthc_progress_quarterly = _snapshot_dag("quarter")
+tthc_progress_annual = _snapshot_dag("year")
+
+
+@dag(
+    dag_id="tthc_progress_inputs",
+    schedule="30 5 * * *",
+    start_date=pendulum.datetime(2025, 1, 1, tz=TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["tthc", "progress", "ingest"],
+    doc_md=__doc__,
+)
+def tthc_progress_inputs():
+    @task(outlets=[INPUTS])
+    def load_dossiers() -> dict:
+        from tthc.orchestration import warehouse_url
+        from tthc.progress.loaders import load_dossiers as load
+        from tthc.settings import Settings
+
+        return load(Settings.from_env().demo_data_dir / "dossiers.csv", warehouse_url())
+
+    @task
+    def load_one_stop_offices() -> dict:
+        from tthc.orchestration import warehouse_url
+        from tthc.progress.loaders import load_one_stop_offices as load
+        from tthc.settings import Settings
+
+        return load(Settings.from_env().demo_data_dir / "one_stop_offices.csv", warehouse_url())
+
+    load_dossiers()
+    load_one_stop_offices()
+
+
+tthc_progress_inputs()

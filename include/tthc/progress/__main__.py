@@ -1,0 +1,81 @@
+"""Command line: snapshots, backfills, reports and the indicator inputs.
+
+    python -m tthc.progress snapshot --kind quarter --end 2024-12-31 [--report]
+    python -m tthc.progress backfill --kind quarter --from 2022-01-01 --to 2025-12-31 [--report]
+    python -m tthc.progress report --kind quarter --end 2024-12-31 [--out DIR_OR_S3] [--no-png]
+    python -m tthc.progress load-inputs [--dir DEMO_DATA_DIR]
+
+The warehouse is WAREHOUSE_URL (else the embedded server), as for every tthc command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _periods(kind: str, start: dt.date, stop: dt.date) -> list[dt.date]:
+    from tthc.progress.snapshot import period_end
+
+    out, day = [], period_end(kind, start)
+    while day <= stop:
+        out.append(day)
+        day = period_end(kind, day + dt.timedelta(days=1))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tthc.orchestration import warehouse_url
+    from tthc.progress import reports, snapshot
+
+    ap = argparse.ArgumentParser(prog="python -m tthc.progress", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("snapshot", "report"):
+        p = sub.add_parser(name)
+        p.add_argument("--kind", choices=snapshot.PERIOD_KINDS, required=True)
+        p.add_argument("--end", type=dt.date.fromisoformat, required=True)
+        p.add_argument("--out", default=None, help="reports folder or s3://bucket/prefix (default TTHC_REPORTS_DIR)")
+        p.add_argument("--no-png", action="store_true")
+        if name == "snapshot":
+            p.add_argument("--report", action="store_true", help="also render the report")
+    p = sub.add_parser("backfill")
+    p.add_argument("--kind", choices=snapshot.PERIOD_KINDS, required=True)
+    p.add_argument("--from", dest="start", type=dt.date.fromisoformat, required=True)
+    p.add_argument("--to", dest="stop", type=dt.date.fromisoformat, required=True)
+    p.add_argument("--report", action="store_true")
+    p.add_argument("--out", default=None)
+    p.add_argument("--no-png", action="store_true")
+    p = sub.add_parser("load-inputs")
+    p.add_argument("--dir", type=Path, default=None, help="folder with dossiers.csv and one_stop_offices.csv")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    url = warehouse_url()
+    out: list = []
+    if args.cmd == "load-inputs":
+        from tthc.progress.loaders import load_dossiers, load_one_stop_offices
+        from tthc.settings import Settings
+
+        folder = args.dir or Settings.from_env().demo_data_dir
+        out = [load_dossiers(folder / "dossiers.csv", url), load_one_stop_offices(folder / "one_stop_offices.csv", url)]
+    else:
+        ends = [args.end] if args.cmd in ("snapshot", "report") else _periods(args.kind, args.start, args.stop)
+        for end in ends:
+            item: dict = {"period_kind": args.kind, "period_end": end.isoformat()}
+            if args.cmd != "report":
+                rep = snapshot.take_snapshot(url, args.kind, end, run_id=f"cli:{args.cmd}")
+                item.update(rows=rep.rows, seconds=round(rep.seconds, 2))
+            if args.cmd == "report" or args.report:
+                item["report"] = reports.write_report(url, args.kind, end, args.out, png=not args.no_png)
+            out.append(item)
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

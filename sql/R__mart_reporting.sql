@@ -1,0 +1,336 @@
+-- Progress reporting (issue 5): the progress definition AS OF ANY DATE, the other plan
+-- indicators, the per-unit work queues. Repeatable; applied after R__mart_reference.sql.
+-- The definition is documented in docs/progress.md; keep the two in sync.
+
+-- Units a plan judges: its scope units (old era) and everything under them.
+DROP VIEW IF EXISTS mart.plan_unit CASCADE;
+CREATE VIEW mart.plan_unit AS
+SELECT s.plan_code, u.unit_key, u.level, u.code, u.name_vi
+FROM core.admin_unit u
+LEFT JOIN core.admin_unit pa ON pa.unit_key = u.parent_key
+JOIN core.plan_scope s ON s.unit_key IN (u.unit_key, u.parent_key, pa.parent_key)  -- no subplan: parallel-safe
+WHERE u.era = 'pre2025';
+COMMENT ON VIEW mart.plan_unit IS 'Đơn vị hành chính (mã cũ) thuộc phạm vi của từng kế hoạch';
+COMMENT ON COLUMN mart.plan_unit.plan_code IS 'Mã kế hoạch';
+COMMENT ON COLUMN mart.plan_unit.unit_key IS 'Khóa đơn vị (thời kỳ/cấp/mã)';
+COMMENT ON COLUMN mart.plan_unit.level IS 'Cấp: tỉnh, huyện, xã';
+COMMENT ON COLUMN mart.plan_unit.code IS 'Mã đơn vị hành chính';
+COMMENT ON COLUMN mart.plan_unit.name_vi IS 'Tên đơn vị hành chính';
+
+-- Where an old unit's results go when nothing more precise is known: the lowest new unit key
+-- of its crosswalk rows. The ingestion pipeline uses the same rule for successor_unit_key,
+-- and the successor view sends a split unit's not-yet-known (declared-only) backlog there.
+DROP VIEW IF EXISTS mart.unit_primary_successor CASCADE;
+CREATE VIEW mart.unit_primary_successor AS
+SELECT DISTINCT ON (c.old_unit_key) c.old_unit_key, c.new_unit_key, c.is_partly_merged, c.successor_count
+FROM core.unit_crosswalk c
+ORDER BY c.old_unit_key, c.new_unit_key;
+COMMENT ON VIEW mart.unit_primary_successor IS 'Đơn vị kế thừa chính của mỗi đơn vị cũ (mã mới nhỏ nhất); nhận phần kê khai chưa có bản ghi của đơn vị bị chia';
+COMMENT ON COLUMN mart.unit_primary_successor.old_unit_key IS 'Khóa đơn vị cũ';
+COMMENT ON COLUMN mart.unit_primary_successor.new_unit_key IS 'Khóa đơn vị kế thừa chính';
+COMMENT ON COLUMN mart.unit_primary_successor.is_partly_merged IS 'Đơn vị cũ bị chia cho nhiều đơn vị mới';
+COMMENT ON COLUMN mart.unit_primary_successor.successor_count IS 'Số đơn vị mới nhận một phần của đơn vị cũ';
+
+-- The progress definition, as of the end of day p_as_of (Asia/Ho_Chi_Minh). See docs/progress.md.
+-- SECURITY DEFINER: analysts (tthc_analyst) read aggregates without any right on core.
+DROP FUNCTION IF EXISTS mart.progress_as_of(date) CASCADE;
+CREATE FUNCTION mart.progress_as_of(p_as_of date)
+RETURNS TABLE (
+    plan_code text, unit_view text, unit_key text, unit_code text, unit_name text, unit_level text,
+    in_scope bigint, declared bigint, known bigint, digitized bigint, data_only bigint,
+    digitized_elsewhere bigint, pct_digitized numeric, target_year integer, target_pct numeric,
+    expected_pct numeric, gap_records bigint, status text, monthly_pace_needed numeric,
+    issued_since_2022 bigint, signed bigint, signed_pct numeric)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, core, mart
+-- JIT compiles for seconds and gains nothing here; hashing ~10^4 groups beats sorting 10^7 rows
+SET jit = off SET work_mem = '64MB'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_plan   record;
+    v_units  text[];
+    v_t      timestamptz := (p_as_of + 1)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh';  -- end of the day, local
+    v_y      integer := extract(year FROM p_as_of)::int;
+BEGIN
+-- One plan at a time, its scope as constants: the big scan is then a plain filtered aggregation
+-- of core.result (no joins per row, parallel-capable); every join runs on the ~10^4 aggregated cells.
+FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p ORDER BY p.plan_code LOOP
+    SELECT array_agg(u.unit_key) INTO v_units FROM mart.plan_unit u WHERE u.plan_code = v_plan.plan_code;
+    CONTINUE WHEN v_units IS NULL;
+    RETURN QUERY
+    WITH res AS (
+        SELECT r.issuing_unit_key AS unit_key, r.procedure_code, date_part('year', r.issue_date)::int AS issue_year,
+               r.successor_unit_key AS succ_raw,
+               count(*) FILTER (WHERE s.in_scope) AS known,
+               count(*) FILTER (WHERE s.in_scope AND r.copy_kind IN ('scan', 'born_digital') AND r.digitized_at < v_t) AS copies,
+               count(*) FILTER (WHERE r.issue_date >= date '2022-01-01' AND r.issue_date <= p_as_of) AS issued22,
+               count(*) FILTER (WHERE r.issue_date >= date '2022-01-01' AND r.issue_date <= p_as_of AND r.is_signed) AS signed22
+        FROM core.result r
+        CROSS JOIN LATERAL (SELECT r.issue_date <= v_plan.issue_cutoff
+                                   AND core.result_status(r.valid_until, r.revoked_on, v_plan.valid_after) = 'valid'
+                                   AS in_scope) s
+        WHERE r.issuing_unit_key = ANY (v_units)
+          AND coalesce(r.recorded_at, r.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh') < v_t
+        GROUP BY 1, 2, 3, 4
+    ), elsew AS (
+        -- the few results another project digitized (partial index), with that project's date
+        SELECT r.issuing_unit_key AS unit_key, r.procedure_code, date_part('year', r.issue_date)::int AS issue_year,
+               r.successor_unit_key AS succ_raw, count(*) AS elsewhere,
+               count(*) FILTER (WHERE r.copy_kind IN ('scan', 'born_digital') AND r.digitized_at < v_t) AS elsewhere_copies
+        FROM core.result r
+        LEFT JOIN (SELECT x.external_ref, min(x.digitized_on) AS digitized_on
+                   FROM core.external_digitization x GROUP BY x.external_ref) e ON e.external_ref = r.digitized_elsewhere
+        WHERE r.digitized_elsewhere IS NOT NULL
+          AND r.issuing_unit_key = ANY (v_units)
+          AND coalesce(r.recorded_at, r.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh') < v_t
+          AND r.issue_date <= v_plan.issue_cutoff
+          AND core.result_status(r.valid_until, r.revoked_on, v_plan.valid_after) = 'valid'
+          AND (e.digitized_on IS NULL OR e.digitized_on <= p_as_of)
+        GROUP BY 1, 2, 3, 4
+    ), grp AS (
+        SELECT a.unit_key, a.procedure_code, a.issue_year,
+               coalesce(a.succ_raw, ps.new_unit_key) AS succ_key,
+               a.known, coalesce(b.elsewhere, 0) AS elsewhere,
+               a.copies - coalesce(b.elsewhere_copies, 0) AS digitized,   -- elsewhere takes precedence
+               a.issued22, a.signed22
+        FROM res a
+        LEFT JOIN elsew b ON (b.unit_key, b.procedure_code, b.issue_year) = (a.unit_key, a.procedure_code, a.issue_year)
+                         AND b.succ_raw IS NOT DISTINCT FROM a.succ_raw
+        LEFT JOIN mart.unit_primary_successor ps ON ps.old_unit_key = a.unit_key
+    ), cell AS (
+        SELECT g.unit_key, g.procedure_code, g.issue_year, sum(g.known) AS known, sum(g.elsewhere) AS elsewhere,
+               sum(g.digitized) AS digitized, sum(g.issued22) AS issued22, sum(g.signed22) AS signed22
+        FROM grp g GROUP BY 1, 2, 3
+    ), decl AS (
+        SELECT d.unit_key, d.procedure_code, d.issue_year, sum(d.declared_paper_count) AS declared
+        FROM core.inventory_declaration d
+        WHERE d.unit_key = ANY (v_units) AND d.declared_on <= p_as_of
+          AND d.issue_year <= extract(year FROM v_plan.issue_cutoff)
+        GROUP BY 1, 2, 3
+    ), cells AS (
+        -- the denominator rule: per (unit, procedure, issue year), the larger of declared and known
+        SELECT unit_key, procedure_code, issue_year,
+               coalesce(d.declared, 0) AS declared, coalesce(c.known, 0) AS known,
+               greatest(coalesce(d.declared, 0), coalesce(c.known, 0)) AS denom,
+               coalesce(c.elsewhere, 0) AS elsewhere, coalesce(c.digitized, 0) AS digitized,
+               coalesce(c.issued22, 0) AS issued22, coalesce(c.signed22, 0) AS signed22
+        FROM cell c FULL JOIN decl d USING (unit_key, procedure_code, issue_year)
+    ), issuing AS (
+        SELECT 'issuing'::text AS unit_view, u.unit_key, u.code::text AS unit_code, u.name_vi AS unit_name,
+               u.level AS unit_level,
+               coalesce(sum(c.denom), 0)::bigint AS in_scope, coalesce(sum(c.declared), 0)::bigint AS declared,
+               coalesce(sum(c.known), 0)::bigint AS known, coalesce(sum(c.digitized), 0)::bigint AS digitized,
+               coalesce(sum(c.elsewhere), 0)::bigint AS elsewhere,
+               coalesce(sum(c.issued22), 0)::bigint AS issued22, coalesce(sum(c.signed22), 0)::bigint AS signed22
+        FROM core.admin_unit u LEFT JOIN cells c ON c.unit_key = u.unit_key
+        WHERE u.unit_key = ANY (v_units)
+        GROUP BY u.unit_key, u.code, u.name_vi, u.level
+    ), succ_known AS (
+        -- known results follow their own successor_unit_key (set per result)
+        SELECT g.succ_key AS unit_key, sum(g.known) AS known, sum(g.elsewhere) AS elsewhere,
+               sum(g.digitized) AS digitized, sum(g.issued22) AS issued22, sum(g.signed22) AS signed22
+        FROM grp g WHERE g.succ_key IS NOT NULL GROUP BY 1
+    ), succ_backlog AS (
+        -- declared counts and the declared-but-unknown backlog go to the old unit's primary successor
+        SELECT ps.new_unit_key AS unit_key, sum(c.denom - c.known) AS backlog, sum(c.declared) AS declared
+        FROM cells c JOIN mart.unit_primary_successor ps ON ps.old_unit_key = c.unit_key
+        GROUP BY 1
+    ), successor AS (
+        SELECT 'successor'::text, u.unit_key, u.code::text, u.name_vi, u.level,
+               (coalesce(k.known, 0) + coalesce(b.backlog, 0))::bigint, coalesce(b.declared, 0)::bigint,
+               coalesce(k.known, 0)::bigint, coalesce(k.digitized, 0)::bigint, coalesce(k.elsewhere, 0)::bigint,
+               coalesce(k.issued22, 0)::bigint, coalesce(k.signed22, 0)::bigint
+        FROM succ_known k FULL JOIN succ_backlog b USING (unit_key)
+        JOIN core.admin_unit u ON u.unit_key = coalesce(k.unit_key, b.unit_key)
+    ), rows_ AS (
+        SELECT * FROM issuing UNION ALL SELECT * FROM successor
+    ), targeted AS (
+        SELECT a.*, tg.year AS target_year, tg.target_pct,
+               coalesce((SELECT t0.target_pct FROM core.plan_target t0
+                         WHERE t0.plan_code = v_plan.plan_code AND t0.level = a.unit_level AND t0.year = tg.year - 1),
+                        0) AS prev_pct,
+               CASE WHEN a.in_scope > 0 THEN round(100.0 * (a.digitized + a.elsewhere) / a.in_scope, 2) ELSE 100 END AS pct
+        FROM rows_ a
+        LEFT JOIN LATERAL (
+            -- the target of the as-of year; before the first target year the first one, after the last the last one
+            SELECT t.year, t.target_pct FROM core.plan_target t
+            WHERE t.plan_code = v_plan.plan_code AND t.level = a.unit_level
+            ORDER BY (t.year < v_y), abs(t.year - v_y) LIMIT 1) tg ON true
+    ), scored AS (
+        SELECT x.*,
+               CASE WHEN x.target_year IS NULL THEN NULL
+                    ELSE round(x.prev_pct + (x.target_pct - x.prev_pct) * least(1.0, greatest(0.0,
+                         (p_as_of - make_date(x.target_year - 1, 12, 31))::numeric
+                         / (make_date(x.target_year, 12, 31) - make_date(x.target_year - 1, 12, 31)))), 2)
+               END AS expected,
+               CASE WHEN x.target_year IS NULL THEN NULL
+                    ELSE greatest(0, ceil(x.target_pct * x.in_scope / 100.0)::bigint - (x.digitized + x.elsewhere))
+               END AS gap
+        FROM targeted x
+    )
+    SELECT v_plan.plan_code::text, s.unit_view, s.unit_key, s.unit_code, s.unit_name, s.unit_level,
+           s.in_scope, s.declared, s.known, s.digitized, s.known - s.digitized - s.elsewhere,
+           s.elsewhere, s.pct, s.target_year, s.target_pct::numeric, s.expected, s.gap,
+           CASE WHEN s.target_year IS NULL THEN NULL
+                WHEN s.pct >= s.target_pct THEN 'met'
+                WHEN s.pct >= s.expected THEN 'on_track'
+                ELSE 'behind' END,
+           CASE WHEN s.target_year IS NULL THEN NULL
+                ELSE round(s.gap / greatest(1.0, (make_date(s.target_year, 12, 31) - p_as_of) / (365.25 / 12)), 1)
+           END,
+           s.issued22, s.signed22,
+           CASE WHEN s.issued22 > 0 THEN round(100.0 * s.signed22 / s.issued22, 2) END
+    FROM scored s;
+END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION mart.progress_as_of(date) IS
+    'Tiến độ số hóa theo kế hoạch và đơn vị, tính đến hết một ngày bất kỳ (xem docs/progress.md)';
+
+-- Other plan indicators as of a date: signed share, no re-supply share, one-stop offices.
+DROP FUNCTION IF EXISTS mart.indicators_as_of(date) CASCADE;
+DROP FUNCTION IF EXISTS mart.indicators_as_of(date, boolean) CASCADE;
+-- p_signed = false skips signed_share (a full scan of core.result): snapshots derive it from the
+-- progress rows they have just computed (issued_since_2022, signed).
+CREATE FUNCTION mart.indicators_as_of(p_as_of date, p_signed boolean DEFAULT true)
+RETURNS TABLE (plan_code text, indicator text, unit_level text, numerator bigint, denominator bigint,
+               pct numeric, target_year integer, target_pct numeric, status text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, core, mart
+AS $$
+WITH params AS (
+    SELECT p_as_of AS d, ((p_as_of + 1)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh') AS t,
+           extract(year FROM p_as_of)::int AS y
+), measured AS (
+    -- results issued from 2022 to the as-of day and known by then: share digitally signed
+    SELECT pu.plan_code, 'signed_share'::text AS indicator, ''::text AS unit_level,
+           count(*) FILTER (WHERE r.is_signed) AS numerator, count(*) AS denominator
+    FROM mart.plan_unit pu
+    CROSS JOIN params prm
+    JOIN core.result r ON r.issuing_unit_key = pu.unit_key
+    WHERE p_signed AND r.issue_date BETWEEN date '2022-01-01' AND prm.d
+      AND coalesce(r.recorded_at, r.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh') < prm.t
+    GROUP BY pu.plan_code
+    UNION ALL
+    -- dossiers received in the as-of year up to the as-of day: share without re-supplied documents
+    SELECT pu.plan_code, 'no_resupply_share', '',
+           count(*) FILTER (WHERE NOT dz.resupplied_documents), count(*)
+    FROM mart.plan_unit pu
+    CROSS JOIN params prm
+    JOIN core.dossier dz ON dz.unit_key = pu.unit_key
+    WHERE dz.received_date BETWEEN make_date(prm.y, 1, 1) AND prm.d
+    GROUP BY pu.plan_code
+    UNION ALL
+    -- one-stop offices of district and commune units running the digitization process
+    SELECT pu.plan_code, 'one_stop_running_share', pu.level,
+           count(*) FILTER (WHERE o.started_digitization_on <= prm.d), count(*)
+    FROM mart.plan_unit pu
+    CROSS JOIN params prm
+    JOIN core.one_stop_office o ON o.unit_key = pu.unit_key
+    WHERE pu.level IN ('district', 'commune')
+    GROUP BY pu.plan_code, pu.level
+)
+SELECT m.plan_code, m.indicator, m.unit_level, m.numerator, m.denominator,
+       CASE WHEN m.denominator > 0 THEN round(100.0 * m.numerator / m.denominator, 2) END AS pct,
+       tg.year, tg.target_pct,
+       CASE WHEN tg.year IS NULL OR m.denominator = 0 THEN NULL
+            WHEN 100.0 * m.numerator / m.denominator >= tg.target_pct THEN 'met' ELSE 'behind' END
+FROM measured m
+CROSS JOIN params prm
+LEFT JOIN LATERAL (
+    SELECT i.year, i.target_pct FROM core.plan_indicator_target i
+    WHERE i.plan_code = m.plan_code AND i.indicator = m.indicator AND i.level = m.unit_level
+    ORDER BY (i.year < prm.y), abs(i.year - prm.y) LIMIT 1) tg ON true
+$$;
+COMMENT ON FUNCTION mart.indicators_as_of(date, boolean) IS
+    'Các chỉ tiêu khác của kế hoạch tính đến hết một ngày: ký số, không phải nộp lại giấy tờ, Bộ phận Một cửa';
+
+DROP VIEW IF EXISTS mart.progress_today CASCADE;
+CREATE VIEW mart.progress_today AS SELECT * FROM mart.progress_as_of(current_date);
+COMMENT ON VIEW mart.progress_today IS 'Tiến độ số hóa tính đến hôm nay (mart.progress_as_of(current_date)); dùng mart.progress_as_of(ngày) cho ngày khác';
+COMMENT ON COLUMN mart.progress_today.plan_code IS 'Mã kế hoạch';
+COMMENT ON COLUMN mart.progress_today.unit_view IS 'Cách gán đơn vị: đơn vị cấp (issuing, mã cũ) hoặc đơn vị kế thừa (successor)';
+COMMENT ON COLUMN mart.progress_today.unit_key IS 'Khóa đơn vị hành chính';
+COMMENT ON COLUMN mart.progress_today.unit_code IS 'Mã đơn vị hành chính';
+COMMENT ON COLUMN mart.progress_today.unit_name IS 'Tên đơn vị hành chính';
+COMMENT ON COLUMN mart.progress_today.unit_level IS 'Cấp: tỉnh, huyện, xã';
+COMMENT ON COLUMN mart.progress_today.in_scope IS 'Số kết quả thuộc phạm vi (mẫu số)';
+COMMENT ON COLUMN mart.progress_today.declared IS 'Số kết quả giấy đã kê khai';
+COMMENT ON COLUMN mart.progress_today.known IS 'Số kết quả thuộc phạm vi đã có bản ghi riêng';
+COMMENT ON COLUMN mart.progress_today.digitized IS 'Số kết quả đã có bản điện tử hợp lệ';
+COMMENT ON COLUMN mart.progress_today.data_only IS 'Số kết quả mới chỉ có dữ liệu, chưa có bản điện tử';
+COMMENT ON COLUMN mart.progress_today.digitized_elsewhere IS 'Số kết quả dự án khác đã số hóa';
+COMMENT ON COLUMN mart.progress_today.pct_digitized IS 'Tỷ lệ số hóa (%)';
+COMMENT ON COLUMN mart.progress_today.target_year IS 'Năm của chỉ tiêu áp dụng';
+COMMENT ON COLUMN mart.progress_today.target_pct IS 'Chỉ tiêu (%) đến hết năm';
+COMMENT ON COLUMN mart.progress_today.expected_pct IS 'Tỷ lệ cần đạt hôm nay nếu tiến độ đều (%)';
+COMMENT ON COLUMN mart.progress_today.gap_records IS 'Số kết quả còn thiếu để đạt chỉ tiêu';
+COMMENT ON COLUMN mart.progress_today.status IS 'Đánh giá: đạt, đúng tiến độ, chậm';
+COMMENT ON COLUMN mart.progress_today.monthly_pace_needed IS 'Số kết quả cần số hóa mỗi tháng để đạt chỉ tiêu';
+COMMENT ON COLUMN mart.progress_today.issued_since_2022 IS 'Số kết quả cấp từ 01/01/2022';
+COMMENT ON COLUMN mart.progress_today.signed IS 'Trong đó đã ký số';
+COMMENT ON COLUMN mart.progress_today.signed_pct IS 'Tỷ lệ ký số (%)';
+
+DROP VIEW IF EXISTS mart.indicator_today CASCADE;
+CREATE VIEW mart.indicator_today AS SELECT * FROM mart.indicators_as_of(current_date);
+COMMENT ON VIEW mart.indicator_today IS 'Các chỉ tiêu khác của kế hoạch tính đến hôm nay';
+COMMENT ON COLUMN mart.indicator_today.plan_code IS 'Mã kế hoạch';
+COMMENT ON COLUMN mart.indicator_today.indicator IS 'Chỉ tiêu: ký số, không phải nộp lại giấy tờ, Bộ phận Một cửa thực hiện số hóa';
+COMMENT ON COLUMN mart.indicator_today.unit_level IS 'Cấp hành chính (để trống nếu không phân cấp)';
+COMMENT ON COLUMN mart.indicator_today.numerator IS 'Tử số';
+COMMENT ON COLUMN mart.indicator_today.denominator IS 'Mẫu số';
+COMMENT ON COLUMN mart.indicator_today.pct IS 'Tỷ lệ (%)';
+COMMENT ON COLUMN mart.indicator_today.target_year IS 'Năm của chỉ tiêu áp dụng';
+COMMENT ON COLUMN mart.indicator_today.target_pct IS 'Chỉ tiêu (%)';
+COMMENT ON COLUMN mart.indicator_today.status IS 'Đánh giá: đạt hoặc chưa đạt';
+
+-- Work queues: what each issuing unit digitizes next, in the plan's priority order.
+DROP VIEW IF EXISTS mart.work_queue CASCADE;
+CREATE VIEW mart.work_queue AS
+WITH recent AS (
+    SELECT DISTINCT unit_key, procedure_code FROM core.dossier
+    WHERE received_date > current_date - interval '5 years'
+), q AS (
+    SELECT r.issuing_unit_key AS unit_key, r.successor_unit_key, r.result_code, r.procedure_code,
+           r.doc_book, r.doc_number, r.issue_date, r.valid_until, r.copy_kind,
+           CASE WHEN r.valid_until IS NULL THEN 1
+                WHEN rc.procedure_code IS NOT NULL THEN 2
+                ELSE 3 END AS priority_tier,
+           r.valid_until - current_date AS remaining_days
+    FROM core.result r
+    LEFT JOIN recent rc ON rc.unit_key = r.issuing_unit_key AND rc.procedure_code = r.procedure_code
+    WHERE core.result_status(r.valid_until, r.revoked_on, current_date) = 'valid'
+      AND (r.copy_kind IS NULL OR r.copy_kind NOT IN ('scan', 'born_digital'))
+      AND r.digitized_elsewhere IS NULL
+)
+SELECT q.unit_key, u.name_vi AS unit_name, q.successor_unit_key,
+       row_number() OVER (PARTITION BY q.unit_key
+                          ORDER BY q.priority_tier, q.valid_until DESC NULLS FIRST, q.issue_date,
+                                   q.result_code) AS queue_rank,
+       q.priority_tier, q.result_code, q.procedure_code, q.doc_book, q.doc_number, q.issue_date,
+       q.valid_until, q.remaining_days, q.copy_kind
+FROM q JOIN core.admin_unit u ON u.unit_key = q.unit_key;
+COMMENT ON VIEW mart.work_queue IS 'Danh sách việc số hóa của từng đơn vị theo thứ tự ưu tiên của kế hoạch (vĩnh viễn → có hồ sơ 5 năm gần đây → thời hạn còn lại dài trước)';
+COMMENT ON COLUMN mart.work_queue.unit_key IS 'Khóa đơn vị cấp kết quả (mã cũ)';
+COMMENT ON COLUMN mart.work_queue.unit_name IS 'Tên đơn vị cấp kết quả';
+COMMENT ON COLUMN mart.work_queue.successor_unit_key IS 'Khóa đơn vị kế thừa hiện nay';
+COMMENT ON COLUMN mart.work_queue.queue_rank IS 'Thứ tự trong danh sách của đơn vị (1 = làm trước)';
+COMMENT ON COLUMN mart.work_queue.priority_tier IS 'Nhóm ưu tiên: 1 = giá trị vĩnh viễn; 2 = thủ tục có hồ sơ trong 5 năm gần đây; 3 = còn lại, thời hạn dài trước';
+COMMENT ON COLUMN mart.work_queue.result_code IS 'Ký hiệu riêng của kết quả';
+COMMENT ON COLUMN mart.work_queue.procedure_code IS 'Mã loại kết quả';
+COMMENT ON COLUMN mart.work_queue.doc_book IS 'Quyển số';
+COMMENT ON COLUMN mart.work_queue.doc_number IS 'Số, ký hiệu kết quả';
+COMMENT ON COLUMN mart.work_queue.issue_date IS 'Ngày cấp';
+COMMENT ON COLUMN mart.work_queue.valid_until IS 'Ngày hết hiệu lực (để trống nếu vĩnh viễn)';
+COMMENT ON COLUMN mart.work_queue.remaining_days IS 'Số ngày hiệu lực còn lại (để trống nếu vĩnh viễn)';
+COMMENT ON COLUMN mart.work_queue.copy_kind IS 'Hiện trạng: chỉ có dữ liệu (data_only) hoặc chưa có gì';
+
+-- Views were re-created: re-grant (default privileges cover new objects; this covers old databases).
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'tthc_analyst') THEN
+        GRANT USAGE ON SCHEMA mart TO tthc_analyst;
+        GRANT SELECT ON ALL TABLES IN SCHEMA mart TO tthc_analyst;
+        GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA mart TO tthc_analyst;
+    END IF;
+END $$;
