@@ -10,7 +10,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
 
-from tthc.orchestration import DEFAULT_ARGS, TIMEZONE
+from tthc.orchestration import DEFAULT_ARGS, TIMEZONE, dag_failure_callback, late_after, late_run_deadline
 from tthc.sources.registry import PRESETS
 
 
@@ -31,6 +31,8 @@ def build(zone):
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
+        on_failure_callback=dag_failure_callback,
+        deadline=late_run_deadline("scan", late_after(zone.source), zone.source),
         tags=["tthc", "scan", "ingest", zone.name],
         doc_md=(f"**{zone.description_vi or zone.name}** (`drops/{zone.path.name if zone.path else zone.name}`)\n\n"
                 f"Takes stable files from `{zone.location}`, archives them by SHA-256 under `{zone.archive}`, "

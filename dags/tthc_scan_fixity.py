@@ -9,7 +9,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from tthc.orchestration import DEFAULT_ARGS, TIMEZONE
+from tthc.orchestration import DEFAULT_ARGS, TIMEZONE, dag_failure_callback
 
 
 @dag(
@@ -19,6 +19,7 @@ from tthc.orchestration import DEFAULT_ARGS, TIMEZONE
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=dag_failure_callback,
     tags=["tthc", "scan", "fixity"],
     doc_md="Re-verifies the SHA-256 of every archived scan (`core.document.archive_uri`). See docs/scans.md.",
 )

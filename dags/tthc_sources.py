@@ -1,7 +1,7 @@
 """One DAG per legacy source in sources/*.yaml: stage → validate → normalize, per data interval.
 
 Adding a source means adding a YAML file; this file never changes. Backfill with
-`airflow backfill create --dag-id tthc_source_<name> --from-date … --to-date …`.
+`airflow backfill create --dag-id tthc_source_<name> --from-date … --to-date … --max-active-runs 1`.
 """
 
 from __future__ import annotations

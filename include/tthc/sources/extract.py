@@ -71,8 +71,12 @@ def _extract_sql(cfg: SourceConfig, start, end) -> Iterator[list[dict]]:
         sql = cfg.query
     else:
         where = ""
-        if cfg.incremental_column and start is not None and end is not None:
-            where = f" WHERE {cfg.incremental_column} >= :start AND {cfg.incremental_column} < :end"
+        if cfg.incremental_column and end is not None:
+            col = cfg.incremental_column
+            # The first run (no start) catches up on all history before the interval end, and
+            # loads rows without a timestamp once; later runs read just their window.
+            where = (f" WHERE {col} >= :start AND {col} < :end" if start is not None
+                     else f" WHERE ({col} < :end OR {col} IS NULL)")
         sql = f"SELECT * FROM {cfg.table}{where} ORDER BY {', '.join(cfg.primary_key)}"
     engine = create_engine(source_url(cfg))
     try:
@@ -116,13 +120,18 @@ def _read_xlsx(cfg: SourceConfig) -> Iterator[dict]:
 
 
 def _filter(cfg: SourceConfig, rows: Iterator[dict], start, end) -> Iterator[dict]:
-    if not cfg.incremental_column or start is None or end is None:
+    """Same window as the SQL engines: [start, end), or everything before end on the first run."""
+    if not cfg.incremental_column or end is None:
         yield from rows
         return
-    lo, hi = _bound(start, cfg.incremental_format), _bound(end, cfg.incremental_format)
+    lo = _bound(start, cfg.incremental_format) if start is not None else None
+    hi = _bound(end, cfg.incremental_format)
     for row in rows:
         value = row.get(cfg.incremental_column)
-        if value is not None and lo <= value < hi:
+        if value is None:
+            if lo is None:
+                yield row
+        elif (lo is None or lo <= value) and value < hi:
             yield row
 
 
