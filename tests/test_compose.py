@@ -32,7 +32,7 @@ LONG_RUNNING_AIRFLOW = {
     "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
     "airflow-triggerer", "airflow-worker",
 }
-PROJECT_DIRS = ["dags", "include", "plugins", "sql", "seeds", "expectations"]
+PROJECT_DIRS = ["dags", "include", "plugins", "sql", "seeds", "expectations", "sources", "drops", "config"]
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}; `$$` escapes.
 BRACED = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
@@ -289,10 +289,11 @@ def test_s3_connection_points_at_minio(resolved):
     env = _env_dict(resolved["services"]["airflow-worker"])
     conn = json.loads(env["AIRFLOW_CONN_TTHC_S3"])
     assert conn["conn_type"] == "aws"
-    assert conn["extra"]["endpoint_url"] == env["S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert conn["extra"]["endpoint_url"] == env["TTHC_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert env["AWS_ENDPOINT_URL_S3"] == "http://minio:9000"
     assert conn["login"] and conn["password"]
-    assert env["SCAN_DROP_URI"] == "s3://scan-drop/"
-    assert env["TTHC_ARCHIVE_URI"] == "s3://archive/"
+    assert env["TTHC_SCAN_DROP_URI"] == "s3://scan-drop/"
+    assert env["TTHC_SCAN_ARCHIVE"] == "s3://archive/"
     assert int(env["TTHC_OCR_POOL_SLOTS"]) > 0
     init_script = _command_text(resolved["services"]["minio-init"])
     for bucket in ("scan-drop", "archive"):
@@ -306,6 +307,70 @@ def test_alert_mail_goes_to_mailpit(compose, resolved):
     extra = parse_qs(smtp.query)
     assert extra.get("from_email"), "alerts need a sender address"
     assert "1025" in [str(p) for p in compose["services"]["mailpit"].get("expose", [])]
+
+
+def _pools_used_by_dags() -> set[str]:
+    """Pools named by the scan drop zones (drops/*.yaml `pool`, default `ocr`) and literally in dags/."""
+    pools = set()
+    for path in sorted((ROOT / "drops").glob("*.yaml")):
+        pools.add(str((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("pool", "ocr")))
+    for path in sorted((ROOT / "dags").glob("*.py")):
+        pools.update(re.findall(r"\bpool\s*=\s*[\"']([\w-]+)[\"']", path.read_text(encoding="utf-8")))
+    return pools
+
+
+def test_ocr_pool_is_created_for_the_scan_dag(compose, resolved):
+    """OCR work spreads over all Celery workers; the `ocr` pool caps it cluster-wide. airflow-init creates
+    every pool the DAGs use, sized by TTHC_OCR_POOL_SLOTS (a missing pool leaves tasks queued forever)."""
+    pools = _pools_used_by_dags()
+    assert "ocr" in pools, f"the scan DAG is expected to use pool 'ocr'; pools found: {sorted(pools)}"
+    init = _command_text(compose["services"]["airflow-init"])
+    for pool in pools:
+        m = re.search(rf"airflow pools set {re.escape(pool)} \"?\$\$\{{(\w+)\}}\"?", init)
+        assert m, f"airflow-init does not create pool {pool!r}:\n{init}"
+        env = _env_dict(resolved["services"]["airflow-init"])
+        assert int(env[m.group(1)]) > 0, f"pool {pool} sized by {m.group(1)}={env.get(m.group(1))!r}"
+    assert init.index("tthc migrate") < init.index("airflow pools set")
+    worker = _env_dict(resolved["services"]["airflow-worker"])
+    assert worker.get("TTHC_OCR_WORKERS") == "1", "one Tesseract process per task: the pool is the concurrency knob"
+    # No dedicated OCR queue: every worker runs the same image with Tesseract, so any worker takes OCR tasks.
+    assert "--queues" not in _command_text(compose["services"]["airflow-worker"])
+
+
+def test_config_variables_of_sources_and_drops_are_set(airflow_services, resolved):
+    """sources/*.yaml, drops/*.yaml and config/*.yaml are read at DAG parse time: every ${VAR} without a
+    default must be set in every Airflow container, or the DAG files fail to import."""
+    required = set()
+    for folder in ("sources", "drops", "config"):
+        for path in sorted((ROOT / folder).glob("*.yaml")):
+            text = _strip_comments(path.read_text(encoding="utf-8"))
+            required |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", text))
+    assert "TTHC_DEMO_DATA_DIR" in required, required
+    for name in airflow_services:
+        env = _env_dict(resolved["services"][name])
+        missing = sorted(v for v in required if not env.get(v))
+        assert not missing, f"{name}: not set but needed by the YAML configs: {missing}"
+
+
+def test_shared_paths_are_on_volumes(resolved):
+    """Files one task writes and another (on another worker) reads live on shared mounts."""
+    worker = resolved["services"]["airflow-worker"]
+    env = _env_dict(worker)
+    targets = {str(v).split(":")[1] for v in worker.get("volumes") or []}
+    for var in ("TTHC_DEMO_DATA_DIR", "TTHC_REPORTS_DIR"):
+        assert env[var] in targets, f"{var}={env[var]} is not a mounted volume of airflow-worker: {sorted(targets)}"
+    assert "/opt/airflow/logs" in targets
+
+
+def test_image_ships_every_folder_the_package_reads():
+    """Each project_root() / "<folder>" the tthc package reads must pass Dockerfile.dockerignore."""
+    read = set()
+    for path in (ROOT / "include" / "tthc").rglob("*.py"):
+        read |= set(re.findall(r'project_root\(\) / "([\w-]+)"', path.read_text(encoding="utf-8")))
+    assert {"sql", "seeds", "sources"} <= read, read
+    patterns = [p.strip() for p in DOCKERIGNORE.read_text().splitlines() if p.strip() and not p.startswith("#")]
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    assert read <= allowed, f"read by the package but not in the image: {sorted(read - allowed)}"
 
 
 # --------------------------------------------------------------------------- .env.example

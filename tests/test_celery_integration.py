@@ -1,0 +1,121 @@
+"""Distributed execution: a real Airflow scheduler, dag-processor, api-server and Celery worker on this machine.
+
+The metadata DB and Celery result backend are a throwaway PostgreSQL database, the
+broker is the local Redis (a DB number and a queue name of this test only, so parallel
+runs don't collide). The ingestion DAG is unpaused and triggered with the CLI; the
+warehouse must then hold every civil-status row: loaded with a code, or quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import sqlite3
+import uuid
+
+import pytest
+import redis
+
+from tthc.airflow_cluster import AirflowCluster, celery_env, leftover_pids
+from tthc.codes import is_valid_code
+from tthc.warehouse.db import fetch_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DAG_ID = "tthc_source_civil_status"
+# Manual runs cover the day before the logical date: [2025-11-30, 2025-12-01) ICT. With no
+# watermark yet, the first run reads all history before its end: every generated row (≤ 2025-09-30).
+LOGICAL_DATE = "2025-12-01T00:00:00+07:00"
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    from tthc.demo_data import generate
+
+    out = tmp_path_factory.mktemp("celery") / "demo-data"
+    generate(out, seed=42, size=200, permits_url=None, scans=12)
+    return out
+
+
+def _migrated_warehouse(make_database) -> str:
+    from tthc.reference.load import load_reference
+    from tthc.warehouse.migrate import migrate
+
+    url = make_database("celery_wh")
+    migrate(url)
+    load_reference(url)
+    return url
+
+
+def test_celery_cluster_runs_the_ingestion_dag(make_database, demo_data, tmp_path):
+    warehouse = _migrated_warehouse(make_database)
+    metadata = make_database("celery_meta")
+    queue = f"tthc_it_{uuid.uuid4().hex[:10]}"
+    env = celery_env(tmp_path / "airflow", warehouse, metadata,
+                     broker_url=f"redis://127.0.0.1:6379/{random.randint(1, 15)}", queue=queue, extra={
+                         "TTHC_DEMO_DATA_DIR": str(demo_data),
+                         "TTHC_TASK_RETRIES": "0",
+                         # Only the run we trigger: no scheduled run for "yesterday" when the DAG is unpaused.
+                         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                     })
+    with AirflowCluster(env) as cluster:
+        sessions = {p.popen.pid for p in cluster.procs}
+        cluster.wait_for_dags([DAG_ID], timeout=180)
+        cluster.airflow("dags", "unpause", DAG_ID)
+        cluster.airflow("dags", "trigger", DAG_ID, "--logical-date", LOGICAL_DATE, "--run-id", "celery_it")
+        runs = cluster.wait_for_runs(DAG_ID, count=1, timeout=240)
+        tasks = cluster.query("SELECT task_id, state, queue, hostname FROM task_instance "
+                              "WHERE dag_id = :d AND run_id = 'celery_it' ORDER BY task_id", {"d": DAG_ID})
+        worker_log_path = next(p.log_path for p in cluster.procs if p.name.startswith("celery-worker"))
+    worker_log = worker_log_path.read_text(errors="replace")  # complete once the worker has shut down
+
+    # Leaving the context stopped everything it started, task processes included, and dropped the queue.
+    assert not leftover_pids(sessions, cluster.cluster_id), "Airflow processes survived the cluster"
+    broker = redis.Redis.from_url(env["AIRFLOW__CELERY__BROKER_URL"])
+    assert not broker.exists(queue, f"_kombu.binding.{queue}"), "the test's Celery queue was left in Redis"
+
+    assert runs == {"celery_it": "success"}
+    assert [t[0] for t in tasks] == ["normalize", "stage", "validate"], tasks
+    for task_id, state, task_queue, hostname in tasks:
+        assert state == "success", tasks
+        assert task_queue == queue, f"{task_id} was not routed through this test's Celery queue: {tasks}"
+        assert hostname, tasks
+    # The Celery worker, not the scheduler, executed the three task instances.
+    assert len(re.findall(r"Task execute_workload\[[^]]+\] succeeded", worker_log)) == 3, worker_log[-3000:]
+
+    _assert_warehouse_holds_every_row(warehouse, demo_data)
+
+
+def _assert_warehouse_holds_every_row(url: str, data_dir) -> None:
+    with sqlite3.connect(data_dir / "civil_status.sqlite") as src:
+        source_pks = {str(r[0]) for r in src.execute("SELECT ID FROM SO_HO_TICH")}
+    loaded = {r[0] for r in fetch_all(url, "SELECT DISTINCT source_pk FROM core.result_source WHERE source = 'civil_status'")}
+    quarantined = {r[0] for r in fetch_all(url, "SELECT DISTINCT source_key FROM ops.quarantine "
+                                                "WHERE source = 'civil_status'")}
+    assert loaded, "no civil-status row reached core.result"
+    assert loaded | quarantined == source_pks, (
+        f"rows neither loaded nor quarantined: {sorted(source_pks - loaded - quarantined)[:20]}; "
+        f"unknown keys: {sorted((loaded | quarantined) - source_pks)[:20]}")
+
+    # Duplicates merge: the loaded rows map to exactly as many results as the ground truth says they are.
+    truth = {}
+    bad_rows = set()
+    for line in (data_dir / "ground_truth.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if item["kind"] == "result":
+            for where in item["appears"]:
+                if where.get("source") == "civil_status":
+                    truth[str(where["pk"])] = item["result_id"]
+        elif item["kind"] == "bad_input" and item.get("source") == "civil_status":
+            bad_rows.add(str(item["pk"]))
+    assert bad_rows <= quarantined, f"junk rows not quarantined: {sorted(bad_rows - quarantined)}"
+    assert not (bad_rows & loaded), f"junk rows loaded: {sorted(bad_rows & loaded)}"
+    expected_results = {truth[pk] for pk in loaded}
+    results = fetch_all(url, """SELECT r.result_id, r.result_code FROM core.result r
+                                WHERE EXISTS (SELECT 1 FROM core.result_source s
+                                              WHERE s.result_id = r.result_id AND s.source = 'civil_status')""")
+    assert len(results) == len(expected_results), (len(results), len(expected_results))
+    assert all(code and is_valid_code(code) for _, code in results), [c for _, c in results if not is_valid_code(c)]
+    batches = fetch_all(url, "SELECT status, rows_in FROM ops.batch WHERE source = 'civil_status'")
+    assert batches == [("succeeded", len(source_pks))], batches
