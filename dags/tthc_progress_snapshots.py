@@ -17,7 +17,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
 
-from tthc.orchestration import DEFAULT_ARGS, TIMEZONE
+from tthc.orchestration import DEFAULT_ARGS, TIMEZONE, dag_failure_callback, late_after, late_run_deadline
 
 SNAPSHOTS = Asset("tthc://warehouse/mart/progress_snapshot")
 INPUTS = Asset("tthc://warehouse/core/dossier")
@@ -41,6 +41,8 @@ def _snapshot_dag(kind: str):
         catchup=False,
         max_active_runs=4,
         default_args=DEFAULT_ARGS,
+        on_failure_callback=dag_failure_callback,
+        deadline=late_run_deadline("snapshot", late_after("snapshot")),
         tags=["tthc", "progress", "report"],
         doc_md=__doc__,
     )
@@ -65,7 +67,21 @@ def _snapshot_dag(kind: str):
             paths = write_report(warehouse_url(), snap["period_kind"], dt.date.fromisoformat(snap["period_end"]))
             return {k: str(v) for k, v in paths.items()}
 
-        render_report(take_snapshot())
+        @task
+        def alert_units_behind(snap: dict) -> int:
+            import datetime as dt
+
+            from tthc.alerts import notify_units_behind
+            from tthc.orchestration import warehouse_url
+
+            if get_current_context()["dag_run"].run_type == "backfill":
+                return 0  # past periods: no messages to units
+            return notify_units_behind(warehouse_url(), snap["period_kind"], dt.date.fromisoformat(snap["period_end"]))
+
+        snap = take_snapshot()
+        render_report(snap)
+        if kind in ("quarter", "year"):
+            alert_units_behind(snap)
 
     return progress_dag()
 
@@ -82,6 +98,7 @@ tthc_progress_annual = _snapshot_dag("year")
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=dag_failure_callback,
     tags=["tthc", "progress", "ingest"],
     doc_md=__doc__,
 )

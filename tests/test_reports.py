@@ -110,3 +110,20 @@ def test_report_to_s3_prefix(snapshots, monkeypatch):
         assert "Quý 4/2025" in body["Body"].read().decode("utf-8")
     finally:
         server.stop()
+
+
+def test_report_shows_pipeline_health(snapshots, tmp_path):
+    """Issue 6: the quarterly report shows each source's health (ops.pipeline_health) too."""
+    with transaction(snapshots) as cur:
+        cur.execute("""INSERT INTO ops.batch (source, status, rows_in, rows_out, rows_quarantined, finished_at)
+                       VALUES ('civil_status', 'succeeded', 120, 117, 3, now()),
+                              ('household_business', 'failed', 50, 0, 50, now())""")
+    paths = write_report(snapshots, "quarter", dt.date(2024, 12, 31), root=str(tmp_path), png=False)
+    html = open(paths["html"], encoding="utf-8").read()
+    section = html.split("Tình trạng vận hành các nguồn dữ liệu", 1)[1]
+    assert "<td>civil_status</td><td>Bình thường</td>" in section
+    assert "<td>household_business</td><td class='behind'>Lỗi</td>" in section
+    rows = list(load_workbook(paths["xlsx"])["Vận hành"].iter_rows(min_row=4, values_only=True))
+    by_source = {r[0]: r for r in rows}
+    assert by_source["civil_status"][1] == "Bình thường" and by_source["civil_status"][3:6] == (120, 117, 3)
+    assert by_source["household_business"][1] == "Lỗi"

@@ -23,7 +23,7 @@ log = logging.getLogger("tthc.demo")
 # progress snapshots (they count what came before), then monitoring. Unknown DAGs run
 # between the scan drops and the snapshots, by name.
 DAG_STAGES = ["tthc_reference_data", "tthc_inventory_declarations", "tthc_source_", "tthc_scan_drop_", "*",
-              "tthc_scan_fixity", "tthc_progress_", "tthc_ops_"]
+              "tthc_scan_fixity", "tthc_progress_inputs", "tthc_progress_", "tthc_ops_"]
 
 
 def permits_database(warehouse_url: str) -> str:
@@ -35,8 +35,8 @@ def permits_database(warehouse_url: str) -> str:
 
 def ordered(dag_ids: list[str]) -> list[str]:
     def stage(dag_id: str) -> int:
-        matches = [i for i, prefix in enumerate(DAG_STAGES) if prefix != "*" and dag_id.startswith(prefix)]
-        return matches[-1] if matches else DAG_STAGES.index("*")
+        matches = [p for p in DAG_STAGES if p != "*" and dag_id.startswith(p)]
+        return DAG_STAGES.index(max(matches, key=len)) if matches else DAG_STAGES.index("*")
 
     return sorted(dag_ids, key=lambda d: (stage(d), d))
 

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from tthc.warehouse.db import fetch_all
 
@@ -25,6 +26,14 @@ log = logging.getLogger(__name__)
 LEVEL_VI = {"province": "Cấp tỉnh (sở, ban, ngành)", "district": "Cấp huyện", "commune": "Cấp xã"}
 LEVEL_SHORT = {"province": "Tỉnh", "district": "Huyện", "commune": "Xã"}
 STATUS_VI = {"met": "Đạt", "on_track": "Đúng tiến độ", "behind": "Chậm", None: "—"}
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+HEALTH_VI = {"ok": "Bình thường", "attention": "Cần xử lý", "failed": "Lỗi", "stuck": "Treo"}
+# ops.pipeline_health columns shown to officials, with their labels (the state when the report is made).
+HEALTH_COLUMNS = (("source", "Nguồn dữ liệu"), ("health", "Tình trạng"), ("last_success_at", "Lần chạy thành công gần nhất"),
+                  ("last_rows_in", "Bản ghi vào (lần gần nhất)"), ("last_rows_out", "Bản ghi nạp"),
+                  ("last_rows_quarantined", "Bản ghi cách ly"), ("open_quarantine", "Cách ly chưa xử lý"),
+                  ("open_review", "Bản quét chờ kiểm tra"), ("fixity_ok", "Lưu trữ toàn vẹn"),
+                  ("fixity_failed", "Lưu trữ sai lệch"))
 STATUS_COLOUR = {"met": "#1b7f3b", "on_track": "#c48a00", "behind": "#c0392b", None: "#777"}
 INDICATOR_VI = {
     "signed_share": "Tỷ lệ kết quả giải quyết TTHC được ký số (cấp từ 2022)",
@@ -86,7 +95,18 @@ def load_report_data(url: str | None, kind: str, end: dt.date) -> dict:
     indicators = fetch_all(url, """
         SELECT plan_code, indicator, unit_level, numerator, denominator, pct, target_pct, status
         FROM mart.indicator_snapshot WHERE period_kind = %s AND period_end = %s ORDER BY 1, 2, 3""", (kind, end))
-    return {"rows": rows, "plans": plans, "targets": targets, "history": history, "indicators": indicators}
+    health = [dict(zip([c for c, _ in HEALTH_COLUMNS], r)) for r in fetch_all(
+        url, f"SELECT {', '.join(c for c, _ in HEALTH_COLUMNS)} FROM ops.pipeline_health ORDER BY source")]
+    return {"rows": rows, "plans": plans, "targets": targets, "history": history, "indicators": indicators,
+            "health": health}
+
+
+def _health_cell(column: str, value):
+    if column == "health":
+        return HEALTH_VI.get(value, value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
+    return value
 
 
 def level_totals(rows: list[dict], plan: str) -> list[dict]:
@@ -253,6 +273,19 @@ def render_html(data: dict, period: Period) -> str:
                            f"<td class='n'>{_n(num)}</td><td class='n'>{_n(den)}</td><td class='n'>{_p(pct)}</td>"
                            f"<td class='n'>{_p(target)}</td><td class='{status or ''}'>{STATUS_VI.get(status, '—')}</td></tr>")
             out.append("</table>")
+    if data.get("health"):
+        out.append("<h2>Tình trạng vận hành các nguồn dữ liệu</h2><p class='note'>Tại thời điểm lập báo cáo "
+                   "(ops.pipeline_health).</p><table><tr>"
+                   + "".join(f"<th>{_esc(label)}</th>" for _, label in HEALTH_COLUMNS) + "</tr>")
+        for h in data["health"]:
+            cells = []
+            for col, _ in HEALTH_COLUMNS:
+                value = _health_cell(col, h[col])
+                css = " class='n'" if isinstance(value, int) else (" class='behind'" if h["health"] in ("failed", "stuck")
+                                                                  and col == "health" else "")
+                cells.append(f"<td{css}>{_esc('—' if value is None else value)}</td>")
+            out.append("<tr>" + "".join(cells) + "</tr>")
+        out.append("</table>")
     out.append("<p class='note'>Phạm vi: kết quả thuộc thẩm quyền còn hiệu lực tại mốc của kế hoạch, cấp đến ngày "
                "giới hạn; mẫu số theo từng thủ tục và năm cấp là số lớn hơn giữa số đơn vị kê khai và số bản ghi "
                "đã có. Đã số hóa: có bản điện tử hợp lệ (bản quét hoặc bản điện tử gốc) gắn với bản ghi, cộng số "
@@ -346,6 +379,18 @@ def write_xlsx(data: dict, period: Period, path: Path) -> None:
             ws.freeze_panes = ws.cell(row=hr + 2, column=4)
             ws.cell(row=row_no + 2, column=3, value="Người lập biểu").font = Font(bold=True)
             ws.cell(row=row_no + 2, column=10, value="Thủ trưởng đơn vị").font = Font(bold=True)
+    if data.get("health"):
+        ws = wb.create_sheet("Vận hành")
+        ws.cell(row=1, column=1, value="TÌNH TRẠNG VẬN HÀNH CÁC NGUỒN DỮ LIỆU (tại thời điểm lập báo cáo)").font = Font(bold=True)
+        for j, (_, label) in enumerate(HEALTH_COLUMNS, start=1):
+            c = ws.cell(row=3, column=j, value=label)
+            c.font = Font(bold=True)
+            c.border = border
+            c.alignment = Alignment(wrap_text=True)
+            ws.column_dimensions[get_column_letter(j)].width = 30 if j == 1 else 16
+        for i, h in enumerate(data["health"], start=4):
+            for j, (col, _) in enumerate(HEALTH_COLUMNS, start=1):
+                ws.cell(row=i, column=j, value=_health_cell(col, h[col])).border = border
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
 
