@@ -23,6 +23,7 @@ ALLOWED = [
     "SELECT count(*) FROM mart.result",
     "SELECT count(*) FROM mart.progress_snapshot",
     "SELECT count(*) FROM mart.work_queue",
+    "SELECT count(*) FROM mart.review_queue",
     "SELECT count(*) FROM mart.progress_as_of(date '2024-12-31')",
     "SELECT count(*) FROM mart.indicators_as_of(date '2024-12-31')",
 ]

@@ -35,6 +35,10 @@ SIDECAR_COLUMNS = {"procedure_code": "document_type", "number": "doc_number", "b
                    "document_type": "document_type", "doc_number": "doc_number", "doc_book": "doc_book",
                    "issue_date": "issue_date", "holder_name": "holder_name", "holder_id": "holder_id",
                    "issuing_body": "issuing_body", "agency_id": "issuing_body"}
+# What an official may set when resolving a review entry (tthc.scans.review): the sidecar's columns and
+# the raw-row columns scan_source_config maps. unit_code: 5 digits = commune, 3 digits = district.
+CORRECTABLE = sorted(set(SIDECAR_COLUMNS) | {"unit_code", "unit_name", "address", "holder_birth_date",
+                                             "business_name", "tax_code"})
 _COMMITTEE = re.compile(r"^\s*(ủy ban nhân dân|uỷ ban nhân dân|ubnd)\s+", re.IGNORECASE)
 
 
@@ -61,8 +65,10 @@ def scan_source_config(zone: DropZone, kind: str) -> SourceConfig:
         start_date=zone.start_date, csv_options={}, path=zone.path or Path("drops") / f"{zone.name}.yaml")
 
 
-def raw_row(sha: str, file_name: str, fields: dict[str, tuple[str, float]], sidecar: dict | None) -> tuple[dict, dict]:
-    """(raw row, confidence per raw column). Sidecar values win over OCR and count as certain."""
+def raw_row(sha: str, file_name: str, fields: dict[str, tuple[str, float]], sidecar: dict | None,
+            corrections: dict[str, str] | None = None) -> tuple[dict, dict]:
+    """(raw row, confidence per raw column). Sidecar values win over OCR and count as certain; an
+    official's corrections (the review queue, keys of CORRECTABLE) win over both ("" clears a field)."""
     row = {"sha256": sha, "file_name": file_name}
     conf: dict[str, float] = {}
     for name, (value, c) in fields.items():
@@ -73,17 +79,35 @@ def raw_row(sha: str, file_name: str, fields: dict[str, tuple[str, float]], side
         if value not in (None, ""):
             row[target] = value
             conf[target] = 1.0
-    unit = ((sidecar or {}).get("unit_code") or "").strip()
-    if unit.isdigit():  # the manifest's unit: a commune (5 digits), a district (3) or the province (2)
-        if len(unit) == 5:
-            row["unit_code"] = unit
-        elif len(unit) == 3:
-            row["district_code"] = unit
+    _unit_code(row, (sidecar or {}).get("unit_code"))
+    for name, value in (corrections or {}).items():
+        if name == "unit_code":
+            row.pop("unit_code", None)
+            row.pop("district_code", None)
+            _unit_code(row, value)
+            conf["unit_code"] = 1.0
+            continue
+        target = SIDECAR_COLUMNS.get(name, name)
+        if value in (None, ""):
+            row.pop(target, None)
+        else:
+            row[target] = value
+        conf[target] = 1.0
     place = row.get("unit_name") or row.get("address")
     if place:
         # OCR reads stray ':' / ';' into places ("xã:Tân Phú Đông"); the committee prefix is not a place.
         row["place"] = _COMMITTEE.sub("", re.sub(r"\s*[:;]\s*", " ", place))
     return row, conf
+
+
+def _unit_code(row: dict, code) -> None:
+    """The manifest's (or an official's) unit: a commune (5 digits), a district (3) or the province (2)."""
+    unit = str(code or "").strip()
+    if unit.isdigit():
+        if len(unit) == 5:
+            row["unit_code"] = unit
+        elif len(unit) == 3:
+            row["district_code"] = unit
 
 
 def _kind(document_type: str | None) -> str:
@@ -114,12 +138,53 @@ def review_reasons(zone: DropZone, doc_type_conf: float | None, required: list[s
 def _to_review(cur, document_id: int, file_id: int, reason: str, pages: str, guessed: dict, batch_id: int) -> None:
     from tthc.scans.intake import event
 
-    cur.execute("""INSERT INTO ops.review_queue (document_id, reason, page_text, guessed_fields)
-                   VALUES (%s, %s, %s, %s) ON CONFLICT (document_id) DO NOTHING""",
+    # A rejected entry comes back only when operators asked for its file again (its quarantine entry
+    # resolved, tthc.scans.review.reject): then it is open again.
+    cur.execute("""INSERT INTO ops.review_queue AS q (document_id, reason, page_text, guessed_fields)
+                   VALUES (%s, %s, %s, %s)
+                   ON CONFLICT (document_id) DO UPDATE SET status = 'open', reason = EXCLUDED.reason,
+                       page_text = EXCLUDED.page_text, guessed_fields = EXCLUDED.guessed_fields,
+                       created_at = now(), resolved_at = NULL, resolved_by = NULL, resolution = NULL
+                   WHERE q.status = 'rejected'""",
                 (document_id, reason, pages, Json(guessed, dumps=lambda o: json.dumps(o, default=str, ensure_ascii=False))))
     cur.execute("UPDATE ops.scan_file SET status = 'review', reason = %s, updated_at = now() WHERE file_id = %s",
                 (reason, file_id))
     event(cur, "document", document_id, "validated", batch_id, {"outcome": "review", "reason": reason})
+
+
+def clean_candidate(configs: dict[str, SourceConfig], row: dict, ctx: CleanContext) -> dict:
+    """One scan raw row → a cleaned staging candidate (configs: scan_source_config of each kind)."""
+    cfg = configs[_kind(row.get("document_type"))]
+    cand = clean_row(cfg, row, ctx)
+    if cfg is configs["organization"] and cand["document_type"] in ORGANIZATION_TYPES:
+        # clean_row names organizations only through holder_name; the enterprise is the holder.
+        cand["holder_kind"] = "organization"
+        cand["holder_name"] = row.get("business_name")
+        cand["holder_name_key"] = name_key(cand["holder_name"]) or None
+    return cand
+
+
+def source_configs(zone: DropZone) -> dict[str, SourceConfig]:
+    return {k: scan_source_config(zone, k) for k in ("civil", "person", "organization")}
+
+
+def stage_candidates(cur, zone: DropZone, batch_id: int, items: list[tuple[str, dict, dict]]) -> None:
+    """Land (sha256, raw row, candidate) items: raw.source_row + staging.result_candidate of the batch."""
+    if not items:
+        return
+    raw_rows, candidates = [], []
+    for sha, row, cand in items:
+        text, row_hash = canonical_payload(row)
+        raw_rows.append((zone.source, sha, row_hash, batch_id, text))
+        candidates.append((batch_id, zone.source, sha, row_hash) + tuple(
+            json.dumps(cand[c], ensure_ascii=False) if c == "clean_problems" else cand[c]
+            for c in CANDIDATE_COLUMNS))
+    execute_values(cur, """INSERT INTO raw.source_row (source, source_pk, row_hash, batch_id, payload)
+                           VALUES %s ON CONFLICT DO NOTHING""", raw_rows,
+                   template="(%s, %s, %s, %s, %s::jsonb)")
+    columns = ("batch_id", "source", "source_pk", "row_hash") + CANDIDATE_COLUMNS
+    execute_values(cur, f"""INSERT INTO staging.result_candidate ({', '.join(columns)}) VALUES %s
+                            ON CONFLICT DO NOTHING""", candidates)
 
 
 def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
@@ -130,7 +195,7 @@ def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
         with conn, conn.cursor() as cur:
             cur.execute("DELETE FROM staging.result_candidate WHERE batch_id = %s", (batch_id,))
             ctx = CleanContext.load(cur)
-            configs = {k: scan_source_config(zone, k) for k in ("civil", "person", "organization")}
+            configs = source_configs(zone)
             cur.execute("""
                 SELECT f.file_id, d.document_id, f.sidecar, f.file_name, d.sha256, d.field_confidence,
                        coalesce(d.required_fields, '{}'),
@@ -142,38 +207,25 @@ def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
                 WHERE f.drop_zone = %s AND f.status = 'fields_extracted' AND d.result_id IS NULL
                 ORDER BY f.file_id""", (zone.name,))
             docs = cur.fetchall()
-            raw_rows, candidates = [], []
+            candidates = []
             for file_id, document_id, sidecar, file_name, sha, overall, required, pages, fields in docs:
                 fields = {k: (v[0], float(v[1])) for k, v in (fields or {}).items()}
                 row, conf = raw_row(sha, file_name, fields, sidecar)
                 reasons = review_reasons(zone, conf.get("document_type"), list(required), conf, row)
                 if reasons:
+                    # The unit as cleaning reads it: officials filter the queue by unit (mart.review_queue).
+                    guess = clean_candidate(configs, row, ctx)
                     guessed = {"fields": {k: {"value": v, "confidence": c} for k, (v, c) in fields.items()},
-                               "sidecar": sidecar, "overall_confidence": overall, "raw_row": row}
+                               "sidecar": sidecar, "overall_confidence": overall, "raw_row": row,
+                               "unit_key": guess["unit_key"], "agency_id": guess["agency_id"]}
                     _to_review(cur, document_id, file_id, "low confidence: " + "; ".join(reasons), pages or "",
                                guessed, batch_id)
                     review += 1
                     continue
-                cfg = configs[_kind(row.get("document_type"))]
-                cand = clean_row(cfg, row, ctx)
-                if cfg is configs["organization"] and cand["document_type"] in ORGANIZATION_TYPES:
-                    # clean_row names organizations only through holder_name; the enterprise is the holder.
-                    cand["holder_kind"] = "organization"
-                    cand["holder_name"] = row.get("business_name")
-                    cand["holder_name_key"] = name_key(cand["holder_name"]) or None
-                text, row_hash = canonical_payload(row)
-                raw_rows.append((zone.source, sha, row_hash, batch_id, text))
-                candidates.append((batch_id, zone.source, sha, row_hash) + tuple(
-                    json.dumps(cand[c], ensure_ascii=False) if c == "clean_problems" else cand[c]
-                    for c in CANDIDATE_COLUMNS))
+                cand = clean_candidate(configs, row, ctx)
+                candidates.append((sha, row, cand))
                 staged += 1
-            if raw_rows:
-                execute_values(cur, """INSERT INTO raw.source_row (source, source_pk, row_hash, batch_id, payload)
-                                       VALUES %s ON CONFLICT DO NOTHING""", raw_rows,
-                               template="(%s, %s, %s, %s, %s::jsonb)")
-                columns = ("batch_id", "source", "source_pk", "row_hash") + CANDIDATE_COLUMNS
-                execute_values(cur, f"""INSERT INTO staging.result_candidate ({', '.join(columns)}) VALUES %s
-                                        ON CONFLICT DO NOTHING""", candidates)
+            stage_candidates(cur, zone, batch_id, candidates)
     finally:
         conn.close()
     log.info("drop %s batch %s: %d documents staged, %d sent to review", zone.name, batch_id, staged, review)
@@ -202,9 +254,9 @@ def _suites_dir(zone: DropZone) -> Path:
     return folder
 
 
-def validate_staged(zone: DropZone, url: str, batch_id: int) -> int:
-    """Great Expectations over the staged scans (the sources' suites + the scan suite). Failing documents go to
-    the review queue and ops.quarantine (stage validate). Returns how many failed."""
+def check_staged(zone: DropZone, url: str, batch_id: int):
+    """Great Expectations over the staged scans of a batch (the sources' suites + the scan suite);
+    staging.result_candidate.failed_checks is set. Returns the ValidationOutcome."""
     from tthc.validation import validate_batch
 
     folder = _suites_dir(zone)
@@ -221,9 +273,21 @@ def validate_staged(zone: DropZone, url: str, batch_id: int) -> int:
                                        FROM (VALUES %s) AS v(candidate_id, checks)
                                        WHERE c.candidate_id = v.candidate_id""",
                                [(cid, json.dumps(f, ensure_ascii=False)) for cid, f in outcome.failures.items()])
+    finally:
+        conn.close()
+    return outcome
+
+
+def validate_staged(zone: DropZone, url: str, batch_id: int) -> int:
+    """Great Expectations over the staged scans (the sources' suites + the scan suite). Failing documents go to
+    the review queue and ops.quarantine (stage validate). Returns how many failed."""
+    outcome = check_staged(zone, url, batch_id)
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
             cur.execute("""
                 SELECT c.source_pk, c.clean_problems, c.failed_checks, r.payload, d.document_id, d.archive_uri,
-                       f.file_id,
+                       f.file_id, c.unit_key, c.agency_id,
                        (SELECT string_agg(p.text, E'\\n\\f\\n' ORDER BY p.page_no) FROM core.document_page p
                         WHERE p.document_id = d.document_id)
                 FROM staging.result_candidate c
@@ -235,13 +299,14 @@ def validate_staged(zone: DropZone, url: str, batch_id: int) -> int:
                         (zone.name, batch_id))
             failed = cur.fetchall()
             seen = set()
-            for sha, problems, checks, payload, document_id, archive_uri, file_id, pages in failed:
+            for sha, problems, checks, payload, document_id, archive_uri, file_id, unit_key, agency_id, pages in failed:
                 reason = "validation failed: " + "; ".join(problems or checks)
                 quarantine(cur, [Rejection(zone.source, sha, "validate", "; ".join(problems or checks), payload,
                                            checks, archive_uri)], batch_id)
                 if document_id not in seen:
                     _to_review(cur, document_id, file_id, reason, pages or "",
-                               {"raw_row": payload, "clean_problems": problems, "failed_checks": checks}, batch_id)
+                               {"raw_row": payload, "clean_problems": problems, "failed_checks": checks,
+                                "unit_key": unit_key, "agency_id": agency_id}, batch_id)
                     seen.add(document_id)
     finally:
         conn.close()
@@ -253,52 +318,63 @@ def validate_staged(zone: DropZone, url: str, batch_id: int) -> int:
 def link_batch(zone: DropZone, url: str, batch_id: int) -> dict:
     """normalize_batch the valid candidates, then link each document to its result: an existing result
     (natural key or fuzzy name) is marked digitized; otherwise the result is new, paper-only. Codes assigned."""
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            out = link_documents(cur, zone, batch_id)
+    finally:
+        conn.close()
+    out.pop("links")
+    return out
+
+
+def link_documents(cur, zone: DropZone, batch_id: int, file_status: str = "fields_extracted") -> dict:
+    """link_batch inside the caller's transaction. file_status: the status of the files to link
+    ('fields_extracted' for a run, 'review' for an entry an official resolved). Returns the counts and
+    the links [(document_id, file_id, result_id, link_rule)]."""
     from tthc.codes import assign_result_codes
     from tthc.scans.intake import event
 
-    conn = connect(url)
-    out = {"linked": 0, "existing": 0, "paper_only": 0, "results_new": 0}
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM staging.result_candidate WHERE batch_id = %s AND failed_checks IS NULL",
-                        (batch_id,))
-            if cur.fetchone()[0]:
-                new, _ = normalize_batch(cur, scan_source_config(zone, "person"), batch_id)
-                out["results_new"] = new
-            cur.execute("""
-                SELECT d.document_id, f.file_id, r.result_id, c.match_rule,
-                       EXISTS (SELECT 1 FROM core.result_source s
-                               WHERE s.result_id = r.result_id AND s.source NOT LIKE 'scan.%%') AS known
-                FROM staging.result_candidate c
-                JOIN core.result r ON (r.agency_id, r.procedure_code, r.doc_book, r.doc_number, r.issue_date)
-                                    = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
-                JOIN core.document d ON d.sha256 = c.source_pk
-                JOIN ops.scan_file f ON f.document_id = d.document_id AND f.drop_zone = %s
-                                     AND f.status = 'fields_extracted'
-                WHERE c.batch_id = %s AND c.failed_checks IS NULL AND d.result_id IS NULL""", (zone.name, batch_id))
-            links = cur.fetchall()
-            for document_id, file_id, result_id, match_rule, known in links:
-                rule = (match_rule or "natural_key") if known else "paper_only"
-                cur.execute("""UPDATE core.document SET result_id = %s, link_rule = %s, linked_at = now()
-                               WHERE document_id = %s""", (result_id, rule, document_id))
-                cur.execute("""UPDATE ops.scan_file SET status = 'linked', updated_at = now() WHERE file_id = %s""",
-                            (file_id,))
-                event(cur, "document", document_id, "validated", batch_id, {"outcome": "passed"})
-                event(cur, "document", document_id, "linked", batch_id, {"result_id": result_id, "link_rule": rule})
-                event(cur, "file", file_id, "linked", batch_id, {"document_id": document_id, "result_id": result_id})
-                out["linked"] += 1
-                out["existing" if known else "paper_only"] += 1
-            if links:
-                # A result is digitized when a scan is linked: when it was scanned, and whether the copy is signed.
-                cur.execute("""
-                    UPDATE core.result r SET copy_kind = 'scan',
-                           digitized_at = least(coalesce(r.digitized_at, x.captured_at), x.captured_at),
-                           is_signed = r.is_signed OR x.signed, updated_at = now()
-                    FROM (SELECT result_id, min(captured_at) AS captured_at,
-                                 bool_or(signature_status = 'valid' OR signed_copy_uri IS NOT NULL) AS signed
-                          FROM core.document WHERE result_id = ANY(%s) GROUP BY result_id) x
-                    WHERE r.result_id = x.result_id""", ([row[2] for row in links],))
-            assign_result_codes(cur)
-    finally:
-        conn.close()
+    out = {"linked": 0, "existing": 0, "paper_only": 0, "results_new": 0, "links": []}
+    cur.execute("SELECT count(*) FROM staging.result_candidate WHERE batch_id = %s AND failed_checks IS NULL",
+                (batch_id,))
+    if cur.fetchone()[0]:
+        new, _ = normalize_batch(cur, scan_source_config(zone, "person"), batch_id)
+        out["results_new"] = new
+    cur.execute("""
+        SELECT d.document_id, f.file_id, r.result_id, c.match_rule,
+               EXISTS (SELECT 1 FROM core.result_source s
+                       WHERE s.result_id = r.result_id AND s.source NOT LIKE 'scan.%%') AS known
+        FROM staging.result_candidate c
+        JOIN core.result r ON (r.agency_id, r.procedure_code, r.doc_book, r.doc_number, r.issue_date)
+                            = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
+        JOIN core.document d ON d.sha256 = c.source_pk
+        JOIN ops.scan_file f ON f.document_id = d.document_id AND f.drop_zone = %s
+                             AND f.status = %s
+        WHERE c.batch_id = %s AND c.failed_checks IS NULL AND d.result_id IS NULL""",
+                (zone.name, file_status, batch_id))
+    links = cur.fetchall()
+    for document_id, file_id, result_id, match_rule, known in links:
+        rule = (match_rule or "natural_key") if known else "paper_only"
+        cur.execute("""UPDATE core.document SET result_id = %s, link_rule = %s, linked_at = now()
+                       WHERE document_id = %s""", (result_id, rule, document_id))
+        cur.execute("""UPDATE ops.scan_file SET status = 'linked', updated_at = now() WHERE file_id = %s""",
+                    (file_id,))
+        event(cur, "document", document_id, "validated", batch_id, {"outcome": "passed"})
+        event(cur, "document", document_id, "linked", batch_id, {"result_id": result_id, "link_rule": rule})
+        event(cur, "file", file_id, "linked", batch_id, {"document_id": document_id, "result_id": result_id})
+        out["linked"] += 1
+        out["existing" if known else "paper_only"] += 1
+        out["links"].append((document_id, file_id, result_id, rule))
+    if links:
+        # A result is digitized when a scan is linked: when it was scanned, and whether the copy is signed.
+        cur.execute("""
+            UPDATE core.result r SET copy_kind = 'scan',
+                   digitized_at = least(coalesce(r.digitized_at, x.captured_at), x.captured_at),
+                   is_signed = r.is_signed OR x.signed, updated_at = now()
+            FROM (SELECT result_id, min(captured_at) AS captured_at,
+                         bool_or(signature_status = 'valid' OR signed_copy_uri IS NOT NULL) AS signed
+                  FROM core.document WHERE result_id = ANY(%s) GROUP BY result_id) x
+            WHERE r.result_id = x.result_id""", ([row[2] for row in links],))
+    assign_result_codes(cur)
     return out
