@@ -142,8 +142,9 @@ def step_chart_svg(plan: str, targets: list[tuple], history: list[tuple], width:
     x0_date = dt.date(years[0] - 1, 1, 1)
     x1_date = dt.date(years[-1], 12, 31)
     pts = [(lvl, d, 100.0 * done / scope if scope else 100.0) for p, lvl, d, scope, done in history if p == plan]
-    if pts:
+    if pts:  # snapshots before or after the plan period widen the axis; the last target holds after it
         x0_date = min(x0_date, min(d for _, d, _ in pts))
+        x1_date = max(x1_date, dt.date(max(d for _, d, _ in pts).year, 12, 31))
     left, right, top, bottom = 56, 150, 24, 40
     w, h = width - left - right, height - top - bottom
     span = (x1_date - x0_date).days or 1
@@ -178,6 +179,8 @@ def step_chart_svg(plan: str, targets: list[tuple], history: list[tuple], width:
             parts.append(f'<text x="{x(dt.date(yr, 7, 1)):.1f}" y="{y(t) - 4:.1f}" font-size="10" fill="{colour}" '
                          f'text-anchor="middle">{t:g}%</text>' if lvl != "commune" or t not in
                          {t2 for l3, y3, t2 in tg if l3 == "district" and y3 == yr} else "")
+        if x1_date > dt.date(steps[-1][0], 12, 31):
+            path.append(f"L{x(x1_date):.1f},{y(steps[-1][1]):.1f}")
         parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="6 4"/>')
         series = sorted((d, v) for l2, d, v in pts if l2 == lvl)
         if series:
