@@ -154,9 +154,12 @@ def test_scan_of_a_database_result_links_to_it(env):
     assert len(linked) >= min(2, len(civil_scans))  # the others had a quarantined civil-status row
     for _, sources in linked:
         assert "civil_status" in sources and any(s.startswith("scan.") for s in sources)
-    paper = fetch_all(url, """SELECT r.result_code FROM core.document d JOIN core.result r ON r.result_id = d.result_id
+    paper = fetch_all(url, """SELECT r.result_code, r.recorded_at = d.captured_at
+                              FROM core.document d JOIN core.result r ON r.result_id = d.result_id
                               WHERE d.link_rule = 'paper_only'""")
-    assert paper and all(is_valid_code(c) for (c,) in paper)
+    assert paper and all(is_valid_code(c) for c, _ in paper)
+    # A paper-only result became known when it was scanned: progress as of an earlier date leaves it out.
+    assert all(known_when_scanned for _, known_when_scanned in paper)
     # Natural-key links did not create a second result for the same paper.
     dupes = fetch_all(url, """SELECT agency_id, procedure_code, doc_book, doc_number, issue_date, count(*)
                               FROM core.result GROUP BY 1, 2, 3, 4, 5 HAVING count(*) > 1""")

@@ -371,6 +371,8 @@ def link_documents(cur, zone: DropZone, batch_id: int, file_status: str = "field
         cur.execute("""
             UPDATE core.result r SET copy_kind = 'scan',
                    digitized_at = least(coalesce(r.digitized_at, x.captured_at), x.captured_at),
+                   -- a paper-only result becomes known when it is scanned (least() skips NULLs)
+                   recorded_at = least(r.recorded_at, x.captured_at),
                    is_signed = r.is_signed OR x.signed, updated_at = now()
             FROM (SELECT result_id, min(captured_at) AS captured_at,
                          bool_or(signature_status = 'valid' OR signed_copy_uri IS NOT NULL) AS signed
