@@ -838,3 +838,121 @@ def test_one_stop_offices(demo, manifest):
     assert 0.3 <= started("commune", 2022) < started("commune", 2023) < started("commune", 2024) < 1.0
     assert all(r["started_digitization_on"] == "" or r["started_digitization_on"] >= "2022-03-03" for r in rows)
     assert manifest["counts"]["sources"]["one_stop_offices"]["commune_offices"] == 141
+
+
+# ------------------------------------------------------------------ born-digital, signed results (issue 5)
+
+SIGNED_SOURCES = {"civil_status", "construction_permits"}
+
+
+def _signature_columns(demo: Path) -> dict[tuple[str, int], tuple]:
+    """(table, pk) -> (ky_so, file ref) for every row of the civil-status and permit tables."""
+    out = {}
+    db = sqlite3.connect(demo / "civil_status.sqlite")
+    try:
+        out.update({("SO_HO_TICH", pk): (k, f) for pk, k, f in db.execute("SELECT ID, KY_SO, FILE_DIEN_TU FROM SO_HO_TICH")})
+    finally:
+        db.close()
+    db = sqlite3.connect(demo / "construction_permits.sqlite")
+    try:
+        for table in ("giay_phep", "giay_phep_ban_le_ruou"):
+            out.update({(table, pk): (k, f) for pk, k, f in db.execute(f"SELECT id, ky_so, file_dien_tu FROM {table}")})
+    finally:
+        db.close()
+    return out
+
+
+def test_signed_results_from_2022_agree_with_sources(demo, gt, manifest):
+    """KY_SO / ky_so and the e-copy reference follow the ground truth on every row (duplicates
+    included); nothing issued before 2022 carries a signature; junk rows carry none."""
+    cols = _signature_columns(demo)
+    seen = set()
+    per_year = Counter()
+    for g in results(gt):
+        year = int(g["issue_date"][:4])
+        rows = [a for a in g["appears"] if a["source"] in SIGNED_SOURCES]
+        if not rows:  # household business, paper only: never born digital here
+            assert g["signed_electronically"] is False and g["e_copy_ref"] is None, g["result_id"]
+            continue
+        if year < 2022:
+            assert g["signed_electronically"] is False and g["e_copy_ref"] is None, g["result_id"]
+        per_year[(year, g["signed_electronically"])] += 1
+        for a in rows:
+            key = (a["table"], a["pk"])
+            seen.add(key)
+            ky_so, ref = cols[key]
+            if year < 2022:
+                assert (ky_so, ref) == (None, None), (g["result_id"], key)
+            elif g["signed_electronically"]:
+                assert str(ky_so) == "1" and ref == g["e_copy_ref"], (g["result_id"], key)
+                prefix = "hotich/" if a["source"] == "civil_status" else "xaydung/"
+                assert ref.startswith(f"{prefix}{year}/{g['agency_electronic_id']}/") and ref.endswith(".pdf")
+            else:
+                assert str(ky_so) == "0" and ref is None, (g["result_id"], key)
+    assert all(v == (None, None) for k, v in cols.items() if k not in seen), "a junk row carries a signature"
+    refs = [g["e_copy_ref"] for g in results(gt) if g["e_copy_ref"]]
+    assert len(refs) == len(set(refs)), "two results share one e-copy reference"
+    # The manifest counts the same thing, per source and year.
+    flaws = manifest["counts"]["flaws"]
+    for y in range(2022, 2026):
+        eligible = sum(flaws[s].get(f"signing_eligible_{y}", 0) for s in SIGNED_SOURCES)
+        signed = sum(flaws[s].get(f"signed_electronically_{y}", 0) for s in SIGNED_SOURCES)
+        assert (eligible, signed) == (per_year[(y, True)] + per_year[(y, False)], per_year[(y, True)]), y
+    # A realistic share on this small sample: most, not all, are signed.
+    signed = sum(v for (y, s), v in per_year.items() if y >= 2022 and s)
+    eligible = sum(v for (y, _), v in per_year.items() if y >= 2022)
+    assert eligible >= 50 and 0.75 <= signed / eligible < 0.98, (signed, eligible)
+    assert manifest["rates"]["signing"] == {"2022": 0.80, "2023": 0.86, "2024": 0.91, "2025": 0.95}
+
+
+def test_signing_share_rises_by_year_and_starts_in_2022():
+    """The per-year draw at scale (the demo is too small to see the slope): ~80 % in 2022 to ~95 % in 2025."""
+    from tthc.demo_data.gt import ResultGT
+    from tthc.demo_data.sources import RATES, Signing
+
+    signing = Signing(7, "signing")
+    share = {}
+    for year in (2019, 2021, 2022, 2023, 2024, 2025):
+        issue = date(year, 6, 1).toordinal()
+        outcomes = [signing({"issue": issue, "year": year}, ResultGT("R1", "{}", paper_only=False, expired=False,
+                                                                      revoked=False), "x.pdf") for _ in range(20_000)]
+        share[year] = None if outcomes[0] is None else sum(outcomes) / len(outcomes)
+        assert all((o is None) == (year < 2022) for o in outcomes)
+    last_2021 = Signing(7, "signing")({"issue": date(2021, 12, 31).toordinal(), "year": 2021}, None, "x.pdf")
+    assert last_2021 is None
+    for year in (2022, 2023, 2024, 2025):
+        assert share[year] == pytest.approx(RATES["signing"][str(year)], abs=0.012), (year, share)
+    assert share[2022] < share[2023] < share[2024] < share[2025]
+
+
+def test_signing_has_its_own_stream(small_runs, tmp_path, monkeypatch):
+    """Nobody signs (rates 0): every other output is byte-identical, and the signature columns are the only
+    difference in the civil-status and permit rows."""
+    from tthc.demo_data import sources
+
+    monkeypatch.setitem(sources.RATES, "signing", {"2022": 0.0, "2023": 0.0, "2024": 0.0, "2025": 0.0})
+    out = tmp_path / "unsigned"
+    m = generate(out, seed=42, size=SMALL, scans=SCANS_SMALL)
+    ref = json.loads((small_runs["a"] / "manifest.json").read_text(encoding="utf-8"))
+    changed = {n for n, e in m["files"].items() if e["sha256"] != ref["files"][n]["sha256"]}
+    assert changed == {"civil_status.sqlite", "construction_permits.sqlite", "ground_truth.jsonl"}, changed
+    signed_cols = _signature_columns(small_runs["a"])
+    unsigned_cols = _signature_columns(out)
+    assert signed_cols.keys() == unsigned_cols.keys()
+    assert any(str(v[0]) == "1" for v in signed_cols.values())
+    assert all(str(v[0]) != "1" and v[1] is None for v in unsigned_cols.values())
+    for name, query in (("civil_status.sqlite", "SELECT * FROM SO_HO_TICH ORDER BY ID"),
+                        ("construction_permits.sqlite", "SELECT * FROM giay_phep ORDER BY id"),
+                        ("construction_permits.sqlite", "SELECT * FROM giay_phep_ban_le_ruou ORDER BY id")):
+        rows = []
+        for d in (small_runs["a"], out):
+            db = sqlite3.connect(d / name)
+            try:
+                rows.append([r[:-2] for r in db.execute(query)])
+            finally:
+                db.close()
+        assert rows[0] == rows[1], name
+    strip = ("signed_electronically", "e_copy_ref")
+    a = [{k: v for k, v in g.items() if k not in strip} for g in read_gt(small_runs["a"])]
+    b = [{k: v for k, v in g.items() if k not in strip} for g in read_gt(out)]
+    assert a == b

@@ -24,7 +24,8 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 STATE = {
     "results": """SELECT result_code, procedure_code, agency_id, issuing_unit_key, successor_unit_key, doc_book,
-                         doc_number, issue_date, valid_until, revoked_on, copy_kind FROM core.result ORDER BY result_code""",
+                         doc_number, issue_date, valid_until, revoked_on, copy_kind, is_signed, digitized_at, copy_ref
+                  FROM core.result ORDER BY result_code""",
     "lineage": """SELECT r.result_code, s.source, s.source_pk, s.row_hash FROM core.result_source s
                   JOIN core.result r USING (result_id) ORDER BY 1, 2, 3, 4""",
     "quarantine": "SELECT source, source_key, reason, payload FROM ops.quarantine ORDER BY 1, 2, 3",
@@ -204,3 +205,150 @@ def test_results_digitized_elsewhere_are_marked_whatever_the_order(make_database
             expected[key] = ref if isinstance(ref, str) else ref.get("external_ref")
     assert expected, "the generator lists results already digitized elsewhere"
     assert marked == expected
+
+
+# ------------------------------------------------------------------ born-digital, signed results (issue 5)
+
+LOCAL_MIDNIGHT = "{} 00:00:00+07:00"
+
+
+def _signed_rows(kyso_s5: str | None, file_s5: str | None, touched: str):
+    return [
+        # MaGP, SoGP, NgayCap, Ten, MaXa, KySo, FileDienTu, NgaySua
+        ("S1", "1/2023/GPBLR", "2023-04-10", "Nguyễn Văn An", "29902", "1", "gp/2023/S1.pdf", "2023-04-10 08:00:00"),
+        ("S2", "2/2023/GPBLR", "2023-04-11", "Trần Thị Bé", "29905", "0", None, "2023-04-11 08:00:00"),
+        ("S3", "3/2023/GPBLR", "2023-04-12", "Lê Văn Cao", "29908", "1", None, "2023-04-12 08:00:00"),  # no e-copy
+        ("S4", "4/2019/GPBLR", "2019-05-02", "Phạm Thị Dung", "29911", None, None, "2019-05-02 08:00:00"),
+        ("S5", "5/2023/GPBLR", "2023-04-13", "Võ Văn Em", "29914", kyso_s5, file_s5, touched),
+        ("S6", "2/2023/GPBLR", "2023-04-11", "TRAN THI BE", "29905", "1", "gp/2023/S6.pdf", "2023-04-20 08:00:00"),  # dup of S2
+    ]
+
+
+def _write_signed_source(db, rows):
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE IF EXISTS tblGP")
+    conn.execute("""CREATE TABLE tblGP (MaGP TEXT PRIMARY KEY, SoGP TEXT, NgayCap TEXT, Ten TEXT, MaXa TEXT,
+                    KySo TEXT, FileDienTu TEXT, NgaySua TEXT)""")
+    conn.executemany("INSERT INTO tblGP VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+
+
+@pytest.fixture
+def signed_source(tmp_path, monkeypatch):
+    db = tmp_path / "gp.db"
+    _write_signed_source(db, _signed_rows("0", None, "2023-04-13 08:00:00"))
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "gp.yaml").write_text(textwrap.dedent(f"""\
+        name: signed_licences_test
+        description_vi: Giấy phép bán lẻ rượu có ký số (nguồn thử nghiệm)
+        engine: sqlalchemy
+        connection: {{url: "sqlite:///{db}"}}
+        table: tblGP
+        primary_key: MaGP
+        incremental_column: NgaySua
+        mapping:
+          document_type: {{constant: BLR}}
+          doc_number: SoGP
+          issue_date: {{column: NgayCap, parse: date}}
+          holder_name: Ten
+          unit_code: MaXa
+          signed_copy: {{column: KySo, values: {{'1': signed, '0': unsigned}}}}
+          signed_copy_ref: FileDienTu
+        agency: {{rule: district_committee}}
+        """), encoding="utf-8")
+    monkeypatch.setenv("TTHC_SOURCES_DIR", str(sources))
+    return db, next(c for c in load_sources() if c.name == "signed_licences_test")
+
+
+def _copies(url):
+    return {r[0]: (r[1], r[2], None if r[3] is None else r[3].astimezone(TZ).isoformat(sep=" "), r[4])
+            for r in fetch_all(url, """SELECT doc_number, copy_kind, is_signed, digitized_at, copy_ref
+                                       FROM core.result ORDER BY 1""")}
+
+
+def test_signed_rows_become_born_digital_and_never_downgrade_a_scan(warehouse, signed_source):
+    db, cfg = signed_source
+    report = run_batch(cfg, warehouse)
+    assert (report.rows_in, report.rows_quarantined, report.results_new) == (6, 0, 5)
+    got = _copies(warehouse)
+    assert got == {
+        "1/2023/GPBLR": ("born_digital", True, LOCAL_MIDNIGHT.format("2023-04-10"), "gp/2023/S1.pdf"),
+        # S2 and its duplicate S6 are one result: signed because one of its rows says so
+        "2/2023/GPBLR": ("born_digital", True, LOCAL_MIDNIGHT.format("2023-04-11"), "gp/2023/S6.pdf"),
+        "3/2023/GPBLR": ("data_only", False, None, None),    # "signed" but no e-copy to link
+        "4/2019/GPBLR": ("data_only", False, None, None),
+        "5/2023/GPBLR": ("data_only", False, None, None),
+    }
+    # Re-running changes nothing.
+    before = state(warehouse)
+    run_batch(cfg, warehouse)
+    assert _copies(warehouse) == got and state(warehouse)["results"] == before["results"]
+    # S5 gets a scan (what scan intake does), later the source says it was signed when issued.
+    with_scan = fetch_all(warehouse, """UPDATE core.result SET copy_kind = 'scan', is_signed = false,
+                                               digitized_at = '2024-01-10 09:00:00+07'
+                                        WHERE doc_number = '5/2023/GPBLR' RETURNING result_id""")
+    assert len(with_scan) == 1
+    _write_signed_source(db, _signed_rows("1", "gp/2023/S5.pdf", "2024-03-01 08:00:00"))
+    run_batch(cfg, warehouse)
+    got = _copies(warehouse)
+    assert got["5/2023/GPBLR"] == ("scan", True, LOCAL_MIDNIGHT.format("2023-04-13"), "gp/2023/S5.pdf")
+    # ... and a later unsigned row does not take a born-digital copy away.
+    _write_signed_source(db, [r[:5] + ("0", None, "2024-06-01 08:00:00") if r[0] == "S1" else r
+                              for r in _signed_rows("1", "gp/2023/S5.pdf", "2024-03-01 08:00:00")])
+    run_batch(cfg, warehouse)
+    assert _copies(warehouse)["1/2023/GPBLR"] == got["1/2023/GPBLR"]
+
+
+def test_signed_copy_mapping_is_checked(tmp_path):
+    from tthc.sources.config import SourceConfigError, load_source
+
+    base = textwrap.dedent("""\
+        name: bad_signed
+        engine: csv
+        connection: {path: x.csv}
+        primary_key: id
+        mapping:
+          document_type: {constant: BLR}
+          doc_number: so
+          issue_date: ngay
+          %s
+        agency: {rule: district_committee}
+        """)
+    path = tmp_path / "bad.yaml"
+    for line, message in (("signed_copy: KY_SO", "needs values"),
+                          ("signed_copy: {column: KY_SO, values: {'1': yes}}", "needs values"),
+                          ("signed_copy_ref: FILE", "needs mapping.signed_copy")):
+        path.write_text(base % line, encoding="utf-8")
+        with pytest.raises(SourceConfigError, match=message):
+            load_source(path)
+
+
+def test_generated_signed_results_are_born_digital(warehouse, civil_demo, monkeypatch):
+    """Civil status and both permit tables of the demo: signed results per the ground truth."""
+    out, truth = civil_demo
+    monkeypatch.setenv("TTHC_DEMO_DATA_DIR", str(out))
+    configs = {c.name: c for c in load_sources()}
+    for name in ("civil_status", "construction_permits", "alcohol_licences"):
+        run_batch(configs[name], warehouse)
+    db = {tuple(str(v) for v in r[:5]): r[5:] for r in fetch_all(warehouse, """
+        SELECT agency_id, procedure_code, doc_book, doc_number, issue_date, copy_kind, is_signed, digitized_at, copy_ref
+        FROM core.result""")}
+    checked = signed = 0
+    for t in truth:
+        if t["kind"] != "result" or not any(a["source"] in ("civil_status", "construction_permits")
+                                            for a in t["appears"]):
+            continue
+        key = (t["agency_electronic_id"], t["procedure_code"], t["book"] or "", t["number"], t["issue_date"])
+        if key not in db:  # quarantined (bad identifier etc.)
+            continue
+        kind, is_signed, digitized_at, ref = db[key]
+        if t["signed_electronically"]:
+            assert (kind, is_signed, ref) == ("born_digital", True, t["e_copy_ref"]), key
+            assert digitized_at == dt.datetime.fromisoformat(t["issue_date"]).replace(tzinfo=TZ), key
+            signed += 1
+        else:
+            assert (kind, is_signed, digitized_at, ref) == ("data_only", False, None, None), key
+        checked += 1
+    assert checked > 300 and signed >= 20, (checked, signed)

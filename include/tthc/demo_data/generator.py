@@ -35,7 +35,7 @@ log = logging.getLogger("tthc.demo_data")
 SCOPE_ORD = SCOPE_CUTOFF.toordinal()
 SA_DEC_ORD = SA_DEC_CUTOFF.toordinal()
 
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
 
 SCAN_FIRST = date(2022, 3, 3)  # the province plan's issue date: scanning campaigns start
 SCAN_LAST = date(2025, 11, 30)

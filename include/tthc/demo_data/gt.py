@@ -37,7 +37,7 @@ class ResultGT:
 
     __slots__ = (
         "result_id", "head", "appears", "dups", "id_problem", "encoding", "old_unit_name",
-        "missing_unit_code", "already_digitized", "paper_only", "expired", "revoked", "open",
+        "missing_unit_code", "already_digitized", "paper_only", "expired", "revoked", "open", "signed", "e_copy_ref",
     )  # fmt: skip
 
     def __init__(self, result_id: str, head: str, *, paper_only: bool, expired: bool, revoked: bool) -> None:
@@ -54,10 +54,12 @@ class ResultGT:
         self.expired = expired
         self.revoked = revoked
         self.open = 0  # duplicate rows scheduled but not written yet
+        self.signed = False  # signed electronically when issued (born digital), from 2022 on
+        self.e_copy_ref: str | None = None  # the signed file's reference in the source
 
     def line(self) -> bytes:
         return (
-            f'{self.head},"appears":[{",".join(self.appears)}],"flags":{{"duplicate_rows":{{"count":{len(self.dups)},'
+            f'{self.head},"signed_electronically":{_B[self.signed]},"e_copy_ref":{js(self.e_copy_ref)},"appears":[{",".join(self.appears)}],"flags":{{"duplicate_rows":{{"count":{len(self.dups)},'
             f'"where":[{",".join(self.dups)}]}},"id_problem":{self.id_problem or "null"},'
             f'"legacy_encoding":"{self.encoding}","old_unit_name":{self.old_unit_name or "null"},'
             f'"missing_unit_code":{_B[self.missing_unit_code]},"already_digitized":{js(self.already_digitized)},'

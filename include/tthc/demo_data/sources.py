@@ -38,6 +38,7 @@ FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 FIXED_DOC_TIME = "2025-12-31T00:00:00Z"
 ORD_2010 = date(2010, 1, 1).toordinal()
 ORD_2012 = date(2012, 1, 1).toordinal()
+ORD_2022 = date(2022, 1, 1).toordinal()
 ORD_2023 = date(2023, 1, 1).toordinal()
 ORD_2024 = date(2024, 1, 1).toordinal()
 
@@ -79,6 +80,14 @@ RATES: dict[str, dict[str, float]] = {
     "already_digitized": {
         "civil_overlap": 0.08,
         "external_only_per_civil_result": 0.01,
+    },
+    # Share of results issued in each year that were signed electronically (ký số) when issued and
+    # put on the province system as a born-digital file. Civil status and permits, from 2022 on only.
+    "signing": {
+        "2022": 0.80,
+        "2023": 0.86,
+        "2024": 0.91,
+        "2025": 0.95,
     },
 }
 
@@ -235,6 +244,41 @@ class UnitNamer:
         return agency.name
 
 
+class Signing:
+    """Whether a result issued from 2022 on was signed electronically when issued (ký số, ND 30/2020).
+
+    One draw per result (duplicates repeat the original's answer), from its own stream, so turning
+    this on moves no other value. Results issued before 2022 never carry a signature (None)."""
+
+    def __init__(self, seed: int, name: str) -> None:
+        self.rng = stream(seed, name)
+        self.rates = {int(y): p for y, p in RATES["signing"].items()}
+        self.counts: Counter = Counter()
+
+    def __call__(self, rec: dict, gt: ResultGT, ref: str) -> bool | None:
+        if rec["issue"] < ORD_2022:
+            return None
+        year = rec["year"]
+        signed = self.rng.random() < self.rates[min(year, max(self.rates))]
+        self.counts[f"signing_eligible_{year}"] += 1
+        if signed:
+            self.counts[f"signed_electronically_{year}"] += 1
+            gt.signed = True
+            gt.e_copy_ref = ref
+        return signed
+
+
+def civil_copy_ref(rec: dict) -> str:
+    """Where the province system keeps a signed civil-status result: hotich/<year>/<agency>/<type>-Q<book>-<n>.pdf"""
+    seq = rec["number"].split("/", 1)[0]
+    return f"hotich/{rec['year']}/{rec['agency'].electronic_id}/{rec['proc']}-Q{rec['book']}-{seq}.pdf"
+
+
+def permit_copy_ref(rec: dict) -> str:
+    """xaydung/<year>/<agency>/<number with - for />.pdf"""
+    return f"xaydung/{rec['year']}/{rec['agency'].electronic_id}/{rec['number'].replace('/', '-')}.pdf"
+
+
 class Signers:
     """A few signers per agency, each agency with its own stream."""
 
@@ -268,7 +312,7 @@ def _name_variant(rng: random.Random, name: str) -> tuple[str, str]:
 CIVIL_TABLE = "SO_HO_TICH"
 CIVIL_COLUMNS = (
     "ID", "LOAI_SO", "SO", "QUYEN_SO", "HO_TEN", "HO_TEN_VC", "NGAY_SINH", "GIOI_TINH", "SO_GIAY_TO",
-    "NOI_DANG_KY", "MA_XA", "MA_HUYEN", "NGAY_DK", "NGUOI_KY", "GHI_CHU", "UPDATED_AT",
+    "NOI_DANG_KY", "MA_XA", "MA_HUYEN", "NGAY_DK", "NGUOI_KY", "GHI_CHU", "UPDATED_AT", "KY_SO", "FILE_DIEN_TU",
 )  # fmt: skip
 CIVIL_DDL = f"""
 CREATE TABLE DM_LOAI_SO (
@@ -292,7 +336,9 @@ CREATE TABLE {CIVIL_TABLE} (
   NGAY_DK TEXT,
   NGUOI_KY TEXT,
   GHI_CHU TEXT,
-  UPDATED_AT TEXT NOT NULL
+  UPDATED_AT TEXT NOT NULL,
+  KY_SO TEXT,
+  FILE_DIEN_TU TEXT
 );
 """
 LOAI_SO = {"KS": "Khai sinh", "KH": "Kết hôn", "KT": "Khai tử", "XNHN": "Xác nhận tình trạng hôn nhân"}
@@ -320,6 +366,7 @@ class CivilStatusWriter:
         self.rng = stream(seed, "civil_status")
         self.id_rng = stream(seed, "civil_status:ids")
         self.junk_rng = stream(seed, "civil_status:junk")
+        self.signing = Signing(seed, "signing")
         self.ref = ref
         self.names = names
         self.signers = signers
@@ -408,6 +455,8 @@ class CivilStatusWriter:
             e(signer),
             e(LATE_KS_NOTE) if rec["proc"] == "KS" and issue - p["birth"] > 60 else None,
             ts_iso(upd),
+            rec["ky_so"],
+            rec["file_dien_tu"],
         )
         return row, place, kinds, missing_code, upd
 
@@ -427,6 +476,9 @@ class CivilStatusWriter:
         enc = "tcvn3" if r < P_TCVN3 else "vni" if r < P_VNI else "nfd" if r < P_NFD else "none"
         p = rec["person"]
         value, problem = id_flaw(self.id_rng, p["pid"], p["pid_kind"], rec["proc"], self.ref)
+        signed = self.signing(rec, gt, civil_copy_ref(rec))
+        rec["ky_so"] = None if signed is None else "1" if signed else "0"
+        rec["file_dien_tu"] = gt.e_copy_ref
         row, place, kinds, missing_code, upd = self._row(rec, enc, value)
         pk = self._emit(row)
         gt.appears.append(_CIVIL_APPEAR % (pk, ts_iso(upd)))
@@ -472,7 +524,7 @@ class CivilStatusWriter:
             enc = "none"
         row = self._row(rec, enc, id_value, name=name)[0]
         upd = cap_ts(ts_add(upd0, 1 + int(rng.random() * 400), int(rng.random() * 36000)))
-        pk = self._emit(row[:15] + (ts_iso(upd),))
+        pk = self._emit(row[:15] + (ts_iso(upd),) + row[16:])
         gt.appears.append(_CIVIL_APPEAR_DUP % (pk, ts_iso(upd)))
         gt.dups.append(
             f'{{"source":"civil_status","table":"SO_HO_TICH","pk":{pk},"variant":"{variant}","encoding":"{enc}"}}'
@@ -489,18 +541,19 @@ class CivilStatusWriter:
         d = str(rec["district_code"])
         if r < 0.35:
             reason = "empty_row"
-            row = (None, rec["proc"], None, None, None, None, None, None, None, None, None, d, None, None, None, now)
+            row = (None, rec["proc"], None, None, None, None, None, None, None, None, None, d, None, None, None, now,
+                   None, None)
         elif r < 0.65:
             reason = "test_row"
             row = (None, rec["proc"], "0", "00", "TEST", None, "01/01/1900", "Nam", "000000000000", "TEST", None,
-                   d, "01/01/2000", "admin", "nhap thu - xoa sau", now)  # fmt: skip
+                   d, "01/01/2000", "admin", "nhap thu - xoa sau", now, None, None)  # fmt: skip
         else:
             reason = "invalid_date"
             g = "M" if rng.random() < 0.5 else "F"
             bad = ("31/02/", "30/02/", "00/00/", "32/13/")[int(rng.random() * 4)] + str(rec["year"])
             row = (None, rec["proc"], f"{rec['seq']}/{rec['year']}", rec["book"], self.names(rng, g), None,
                    "00/00/0000", "Nam" if g == "M" else "Nữ", cccd(rng, 87, g, 1980 + int(rng.random() * 20)),
-                   rec["commune"].name, str(rec["unit_code"]), d, bad, None, None, now)  # fmt: skip
+                   rec["commune"].name, str(rec["unit_code"]), d, bad, None, None, now, None, None)  # fmt: skip
         pk = self._emit(row)
         self.counts["junk_rows"] += 1
         self.counts["junk_" + reason] += 1
@@ -513,6 +566,7 @@ class CivilStatusWriter:
         self.db.execute("COMMIT")
         self.db.close()
         c = self.counts
+        c.update(self.signing.counts)
         c["true_rows"] = sum(v for k, v in c.items() if k.startswith("encoding_"))
         c["rows"] = self.next_id - 1
 
@@ -892,6 +946,8 @@ GPXD_COLUMNS = (
     ("ngay_gia_han_cuoi", "DATE", "TEXT"),
     ("trang_thai", "VARCHAR(20)", "TEXT"),
     ("last_modified", "TIMESTAMP", "TEXT"),
+    ("ky_so", "INTEGER", "INTEGER"),
+    ("file_dien_tu", "VARCHAR(160)", "TEXT"),
 )
 BLR_TABLE = "giay_phep_ban_le_ruou"
 BLR_COLUMNS = (
@@ -909,6 +965,8 @@ BLR_COLUMNS = (
     ("co_quan_cap", "VARCHAR(120)", "TEXT"),
     ("trang_thai", "VARCHAR(20)", "TEXT"),
     ("last_modified", "TIMESTAMP", "TEXT"),
+    ("ky_so", "INTEGER", "INTEGER"),
+    ("file_dien_tu", "VARCHAR(160)", "TEXT"),
 )
 PERMIT_TABLES = {GPXD_TABLE: GPXD_COLUMNS, BLR_TABLE: BLR_COLUMNS}
 PG_SCHEMA = "xaydung"
@@ -1089,6 +1147,8 @@ class PermitsWriter:
         self.rng = stream(seed, "permits")
         self.id_rng = stream(seed, "permits:ids")
         self.junk_rng = stream(seed, "permits:junk")
+        # Its own stream, not the civil half's: the two halves may run in separate processes.
+        self.signing = Signing(seed, "signing:permits")
         self.ref = ref
         self.gt = gt
         self.namer = UnitNamer(ref)
@@ -1131,17 +1191,22 @@ class PermitsWriter:
             return GPXD_TABLE, [
                 None, rec["number"], issue, "Nhà ở riêng lẻ", owner, id_value, rec["address"], ma_xa,
                 str(rec["district_code"]), agency, rec["area"], rec["floors"], ext, last_ext, status, ts(modified),
+                rec["ky_so"], rec["file_dien_tu"],
             ]  # fmt: skip
         status = "THU_HOI" if rec["revoked"] else "HIEU_LUC"
         return BLR_TABLE, [
             None, rec["number"], issue, d2s_(rec["valid_until"]), rec["business_name"], owner, id_value, rec["mst"],
             rec["address"], ma_xa, str(rec["district_code"]), agency, status, ts(modified),
+            rec["ky_so"], rec["file_dien_tu"],
         ]  # fmt: skip
 
     def add(self, rec: dict, gt: ResultGT, step: int) -> None:
         rng = self.rng
         p = rec["person"]
         id_value, problem = id_flaw(self.id_rng, p["pid"], p["pid_kind"], rec["proc"], self.ref)
+        signed = self.signing(rec, gt, permit_copy_ref(rec))
+        rec["ky_so"] = None if signed is None else int(signed)
+        rec["file_dien_tu"] = gt.e_copy_ref
         missing_code = rng.random() < RATES["permits"]["missing_unit_code"]
         modified = work_time(rng, rec["issue"] + int(rng.random() * 5))
         if rec["revoked"] or rec["extensions"]:
@@ -1173,11 +1238,11 @@ class PermitsWriter:
         if rec["proc"] == "GPXD":
             table = GPXD_TABLE
             row = [None, None, d2s_(rec["issue"]), "Nhà ở riêng lẻ", "TEST", None, "test", None,
-                   str(rec["district_code"]), "admin", "0.0", 0, 0, None, "NHAP", modified]  # fmt: skip
+                   str(rec["district_code"]), "admin", "0.0", 0, 0, None, "NHAP", modified, None, None]  # fmt: skip
         else:
             table = BLR_TABLE
             row = [None, None, d2s_(rec["issue"]), None, "TEST", "TEST", None, None, "test", None,
-                   str(rec["district_code"]), "admin", "NHAP", modified]  # fmt: skip
+                   str(rec["district_code"]), "admin", "NHAP", modified, None, None]  # fmt: skip
         pk = self._emit(table, row)
         self.counts["junk_rows"] += 1
         self.gt.bad_input({"source": self.source, "table": table, "pk": pk, "reason": "test_row"})
@@ -1207,6 +1272,7 @@ class PermitsWriter:
                 self.backend.insert(table, b)
                 b.clear()
         self.backend.close()
+        self.counts.update(self.signing.counts)
         return {t: {"rows": self.next_id[t] - 1, "sha256": h.hexdigest()} for t, h in self.hashes.items()}
 
 
@@ -1229,6 +1295,7 @@ __all__ = [
     "HouseholdBusinessWriter",
     "PermitsWriter",
     "Signers",
+    "Signing",
     "UnitNamer",
     "file_sha256",
     "permits_table_digests",

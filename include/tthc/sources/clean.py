@@ -24,6 +24,7 @@ CANDIDATE_COLUMNS = (
     "document_type", "doc_number", "doc_book", "issue_date", "holder_name", "holder_name_key", "holder_kind",
     "holder_id_type", "holder_id_value", "holder_birth_date", "unit_key", "agency_id", "status_in_source",
     "revoked_on", "extended_until", "extensions", "clean_problems", "source_recorded_at",
+    "signed_copy", "signed_copy_ref",
 )
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -156,6 +157,7 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
         revoked_on = None  # a revocation date only counts when the status says revoked
     elif status == "revoked" and revoked_on is None:
         problems.append("revoked_on: status is revoked but no revocation date")
+    signed_copy, signed_copy_ref = _signed_copy(m, row)
     extensions = None
     raw_ext = _value(row, m.get("extensions"))
     if raw_ext is not None:
@@ -171,7 +173,25 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
         "unit_key": unit_key, "agency_id": agency_id, "status_in_source": _value(row, m.get("status")),
         "revoked_on": revoked_on, "extended_until": date_field("extended_until"), "extensions": extensions,
         "clean_problems": problems, "source_recorded_at": source_recorded_at(cfg, row),
+        "signed_copy": signed_copy, "signed_copy_ref": signed_copy_ref,
     }
+
+
+def _signed_copy(m: dict[str, FieldRule], row: dict) -> tuple[bool | None, str | None]:
+    """(signed electronically when issued, e-copy reference). None when the source does not say.
+
+    Only a value the mapping sends to 'signed' counts ('0', NULL, anything else: not signed). A row
+    that says signed but names no e-copy, when the source has a reference column, has nothing to
+    link: it counts as not signed rather than as a digitized copy nobody can open."""
+    if "signed_copy" not in m:
+        return None, None
+    raw = m["signed_copy"].constant if m["signed_copy"].constant is not None else row.get(m["signed_copy"].column)
+    code = None if raw is None else str(raw).strip()
+    signed = m["signed_copy"].values.get(code) == "signed" if code is not None else False
+    ref = _value(row, m.get("signed_copy_ref"))
+    if signed and ref is None and "signed_copy_ref" in m:
+        signed = False
+    return signed, (ref if signed else None)
 
 
 _COMMITTEE_PREFIX = re.compile(r"^\s*(ủy ban nhân dân|uỷ ban nhân dân|ubnd)\s+", re.IGNORECASE)

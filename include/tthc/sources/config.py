@@ -15,7 +15,9 @@ CANONICAL_FIELDS = {
     "doc_number", "doc_book", "issue_date", "document_type", "holder_name", "holder_id", "holder_tax_code",
     "holder_birth_date", "holder_gender", "unit_code", "unit_name", "district_code", "district_name", "agency_id", "agency_name",
     "signer", "status", "revoked_on", "extended_until", "extensions", "address", "external_ref",
+    "signed_copy", "signed_copy_ref",  # born digital: signed electronically when issued, and its e-copy
 }
+SIGNED_COPY_VALUES = {"signed", "unsigned"}
 ENGINES = {"sqlalchemy", "csv", "xlsx"}
 AGENCY_RULES = {"commune_committee", "district_committee", "column", "constant"}
 _ENV = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^${}]*))?\}")  # innermost first: defaults may nest
@@ -131,6 +133,15 @@ def load_source(path: Path) -> SourceConfig:
         if canonical not in CANONICAL_FIELDS:
             raise SourceConfigError(f"{where}: mapping.{canonical} is not a canonical field {sorted(CANONICAL_FIELDS)}")
         mapping[canonical] = _rule(spec, f"{where}: mapping.{canonical}")
+    signed = mapping.get("signed_copy")
+    if signed is not None:
+        bad = sorted(set(signed.values.values()) - SIGNED_COPY_VALUES)
+        if not signed.values or bad:
+            raise SourceConfigError(
+                f"{where}: mapping.signed_copy needs values mapping the source's codes to "
+                f"{sorted(SIGNED_COPY_VALUES)} (e.g. {{column: KY_SO, values: {{'1': signed}}}}); got {signed.values or 'none'}")
+    if "signed_copy_ref" in mapping and signed is None:
+        raise SourceConfigError(f"{where}: mapping.signed_copy_ref needs mapping.signed_copy")
     for required in ("doc_number", "issue_date", "document_type"):
         if required not in mapping:
             raise SourceConfigError(f"{where}: mapping.{required} is required")

@@ -244,7 +244,10 @@ def _copy_text(value) -> str:
 
 
 def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
-    """Valid candidates → core.holder / core.result / core.result_source. Returns (new results, merged)."""
+    """Valid candidates → core.holder / core.result / core.result_source. Returns (new results, merged).
+
+    A result a row says was signed electronically when issued (staging signed_copy) becomes
+    born_digital, is_signed, digitized on its issue day (00:00 +07:00), with its e-copy in copy_ref."""
     cur.execute("ANALYZE staging.result_candidate")  # fresh statistics: the batch was just loaded
     resolve_fuzzy_matches(cur, batch_id)
     secret = Settings.from_env().holder_key_secret
@@ -273,10 +276,13 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
     cur.execute("""
         WITH valid AS (
             SELECT DISTINCT ON (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date) c.*,
-                   min(c.source_recorded_at) OVER (PARTITION BY c.agency_id, c.document_type, c.doc_book,
-                                                   c.doc_number, c.issue_date) AS first_recorded_at
+                   min(c.source_recorded_at) OVER w AS first_recorded_at,
+                   -- born digital: any row of the result says it was signed when issued (NULL = not stated)
+                   coalesce(bool_or(c.signed_copy) OVER w, false) AS signed,
+                   min(c.signed_copy_ref) FILTER (WHERE c.signed_copy) OVER w AS signed_ref
             FROM staging.result_candidate c
             WHERE c.batch_id = %(batch)s AND c.failed_checks IS NULL
+            WINDOW w AS (PARTITION BY c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
             ORDER BY c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date, c.source_pk
         ), successor AS (
             SELECT DISTINCT ON (old_unit_key) old_unit_key, new_unit_key
@@ -284,7 +290,7 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
         ), upserted AS (
             INSERT INTO core.result AS r (procedure_code, agency_id, issuing_unit_key, successor_unit_key, holder_id,
                                           holder_name_key, doc_book, doc_number, issue_date, valid_until, revoked_on,
-                                          copy_kind, recorded_at)
+                                          copy_kind, recorded_at, is_signed, digitized_at, copy_ref)
             SELECT v.document_type, v.agency_id, v.unit_key, s.new_unit_key, h.holder_id, v.holder_name_key,
                    v.doc_book, v.doc_number,
                    v.issue_date,
@@ -293,7 +299,10 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
                              p.validity_months + coalesce(p.extension_months, 0)
                                                  * least(coalesce(v.extensions, 0), p.max_extensions)))::date)
                    END,
-                   v.revoked_on, 'data_only', v.first_recorded_at
+                   v.revoked_on, CASE WHEN v.signed THEN 'born_digital' ELSE 'data_only' END, v.first_recorded_at,
+                   -- a signed result is on the province system, digitized, from the day it was issued
+                   v.signed, CASE WHEN v.signed THEN v.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh' END,
+                   v.signed_ref
             FROM valid v
             JOIN core.procedure p ON p.code = v.document_type
             LEFT JOIN successor s ON s.old_unit_key = v.unit_key
@@ -306,9 +315,20 @@ def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
                 valid_until = EXCLUDED.valid_until,
                 -- first time any source held it (least() skips NULLs)
                 recorded_at = least(r.recorded_at, EXCLUDED.recorded_at),
-                updated_at = CASE WHEN (r.holder_id, r.revoked_on, r.valid_until)
+                -- never downgrade a copy: scan > born_digital > what it was; signed if either says so;
+                -- digitized at the earliest of the two
+                copy_kind = CASE WHEN 'scan' IN (r.copy_kind, EXCLUDED.copy_kind) THEN 'scan'
+                                 WHEN 'born_digital' IN (r.copy_kind, EXCLUDED.copy_kind) THEN 'born_digital'
+                                 ELSE r.copy_kind END,
+                is_signed = r.is_signed OR EXCLUDED.is_signed,
+                digitized_at = least(r.digitized_at, EXCLUDED.digitized_at),
+                copy_ref = coalesce(r.copy_ref, EXCLUDED.copy_ref),
+                updated_at = CASE WHEN (r.holder_id, r.revoked_on, r.valid_until, r.is_signed, r.digitized_at, r.copy_ref)
                                        IS DISTINCT FROM (coalesce(r.holder_id, EXCLUDED.holder_id),
-                                                         coalesce(EXCLUDED.revoked_on, r.revoked_on), EXCLUDED.valid_until)
+                                                         coalesce(EXCLUDED.revoked_on, r.revoked_on), EXCLUDED.valid_until,
+                                                         r.is_signed OR EXCLUDED.is_signed,
+                                                         least(r.digitized_at, EXCLUDED.digitized_at),
+                                                         coalesce(r.copy_ref, EXCLUDED.copy_ref))
                                   THEN now() ELSE r.updated_at END
             RETURNING (xmax = 0) AS inserted
         )
