@@ -136,7 +136,7 @@ CREATE VIEW mart.result AS
 SELECT r.result_code, r.procedure_code, r.agency_id, r.issuing_unit_key, r.successor_unit_key,
        h.holder_key, h.kind AS holder_kind, r.doc_book, r.doc_number, r.issue_date, r.valid_until,
        r.revoked_on, core.result_status(r.valid_until, r.revoked_on, current_date) AS status_today,
-       r.digitized_at, r.copy_kind, r.is_signed, r.digitized_elsewhere
+       r.digitized_at, r.copy_kind, r.is_signed, r.digitized_elsewhere, r.copy_ref
 FROM core.result r
 LEFT JOIN core.holder h ON h.holder_id = r.holder_id;
 COMMENT ON VIEW mart.result IS 'Kết quả giải quyết TTHC đã chuẩn hóa (không chứa số định danh cá nhân)';
@@ -157,3 +157,4 @@ COMMENT ON COLUMN mart.result.digitized_at IS 'Thời điểm được số hóa
 COMMENT ON COLUMN mart.result.copy_kind IS 'Hình thức bản điện tử: bản quét, bản điện tử gốc, chỉ có dữ liệu';
 COMMENT ON COLUMN mart.result.is_signed IS 'Đã ký số';
 COMMENT ON COLUMN mart.result.digitized_elsewhere IS 'Mã tham chiếu nếu đã được số hóa bởi dự án khác';
+COMMENT ON COLUMN mart.result.copy_ref IS 'Tham chiếu tệp điện tử gốc đã ký số (kết quả cấp điện tử từ năm 2022)';
