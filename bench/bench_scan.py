@@ -9,13 +9,19 @@ pages (grey, --dpi, default 300), then per repeat:
   text     tthc.scans.text.plan_pages on every text-layer PDF (magic bytes, PDFium text layer,
            per-page judgement): pages/s; and the same plus tthc.scans.fields.extract_fields
   ours     the image-only PDF through plan_pages + OcrPool (TTHC_OCR_WORKERS = cores,
-           OMP_THREAD_LIMIT=1): render at the page's dpi, orientation check, tesseract -l vie
+           OMP_THREAD_LIMIT=1): the page image (decoded from the PDF, or rendered) at the page's
+           dpi, orientation check, Tesseract `vie` (engine: TTHC_OCR_ENGINE, see tthc.scans.ocr)
   ocrmypdf `ocrmypdf --jobs <cores> -l vie` on the same PDF (both measured in the same run)
   limit    cores / median single-page time of bare `tesseract <page> - -l vie` (OMP_THREAD_LIMIT=1)
            on the same pages pre-rendered: what N cores could do with zero overhead
+  limit2   (second baseline, only with the tesserocr engine) cores / median single-page time of an
+           already-loaded in-process tesserocr API on the same pre-rendered pages, one thread: the
+           zero-overhead limit of the engine we actually run (tesserocr bundles its own libtesseract,
+           which may be faster or slower than the system `tesseract`)
 
-Ratios: (a) ours / ocrmypdf pages/s; (b) ours / limit. Goals: (b) ≥ 0.9, (a) > 1,
-text ≥ 200 pages/s. Peak RSS: this process, and the largest child (OCR workers, tesseract).
+Ratios: (a) ours / ocrmypdf pages/s; (b) ours / limit; (b2) ours / limit2. Goals: (b) ≥ 0.9, (a) > 1,
+text ≥ 200 pages/s including field extraction. Peak RSS: this process, and the largest child
+(OCR workers, tesseract).
 """
 
 from __future__ import annotations
@@ -147,6 +153,36 @@ def bench_single(pgms: list[Path], dpi: int) -> float:
     return statistics.median(times)
 
 
+_ENGINE_SINGLE = r"""
+import os, statistics, sys, time
+os.environ["OMP_THREAD_LIMIT"] = "1"
+from PIL import Image
+from tthc.scans import ocr
+dpi = int(sys.argv[1])
+api = ocr._api("vie")
+times = []
+for path in sys.argv[2:]:
+    im = Image.open(path); im.load()
+    started = time.perf_counter()
+    ocr._set_gray(api, im, dpi)
+    ocr._read_words(api)
+    api.Clear()
+    times.append(time.perf_counter() - started)
+print(statistics.median(times))
+"""
+
+
+def bench_single_engine(pgms: list[Path], dpi: int) -> float | None:
+    """Median seconds of one page through a loaded in-process tesserocr API (None without tesserocr)."""
+    from tthc.scans.ocr import ocr_engine
+
+    if ocr_engine() != "tesserocr":
+        return None
+    proc = subprocess.run([sys.executable, "-c", _ENGINE_SINGLE, str(dpi), *map(str, pgms)], check=True,
+                          capture_output=True, text=True, env=dict(os.environ, OMP_THREAD_LIMIT="1"))
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=8, help="image-only pages to OCR (default 8)")
@@ -162,8 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         started = time.perf_counter()
         texts, scan_pdf, pgms = make_inputs(work, args.text_pages, args.pages, args.dpi)
+        from tthc.scans.ocr import ocr_engine
+
         print(f"inputs: {len(texts)} text-layer PDFs, {len(pgms)} image-only pages at {args.dpi} dpi "
-              f"({time.perf_counter() - started:.1f}s); {cores} cores, {workers} OCR workers")
+              f"({time.perf_counter() - started:.1f}s); {cores} cores, {workers} OCR workers, "
+              f"engine {ocr_engine()}; load average {os.getloadavg()[0]:.2f}")
         rows = []
         for k in range(1, args.repeat + 1):
             text, text_fields = bench_text(texts)
@@ -171,11 +210,17 @@ def main(argv: list[str] | None = None) -> int:
             omp = bench_ocrmypdf(scan_pdf, workers, len(pgms), work)
             single = bench_single(pgms, args.dpi)
             limit = cores / single
-            rows.append((k, text, ours, omp, single, limit, ours / omp, ours / limit, conf, text_fields))
+            single2 = bench_single_engine(pgms, args.dpi)
+            limit2 = cores / single2 if single2 else float("nan")
+            rows.append((k, text, ours, omp, single, limit, ours / omp, ours / limit, conf, text_fields,
+                         single2 or float("nan"), limit2, ours / limit2, os.getloadavg()[0]))
             print(f"run {k}: text {text:7.1f} p/s (+fields {text_fields:5.1f}) | ours {ours:5.3f} p/s | ocrmypdf {omp:5.3f} p/s | "
                   f"single {single:5.2f} s/page | limit {limit:5.3f} p/s | (a) {ours / omp:4.2f} | "
-                  f"(b) {ours / limit:4.2f} | conf {conf:4.1f}", flush=True)
-        med = [statistics.median(r[i] for r in rows) for i in range(1, 10)]
+                  f"(b) {ours / limit:4.2f} | "
+                  + (f"limit2 {limit2:5.3f} p/s (b2) {ours / limit2:4.2f} | " if single2 else "")
+                  + f"conf {conf:4.1f} | "
+                  f"load {os.getloadavg()[0]:.2f}", flush=True)
+        med = [statistics.median(r[i] for r in rows) for i in range(1, 14)]
         self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print()
@@ -189,9 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| limit = {cores} cores / single-page time, pages/s | {med[4]:.3f} |")
         print(f"| ratio (a) ours / ocrmypdf | {med[5]:.2f} |")
         print(f"| ratio (b) ours / limit | {med[6]:.2f} |")
+        if med[9] == med[9]:  # not NaN: the tesserocr engine ran
+            print(f"| second baseline: loaded in-process tesserocr, one page one thread, s | {med[9]:.2f} |")
+            print(f"| limit2 = {cores} cores / that time, pages/s | {med[10]:.3f} |")
+            print(f"| ratio (b2) ours / limit2 (same engine) | {med[11]:.2f} |")
         print(f"| mean Tesseract word confidence | {med[7]:.1f} |")
         print(f"| peak RSS, benchmark process / largest child, MB | {self_rss:.0f} / {child_rss:.0f} |")
-        print(f"\n{args.repeat} repeats, medians; {len(pgms)} image pages at {args.dpi} dpi, {len(texts)} text pages")
+        print(f"| 1-minute load average during the runs (median) | {med[12]:.2f} |")
+        print(f"\n{args.repeat} repeats, medians; {len(pgms)} image pages at {args.dpi} dpi, {len(texts)} text pages; "
+              f"OCR engine {ocr_engine()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import os
 import re
 import threading
 import unicodedata
@@ -76,14 +77,41 @@ def _fold_char(ch: str) -> str:
     return low[0] if low else ch
 
 
+class _FoldTable(dict):
+    """str.translate table filled on first sight of each character: folding is one C-level pass."""
+
+    def __missing__(self, code: int) -> str:
+        folded = _fold_char(chr(code))
+        self[code] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+_NON_WORD = re.compile(r"[\W_]+")
+
+
 def fold(text: str) -> str:
     """Diacritic- and case-insensitive form, one character per input character (positions map back)."""
-    return "".join(_fold_char(c) for c in unicodedata.normalize("NFC", text))
+    return unicodedata.normalize("NFC", text).translate(_FOLD_TABLE)
 
 
 def _squash(text: str) -> str:
     """Folded, without spaces or punctuation: the key labels and titles are compared on."""
-    return re.sub(r"[\W_]+", "", fold(text))
+    return _NON_WORD.sub("", fold(text))
+
+
+def _ratio_at_least(matcher: difflib.SequenceMatcher, a: str, minimum: float) -> float | None:
+    """difflib ratio of a against the matcher's seq2 when it reaches minimum, else None.
+    The length and character-count bounds are exact upper bounds of ratio(), so they only skip
+    the expensive computation, never a match."""
+    b = matcher.b
+    if 2.0 * min(len(a), len(b)) / (len(a) + len(b)) < minimum:
+        return None
+    matcher.set_seq1(a)
+    if matcher.quick_ratio() < minimum:
+        return None
+    r = matcher.ratio()
+    return r if r >= minimum else None
 
 
 def _clean_ws(text: str) -> str:
@@ -95,7 +123,7 @@ def _clean_ws(text: str) -> str:
 _RULE_SECTIONS = ("settings", "confidence", "formats", "fields", "document_types")
 _CHECKS = {"date", "mst"}
 _FALLBACKS = {"agency_header", "date_words"}
-_cache: dict[tuple[str, float], dict] = {}
+_cache: dict[tuple[str, int], dict] = {}
 _cache_lock = threading.Lock()
 
 
@@ -103,14 +131,33 @@ def default_rules_path() -> Path:
     return seeds_dir() / "scan_fields.yaml"
 
 
+_resolved_paths: dict[str, str] = {}
+_default: dict[str | None, Path] = {}
+
+
+def _default_path() -> Path:
+    """default_rules_path(), memoised per TTHC_PROJECT_ROOT (it resolves paths: lstat calls)."""
+    env = os.environ.get("TTHC_PROJECT_ROOT")
+    if env not in _default:
+        _default[env] = default_rules_path()
+    return _default[env]
+
+
+def _resolved(p: str) -> str:
+    r = _resolved_paths.get(p)
+    if r is None:
+        r = _resolved_paths[p] = str(Path(p).resolve())
+    return r
+
+
 def load_rules(path: str | Path | None = None) -> dict:
     """Load and validate the rules YAML (cached by path and mtime). Raises RulesError naming file and key."""
-    p = Path(path) if path is not None else default_rules_path()
+    p = Path(path) if path is not None else _default_path()
     try:
-        mtime = p.stat().st_mtime
+        mtime = os.stat(p).st_mtime_ns   # one stat per call: an edited file is reloaded
     except OSError as exc:
         raise RulesError(f"{p}: cannot read the scan-field rules: {exc}") from None
-    key = (str(p.resolve()), mtime)
+    key = (_resolved(str(p)), mtime)
     with _cache_lock:
         if key in _cache:
             return _cache[key]
@@ -263,6 +310,15 @@ _DIGIT_FIX = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "l": "1", "I
                             "!": "1", "S": "5", "B": "8", "Z": "2", "z": "2", "g": "9"})
 
 
+_NUM_SEP_SPACES = re.compile(r"(?<=\d)\s*([/.\-])\s*(?=[\dOolI|])")
+_ALNUM_TOKEN = re.compile(r"[0-9A-Za-z|!]+")
+_SPACES_DOTS = re.compile(r"[\s.]")
+_NAME_SPECKS = re.compile(r"(?<=\w)[.,_:;'`´|~]+(?=\w)|(?<=\w)[.,_:;`´|~]+(?=\s)")
+_LEADING_DEBRIS = re.compile(r"^[^\w(\"']+")
+_VALUE_HEAD = re.compile(r"^(?:[^\w(]|_)+")
+_VALUE_TAIL = re.compile(r"(?:[^\w)]|_)+$")
+
+
 def _repair_digits(value: str) -> str:
     """Fix letter/digit confusions inside tokens that are mostly digits ('2O15' -> '2015', 'l23' -> '123')."""
 
@@ -273,8 +329,8 @@ def _repair_digits(value: str) -> str:
             return tok.translate(_DIGIT_FIX)
         return tok
 
-    value = re.sub(r"(?<=\d)\s*([/.\-])\s*(?=[\dOolI|])", r"\1", value)  # '05 / 10 /2010'
-    return re.sub(r"[0-9A-Za-z|!]+", lambda m: fix(m.group(0)), value)
+    value = _NUM_SEP_SPACES.sub(r"\1", value)  # '05 / 10 /2010'
+    return _ALNUM_TOKEN.sub(lambda m: fix(m.group(0)), value)
 
 
 _DATE_NUM = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
@@ -305,15 +361,15 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
     """(value, format score, rule suffix). Tries the value as is, then with OCR digit repair."""
     candidates = [(raw, "ok", "")]
     if fmt["strip_spaces"]:
-        candidates.append((re.sub(r"[\s.]", "", raw), "ok", "+spaces"))
+        candidates.append((_SPACES_DOTS.sub("", raw), "ok", "+spaces"))
     if fmt["digits"]:
         fixed = _repair_digits(raw)
         if fmt["strip_spaces"]:
-            fixed = re.sub(r"[\s.]", "", fixed)
+            fixed = _SPACES_DOTS.sub("", fixed)
         candidates.append((fixed, "repaired", "+digit_fix"))
     if fmt["fix_punctuation"]:
         # Specks read as punctuation inside a name ('Nguyễn Gia.Tân', 'Lê, Văn') become spaces.
-        fixed = " ".join(re.sub(r"(?<=\w)[.,_:;'`´|~]+(?=\w)|(?<=\w)[.,_:;`´|~]+(?=\s)", " ", raw).split())
+        fixed = " ".join(_NAME_SPECKS.sub(" ", raw).split())
         candidates.append((fixed, "repaired", "+punct_fix"))
     if fmt["digits"] and len(raw.split()) > 1:
         # A speck read as a trailing token ('123/2015 a'): drop up to two trailing tokens.
@@ -321,7 +377,7 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
         for n in (1, 2):
             if len(toks) > n:
                 cut = _repair_digits(" ".join(toks[:-n]))
-                candidates.append((re.sub(r"[\s.]", "", cut) if fmt["strip_spaces"] else cut, "repaired", "+trimmed"))
+                candidates.append((_SPACES_DOTS.sub("", cut) if fmt["strip_spaces"] else cut, "repaired", "+trimmed"))
     for value, grade, suffix in candidates:
         if fmt["patterns"] and not any(p.fullmatch(value) for p in fmt["patterns"]):
             continue
@@ -356,49 +412,83 @@ def _lines(pages: list[str]) -> list[_Line]:
     for page in pages:
         for raw in str(page or "").replace("\f", "\n").split("\n"):
             t = _clean_ws(raw)
-            t = re.sub(r"^[^\w(\"']+", "", t).strip()   # leading OCR debris: '| Số:', '— Họ và tên'
+            t = _LEADING_DEBRIS.sub("", t).strip()   # leading OCR debris: '| Số:', '— Họ và tên'
             out.append(_Line(len(out), t, fold(t)))
         out.append(_Line(len(out), "", ""))            # page break ends multi-line values
     return out
 
 
-def _match_label(part: str, sep: str, labels: dict[str, list[str]], rules: dict) -> dict[str, tuple[float, str]]:
-    """Score the label part of a line against every field's labels: field -> (score, kind)."""
+class _LabelIndex:
+    """A labels mapping (field -> labels) prepared once per rules load: squashed forms, an exact
+    lookup table, and one difflib matcher per label long enough for fuzzy matching."""
+
+    def __init__(self, labels: dict[str, list[str]], settings: dict):
+        self.fields = list(labels)
+        # squashed label -> [(field, label lower-cased)] in file order
+        self.exact: dict[str, list[tuple[str, str]]] = {}
+        self.fuzzy: list[tuple[str, difflib.SequenceMatcher]] = []
+        entries = []
+        for fname, lst in labels.items():
+            for label in lst:
+                lab_sq = _squash(label)
+                if not lab_sq:
+                    continue
+                entries.append((lab_sq, label, fname))
+                self.exact.setdefault(lab_sq, []).append((fname, label.lower()))
+                if len(lab_sq) >= settings["fuzzy_label_min_length"]:
+                    m = difflib.SequenceMatcher(None, "", lab_sq, autojunk=True)
+                    self.fuzzy.append((fname, m))
+        # squashed label part -> fields it fuzzily matches (label parts repeat across pages)
+        self.fuzzy_seen: dict[str, list[str]] = {}
+        # Longest first, as the no-separator prefix match wants them; same order as before per key.
+        self.prefix: dict[str, list[tuple[str, str]]] = {}
+        for lab_sq, label, fname in sorted(entries, key=lambda x: -len(x[0])):
+            self.prefix.setdefault(lab_sq, []).append((label, fname))
+
+
+def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[str, tuple[float, str]]:
+    """Score the label part of a line against every field's labels: field -> (score, kind).
+    Exact/folded matches come from a table lookup; fuzzy matching only runs when it could still
+    change the answer (it never beats an exact or folded match with the default scores)."""
     st, lc = rules["settings"], rules["confidence"]["label"]
-    part_low = unicodedata.normalize("NFC", part).lower()
     part_sq = _squash(part)
     if not part_sq:
         return {}
-    hits: dict[str, tuple[float, str]] = {}
-    for fname, lst in labels.items():
-        best: tuple[float, str] | None = None
-        for label in lst:
-            lab_sq = _squash(label)
-            if not lab_sq:
-                continue
-            if part_sq == lab_sq:
-                exact = _clean_ws(part_low) == label.lower() and sep == ":"
-                cand = (lc["exact"], "exact") if exact else (lc["folded"], "folded")
-            elif len(lab_sq) >= st["fuzzy_label_min_length"] and \
-                    difflib.SequenceMatcher(None, part_sq, lab_sq).ratio() >= st["fuzzy_label_min_ratio"]:
-                cand = (lc["fuzzy"], "fuzzy")
-            else:
-                continue
-            if best is None or cand[0] > best[0]:
-                best = cand
-        if best:
-            hits[fname] = best
-    if hits:  # keep only the best-scoring fields for this line
-        top = max(v[0] for v in hits.values())
-        hits = {k: v for k, v in hits.items() if v[0] == top}
-    return hits
+    best: dict[str, tuple[float, str]] = {}
+    exact_list = index.exact.get(part_sq)
+    if exact_list:
+        part_low = _clean_ws(unicodedata.normalize("NFC", part).lower())
+        for fname, lab_low in exact_list:
+            exact = part_low == lab_low and sep == ":"
+            cand = (lc["exact"], "exact") if exact else (lc["folded"], "folded")
+            if fname not in best or cand[0] > best[fname][0]:
+                best[fname] = cand
+    scores = [v[0] for v in best.values()]
+    if not scores or not (max(scores) > lc["fuzzy"] and min(scores) >= lc["fuzzy"]):
+        fuzzy_fields = index.fuzzy_seen.get(part_sq)
+        if fuzzy_fields is None:
+            minimum = st["fuzzy_label_min_ratio"]
+            fuzzy_fields = [fname for fname, matcher in index.fuzzy
+                            if matcher.b != part_sq   # an exact key, scored above
+                            and _ratio_at_least(matcher, part_sq, minimum) is not None]
+            if len(index.fuzzy_seen) > 20000:  # OCR noise is endless: bound the memo
+                index.fuzzy_seen.clear()
+            index.fuzzy_seen[part_sq] = fuzzy_fields
+        for fname in fuzzy_fields:
+            cand = (lc["fuzzy"], "fuzzy")
+            if fname not in best or cand[0] > best[fname][0]:
+                best[fname] = cand
+    if not best:
+        return {}
+    # Field order as in the labels mapping; keep only the best-scoring fields for this line.
+    top = max(v[0] for v in best.values())
+    return {k: best[k] for k in index.fields if k in best and best[k][0] == top}
 
 
-def _label_hits(lines: list[_Line], labels: dict[str, list[str]], formats: dict[str, dict], rules: dict) -> list[_LabelHit]:
+def _label_hits(lines: list[_Line], index: _LabelIndex, formats: dict[str, dict], rules: dict) -> list[_LabelHit]:
     st, lc = rules["settings"], rules["confidence"]["label"]
     seps = st["separators"]
-    prefix_labels = sorted(((_squash(l), l, f) for f, lst in labels.items() for l in lst),
-                           key=lambda x: -len(x[0]))
+    prefix = index.prefix
     hits: list[_LabelHit] = []
     for ln in lines:
         if not ln.text:
@@ -407,21 +497,25 @@ def _label_hits(lines: list[_Line], labels: dict[str, list[str]], formats: dict[
         if pos > 0:
             part = ln.text[:pos]
             if len(part.split()) <= st["max_label_words"]:
-                found = _match_label(part, ln.text[pos], labels, rules)
+                found = _match_label(part, ln.text[pos], index, rules)
                 if found:
                     hits.append(_LabelHit(ln.idx, found, ln.text[pos + 1:].strip(), True))
                     continue
         # No separator (or an unknown label part): the label as a line prefix, "Ngày cấp 05/10/2010".
         words = ln.text.split(" ")
-        for n in range(min(len(words) - 1, st["max_label_words"]), 0, -1):
-            head_sq = _squash(" ".join(words[:n]))
+        top = min(len(words) - 1, st["max_label_words"])
+        # squash() works character by character, so a head's key is the join of its words' keys.
+        word_sq = [_squash(w) for w in words[:max(top, 0)]]
+        for n in range(top, 0, -1):
+            head_sq = "".join(word_sq[:n])
+            candidates = prefix.get(head_sq) if head_sq else None
+            if not candidates:
+                continue
             rest = " ".join(words[n:]).lstrip(".,:;-–— ").strip()
-            if not head_sq or not rest:
+            if not rest:
                 continue
             found = {}
-            for lab_sq, label, fname in prefix_labels:
-                if lab_sq != head_sq:
-                    continue
+            for label, fname in candidates:
                 short = len(label.split()) < 2
                 fmt = formats[rules["fields"][fname]["format"]]
                 if short and _check_format(rest, fmt, rules["confidence"])[1] < rules["confidence"]["format"]["repaired"]:
@@ -448,32 +542,85 @@ def _is_stop_line(ln: _Line, rules: dict) -> bool:
     return len(letters) >= 4 and sum(c.isupper() for c in letters) / len(letters) > 0.8
 
 
+# ------------------------------------------------------------------ prepared rules
+
+
+class _Prepared:
+    """Everything extract_fields derives from the rules, computed once per rules object (so once per
+    load_rules cache entry, i.e. per path and mtime): folded titles, label indexes, fuzzy matchers."""
+
+    def __init__(self, rules: dict):
+        st, tc = rules["settings"], rules["confidence"]["title"]
+        self.titles_by_sq: dict[str, list[tuple[str, str, str]]] = {}
+        self.title_rank: dict[tuple[str, str], int] = {}
+        self.title_matchers: list[tuple[str, str, difflib.SequenceMatcher]] = []
+        for code, t in rules["document_types"].items():
+            for title in t["titles"]:
+                t_sq, t_up = _squash(title), unicodedata.normalize("NFC", title).upper()
+                self.titles_by_sq.setdefault(t_sq, []).append((code, t_sq, t_up))
+                self.title_rank.setdefault((code, t_sq), len(self.title_rank))
+                self.title_matchers.append((code, t_sq, difflib.SequenceMatcher(None, "", t_sq)))
+        self.exact_beats_fuzzy = tc["fuzzy"] < min(tc["exact"], tc["folded"])
+        self.type_labels = {code: _LabelIndex(t["labels"], st) for code, t in rules["document_types"].items()}
+        self.all_labels = {n: list(f["labels"]) for n, f in rules["fields"].items()}
+        self.untyped_labels = _LabelIndex(self.all_labels, st)
+
+
+_prepared_cache: dict[tuple[int, int], tuple[dict, _Prepared]] = {}
+
+
+def _prepared(rules: dict) -> _Prepared:
+    """The prepared form of a rules dict. Per thread: the difflib matchers keep state between calls."""
+    key = (id(rules), threading.get_ident())
+    hit = _prepared_cache.get(key)
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    prep = _Prepared(rules)
+    with _cache_lock:
+        if len(_prepared_cache) > 64:  # rules objects passed by hand: don't grow without bound
+            _prepared_cache.clear()
+        _prepared_cache[key] = (rules, prep)   # holding rules keeps its id from being reused
+    return prep
+
+
 # ------------------------------------------------------------------ document type
 
 
 def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str | None, FieldGuess | None, int]:
     """(code, guess, title line index or -1)."""
     st, tc = rules["settings"], rules["confidence"]["title"]
+    prep = _prepared(rules)
     window = [ln for ln in lines if ln.text][: st["title_search_lines"]]
+    # A title may wrap: try each line alone and joined with the next. squash() works character by
+    # character, so the joined key is the two keys concatenated.
+    line_sq = [_squash(ln.text) for ln in window]
+    texts: list[tuple[_Line, str, str]] = []   # (line, text, squashed) in line order
+    for i, ln in enumerate(window):
+        texts.append((ln, ln.text, line_sq[i]))
+        if i + 1 < len(window):
+            texts.append((ln, ln.text + " " + window[i + 1].text, line_sq[i] + line_sq[i + 1]))
     best: tuple | None = None   # (score, ratio, title length, -line, code, kind)
-    for code, t in rules["document_types"].items():
-        for title in t["titles"]:
-            t_sq, t_up = _squash(title), unicodedata.normalize("NFC", title).upper()
-            for i, ln in enumerate(window):
-                nxt = window[i + 1] if i + 1 < len(window) else None
-                # A title may wrap: try the line alone and joined with the next.
-                for text in ([ln.text] + ([ln.text + " " + nxt.text] if nxt else [])):
-                    sq = _squash(text)
-                    if sq == t_sq:
-                        exact = _clean_ws(text).upper().rstrip(".") == t_up
-                        cand = (tc["exact"] if exact else tc["folded"], 1.0, "exact" if exact else "folded")
-                    elif len(sq) >= 6 and (r := difflib.SequenceMatcher(None, sq, t_sq).ratio()) >= st["fuzzy_title_min_ratio"]:
-                        cand = (tc["fuzzy"], r, "fuzzy")
-                    else:
-                        continue
-                    key = (cand[0], cand[1], len(t_sq), -ln.idx, code, cand[2])
-                    if best is None or key[:4] > best[:4]:
-                        best = key
+    # Exact/folded first: a table lookup per line. They outscore any fuzzy match (checked at load).
+    for ln, text, sq in texts:
+        for code, t_sq, t_up in prep.titles_by_sq.get(sq, ()):
+            exact = _clean_ws(text).upper().rstrip(".") == t_up
+            key = (tc["exact"] if exact else tc["folded"], 1.0, len(t_sq), -ln.idx, code,
+                   "exact" if exact else "folded")
+            if best is None or key[:4] > best[:4] or (key[:4] == best[:4] and prep.title_rank[(code, t_sq)] < prep.title_rank[(best[4], best_sq)]):
+                best, best_sq = key, t_sq
+    if best is None or not prep.exact_beats_fuzzy:
+        # Fuzzy only as a fallback, in the original order (type, title, line), so ties resolve the same.
+        minimum = st["fuzzy_title_min_ratio"]
+        for code, t_sq, matcher in prep.title_matchers:
+            for ln, text, sq in texts:
+                if sq == t_sq or len(sq) < 6:
+                    continue
+                r = _ratio_at_least(matcher, sq, minimum)
+                if r is None:
+                    continue
+                key = (tc["fuzzy"], r, len(t_sq), -ln.idx, code, "fuzzy")
+                if best is None or key[:4] > best[:4]:
+                    best = key
     if best:
         score, _, _, neg_idx, code, kind = best
         return code, FieldGuess(code, round(score, 4), f"title_{kind}"), -neg_idx
@@ -528,8 +675,8 @@ def _ocr_factor(hints: dict, rules: dict) -> float:
 def _strip_value(value: str) -> str:
     """Whitespace/NFC normalized, without OCR debris at the ends ('369/2007 _ :' -> '369/2007')."""
     value = _clean_ws(value)
-    value = re.sub(r"^(?:[^\w(]|_)+", "", value)
-    return re.sub(r"(?:[^\w)]|_)+$", "", value).strip()
+    value = _VALUE_HEAD.sub("", value)
+    return _VALUE_TAIL.sub("", value).strip()
 
 
 def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict | None = None) -> ExtractedFields:
@@ -544,17 +691,20 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
     if isinstance(pages, str):
         pages = [pages]
     lines = _lines(list(pages))
+    prep = _prepared(rules)
     code, type_guess, title_idx = _detect_type(lines, rules, hints.get("procedure_code"))
     if code:
         t = rules["document_types"][code]
         labels, anchors, required = t["labels"], t["anchors"], list(t["required"])
+        index = prep.type_labels[code]
     else:
-        labels = {n: list(f["labels"]) for n, f in rules["fields"].items()}
+        labels = prep.all_labels
         anchors, required = {}, []
+        index = prep.untyped_labels
     conf = rules["confidence"]
     seps = rules["settings"]["separators"]
     ocr_factor = _ocr_factor(hints, rules)
-    hits = _label_hits(lines, labels, rules["formats"], rules)
+    hits = _label_hits(lines, index, rules["formats"], rules)
     hit_lines = {h.line for h in hits}
 
     # Resolve fields in anchor order (a field after the fields it is anchored to).

@@ -1,15 +1,26 @@
-"""OCR of one page, run in worker processes: render or decode → fix orientation → Tesseract.
+"""OCR of one page, run in worker processes: decode → fix orientation → Tesseract.
 
-Kept light (Pillow, pypdfium2, pytesseract) so spawned workers start fast. Each
+Kept light (Pillow, pypdfium2, pytesseract/tesserocr) so workers start fast. Each
 tesseract runs single-threaded (OMP_THREAD_LIMIT=1): the parallelism is the pool's.
+
+Two engines (TTHC_OCR_ENGINE = auto | tesserocr | pytesseract, default auto):
+- tesserocr (when importable): one persistent ``PyTessBaseAPI(lang=...)`` per worker process,
+  fed raw 8-bit pixels (no temp file, no image encoding, no process start or model load per
+  page); orientation through a second persistent API loaded with ``osd``.
+- pytesseract: the tesseract command line per page (an uncompressed PGM temp file).
+Image-only PDF pages that are one full-page image at the planned dpi are decoded straight
+from the PDF's image object instead of being rendered (~10x cheaper than rendering).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
+import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -20,6 +31,13 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 import pypdfium2 as pdfium  # noqa: E402
 import pytesseract  # noqa: E402
 from PIL import Image  # noqa: E402
+
+try:  # optional: a persistent in-process Tesseract (PyPI tesserocr)
+    import tesserocr  # noqa: E402
+except ImportError:  # pragma: no cover - depends on the installation
+    tesserocr = None
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,18 +61,52 @@ class PageText:
     seconds: float
 
 
+def _full_page_image(page, dpi: float):
+    """The page's only image, decoded at its own pixels, when that is what rendering at dpi would
+    give: one image object covering the page, upright, no page /Rotate, pixels matching dpi (±2 %).
+    None otherwise (text or vector content too, several images, rotated or resampled placement)."""
+    import pypdfium2.raw as pdfium_c
+
+    if page.get_rotation() % 360:
+        return None
+    objs = list(page.get_objects(max_depth=2))
+    images = [o for o in objs if o.type == pdfium_c.FPDF_PAGEOBJ_IMAGE]
+    if len(images) != 1 or len(objs) != 1:
+        return None
+    img = images[0]
+    a, b, c, d, e, f = img.get_matrix().get()
+    if abs(b) > 1e-6 or abs(c) > 1e-6 or a <= 0 or d <= 0:
+        return None
+    left, bottom, right, top = img.get_bounds()
+    pw, ph = page.get_size()
+    if abs(left) > 2 or abs(bottom) > 2 or abs(right - pw) > 2 or abs(top - ph) > 2:
+        return None
+    px_w, px_h = img.get_px_size()
+    want_w, want_h = pw / 72.0 * dpi, ph / 72.0 * dpi
+    if abs(px_w - want_w) > 0.02 * want_w or abs(px_h - want_h) > 0.02 * want_h:
+        return None
+    return img.get_bitmap(render=False).to_pil().convert("L")
+
+
 def load_page_image(job: PageJob):
     """The page as a grayscale Pillow image, and its dpi."""
     if job.media_type == "application/pdf":
+        dpi = job.dpi or 300
         pdf = pdfium.PdfDocument(job.path)
         try:
             page = pdf[job.index]
-            bitmap = page.render(scale=(job.dpi or 300) / 72.0, grayscale=True)
-            image = bitmap.to_pil().convert("L")
+            image = None
+            try:
+                image = _full_page_image(page, dpi)
+            except Exception as exc:  # noqa: BLE001 - an odd image object: render the page instead
+                log.debug("page %d: embedded image not decodable (%s); rendering", job.index + 1, exc)
+            if image is None:
+                bitmap = page.render(scale=dpi / 72.0, grayscale=True)
+                image = bitmap.to_pil().convert("L")
             page.close()
         finally:
             pdf.close()
-        return image, job.dpi or 300
+        return image, dpi
     with Image.open(job.path) as im:
         if job.index:
             im.seek(job.index)
@@ -65,52 +117,191 @@ def load_page_image(job: PageJob):
 
 
 _ROTATE = re.compile(r"Rotate:\s*(\d+)")
+_OSD_CONF = re.compile(r"Orientation confidence:\s*([\d.]+)")
+# OSD answers below this orientation confidence are guesses (seen: 0.05-0.2 with the wrong side on
+# short pages); those pages get the strip check instead.
+OSD_MIN_CONFIDENCE = 1.0
 
 
-def orientation(image, lang: str) -> int:
-    """Degrees (clockwise) to turn a sideways page upright. Only landscape images are checked:
-    a portrait A4 page fed sideways comes out landscape, and OSD on every page would cost ~0.5 s."""
-    if image.width <= image.height:
-        return 0
-    small = image.copy()
-    small.thumbnail((1400, 1400))
+# ------------------------------------------------------------------ engines
+
+
+def ocr_engine() -> str:
+    """'tesserocr' or 'pytesseract', from TTHC_OCR_ENGINE (auto: tesserocr when importable)."""
+    want = (os.environ.get("TTHC_OCR_ENGINE") or "auto").strip().lower()
+    if want not in ("auto", "tesserocr", "pytesseract"):
+        raise ValueError(f"TTHC_OCR_ENGINE={want!r}: use auto, tesserocr or pytesseract")
+    if want == "tesserocr" and tesserocr is None:
+        raise RuntimeError("TTHC_OCR_ENGINE=tesserocr but the tesserocr package is not installed")
+    if want == "pytesseract" or tesserocr is None:
+        return "pytesseract"
+    return "tesserocr"
+
+
+_tessdata: str | None = None
+
+
+def tessdata_dir() -> str:
+    """Where the traineddata files are: TESSDATA_PREFIX, else what the tesseract command reports."""
+    global _tessdata
+    if _tessdata is None:
+        env = os.environ.get("TESSDATA_PREFIX")
+        if env:
+            _tessdata = env.rstrip("/") + "/"
+        else:
+            out = subprocess.run([pytesseract.pytesseract.tesseract_cmd, "--list-langs"], capture_output=True,
+                                 text=True, check=True).stdout
+            m = re.search(r'"([^"]+)"', out)
+            if not m:
+                raise RuntimeError(f"cannot find the tessdata folder in `tesseract --list-langs` output: {out[:200]!r}")
+            _tessdata = m.group(1).rstrip("/") + "/"
+    return _tessdata
+
+
+_local = threading.local()   # per thread (and so per worker process): APIs are not thread-safe
+
+
+def _api(lang: str):
+    """This thread's persistent Tesseract for lang: the model is loaded once, not per page."""
+    apis = getattr(_local, "apis", None)
+    if apis is None:
+        apis = _local.apis = {}
+    api = apis.get(lang)
+    if api is None:
+        api = tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang=lang, psm=tesserocr.PSM.AUTO)
+        apis[lang] = api
+    return api
+
+
+def _set_gray(api, image, dpi: float | None) -> None:
+    """8-bit grey pixels straight into Tesseract (no file, no encoding)."""
+    if image.mode != "L":
+        image = image.convert("L")
+    api.SetImageBytes(image.tobytes(), image.width, image.height, 1, image.width)
+    if dpi:
+        api.SetSourceResolution(int(dpi))
+
+
+def _read_words(api) -> tuple[str, list[float]]:
+    """Text as Tesseract's lines (words joined by one space) and the confidences of the real words,
+    the same shape _assemble gives for pytesseract's image_to_data."""
+    api.Recognize()
+    it = api.GetIterator()
+    lines: list[list[str]] = []
+    confs: list[float] = []
+    if it is None:
+        return "", confs
+    level = tesserocr.RIL.WORD
+    new_line = True
+    while True:
+        if it.IsAtBeginningOf(tesserocr.RIL.TEXTLINE):
+            new_line = True
+        try:
+            word = it.GetUTF8Text(level)
+        except RuntimeError:  # an empty element ("No text returned")
+            word = None
+        if word and word.strip():
+            if new_line or not lines:
+                lines.append([])
+                new_line = False
+            lines[-1].append(word)
+            conf = it.Confidence(level)
+            if conf >= 0:
+                confs.append(conf)
+        if not it.Next(level):
+            break
+    return "\n".join(" ".join(words) for words in lines), confs
+
+
+def _osd_rotation_tesserocr(small) -> int | None:
+    apis = getattr(_local, "apis", None)
+    if apis is None:
+        apis = _local.apis = {}
+    osd = apis.get("\0osd")
+    if osd is None:
+        osd = tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang="osd", psm=tesserocr.PSM.OSD_ONLY)
+        osd.SetVariable("min_characters_to_try", "10")
+        apis["\0osd"] = osd
+    _set_gray(osd, small, None)
+    res = osd.DetectOrientationScript()
+    if not res or float(res.get("orient_conf") or 0.0) < OSD_MIN_CONFIDENCE:
+        return None
+    # orient_deg: how far the page is turned (clockwise); turning back needs 360 - that.
+    return (360 - int(res["orient_deg"])) % 360
+
+
+def _osd_rotation_cli(small) -> int | None:
     try:
         osd = pytesseract.image_to_osd(small, config="--psm 0 -c min_characters_to_try=10")
-        m = _ROTATE.search(osd)
-        if m and int(m.group(1)) in (90, 270):
-            return int(m.group(1))
     except pytesseract.TesseractError:
-        pass
+        return None
+    m, c = _ROTATE.search(osd), _OSD_CONF.search(osd)
+    if not m or (c and float(c.group(1)) < OSD_MIN_CONFIDENCE):
+        return None
+    return int(m.group(1))
+
+
+def _strip_confidence(strip, lang: str, engine: str) -> float:
+    if engine == "tesserocr":
+        api = _api(lang)
+        api.SetPageSegMode(tesserocr.PSM.SINGLE_BLOCK)
+        try:
+            _set_gray(api, strip, None)
+            _, confs = _read_words(api)
+        finally:
+            api.SetPageSegMode(tesserocr.PSM.AUTO)
+    else:
+        data = pytesseract.image_to_data(strip, lang=lang, config="--psm 6", output_type=pytesseract.Output.DICT)
+        confs = [float(c) for c in data["conf"] if float(c) >= 0]
+    return sum(confs) / len(confs) if confs else 0.0
+
+
+def orientation(image, lang: str, engine: str | None = None) -> int:
+    """Degrees (clockwise) to turn a sideways page upright. Only landscape images are checked:
+    a portrait A4 page fed sideways comes out landscape, and OSD on every page would cost time."""
+    if image.width <= image.height:
+        return 0
+    engine = engine or ocr_engine()
+    small = image.copy()
+    small.thumbnail((1400, 1400))
+    rotate = _osd_rotation_tesserocr(small) if engine == "tesserocr" else _osd_rotation_cli(small)
+    if rotate in (90, 270):
+        return rotate
     # OSD gave up: OCR a strip both ways and keep the more confident reading.
     best, best_conf = 90, -1.0
     for angle in (90, 270):
         turned = small.rotate(-angle, expand=True)
         strip = turned.crop((0, 0, turned.width, turned.height // 3))
-        data = pytesseract.image_to_data(strip, lang=lang, config="--psm 6", output_type=pytesseract.Output.DICT)
-        confs = [float(c) for c in data["conf"] if float(c) >= 0]
-        conf = sum(confs) / len(confs) if confs else 0.0
+        conf = _strip_confidence(strip, lang, engine)
         if conf > best_conf:
             best, best_conf = angle, conf
     return best
 
 
 def ocr_page(job: PageJob) -> PageText:
-    """Render/decode, orient and OCR one page; returns its text and mean word confidence."""
+    """Decode/render, orient and OCR one page; returns its text and mean word confidence."""
     started = time.perf_counter()
+    engine = ocr_engine()
     image, dpi = load_page_image(job)
-    rotation = orientation(image, job.lang)
+    rotation = orientation(image, job.lang, engine)
     if rotation:
         image = image.rotate(-rotation, expand=True, fillcolor=255)
-    # An uncompressed file for tesseract: PNG encoding of a 300 dpi page costs more than it saves.
-    fd, tmp = tempfile.mkstemp(suffix=".pgm")
-    os.close(fd)
-    try:
-        image.save(tmp, "PPM")
-        config = f"--dpi {int(dpi)}" if dpi else ""
-        data = pytesseract.image_to_data(tmp, lang=job.lang, config=config, output_type=pytesseract.Output.DICT)
-    finally:
-        os.unlink(tmp)
-    text, confs = _assemble(data)
+    if engine == "tesserocr":
+        api = _api(job.lang)
+        _set_gray(api, image, dpi)
+        text, confs = _read_words(api)
+        api.Clear()
+    else:
+        # An uncompressed file for tesseract: PNG encoding of a 300 dpi page costs more than it saves.
+        fd, tmp = tempfile.mkstemp(suffix=".pgm")
+        os.close(fd)
+        try:
+            image.save(tmp, "PPM")
+            config = f"--dpi {int(dpi)}" if dpi else ""
+            data = pytesseract.image_to_data(tmp, lang=job.lang, config=config, output_type=pytesseract.Output.DICT)
+        finally:
+            os.unlink(tmp)
+        text, confs = _assemble(data)
     return PageText(job.index, text, round(sum(confs) / len(confs), 2) if confs else 0.0, dpi,
                     image.width, image.height, rotation, time.perf_counter() - started)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
-from tthc.scans.ocr import PageJob, PageText, init_worker, ocr_page
+from tthc.scans.ocr import PageJob, PageText, init_worker, ocr_engine, ocr_page, tessdata_dir
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -261,6 +261,8 @@ class OcrPool:
     def __init__(self, workers: int | None = None):
         self.workers = workers or ocr_workers()
         os.environ["OMP_THREAD_LIMIT"] = "1"
+        if ocr_engine() == "tesserocr":
+            tessdata_dir()  # found once here; forked workers inherit it instead of each asking tesseract
         self._pool = None
         if self.workers > 1:
             self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(os.environ.get("TTHC_OCR_START_METHOD", "fork")),

@@ -1,0 +1,130 @@
+"""OCR of one page (tthc.scans.ocr) with real Tesseract: the embedded-image shortcut for image-only
+PDF pages, both engines (persistent tesserocr API and the pytesseract command line), rotation.
+
+Pages come from the demo generator's renderer (tthc.demo_data.scans.render_page); a few pages
+only, each OCR ~0.3-1.5 s.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from tthc.demo_data import scans as S
+from tthc.scans import ocr
+from tthc.scans.fields import extract_fields
+from tthc.scans.text import OcrPool, plan_pages
+
+ENGINES = ["pytesseract"] + (["tesserocr"] if ocr.tesserocr is not None else [])
+
+
+def _page(seed: int, dpi: int, rotate: int = 0):
+    rng = random.Random(seed)
+    name = f"{rng.choice(['Nguyễn', 'Trần', 'Lê'])} {rng.choice(['Văn', 'Thị'])} {rng.choice(['An', 'Bình', 'Hà'])}"
+    number = f"{rng.randint(1, 400)}/{rng.randint(2000, 2020)}"
+    lines = [("motto", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"), ("motto", "Độc lập - Tự do - Hạnh phúc"),
+             ("agency", "ỦY BAN NHÂN DÂN XÃ TÂN PHƯỚC"), ("title", "GIẤY KHAI SINH"),
+             ("field", f"Số: {number}"), ("field", f"Họ và tên: {name}"), ("field", "Giới tính: Nữ"),
+             ("field", "Ngày sinh: 05/06/2010"), ("field", "Ngày cấp: 07/06/2010"),
+             ("field", "Cơ quan cấp: Ủy ban nhân dân xã Tân Phước"), ("sign", "TM. ỦY BAN NHÂN DÂN")]
+    im = S.render_page(lines, signer="Lê Văn Tâm", dpi=dpi, color=False)
+    if rotate:
+        im = im.rotate(rotate, expand=True)   # counter-clockwise: the page was fed sideways
+    return im, {"doc_number": number, "holder_name": name}
+
+
+def _pdf(tmp_path, im, dpi: int, name: str) -> str:
+    buf = io.BytesIO()
+    im.save(buf, "PDF", resolution=float(dpi))
+    path = tmp_path / name
+    path.write_bytes(buf.getvalue())
+    return str(path)
+
+
+def test_embedded_page_image_is_what_rendering_gives(tmp_path):
+    im, _ = _page(1, 200)
+    path = _pdf(tmp_path, im, 200, "scan.pdf")
+    doc = pdfium.PdfDocument(path)
+    page = doc[0]
+    direct = ocr._full_page_image(page, 200)
+    rendered = page.render(scale=200 / 72.0, grayscale=True).to_pil().convert("L")
+    # The scan's own pixels; rendering rounds the page size to whole pixels (1655 vs 1654 here).
+    assert direct is not None and direct.size == im.size
+    assert abs(rendered.width - im.width) <= 1 and abs(rendered.height - im.height) <= 1
+    box = (0, 0, min(direct.width, rendered.width), min(direct.height, rendered.height))
+    diff = ImageStat.Stat(ImageChops.difference(direct.crop(box), rendered.crop(box))).mean[0]
+    assert diff < 6.0, f"decoded and rendered pages differ by {diff:.2f} grey levels on average"
+    truth = ImageStat.Stat(ImageChops.difference(direct, im.convert("L"))).mean[0]
+    assert truth < 3.0, f"decoded page differs from the scan by {truth:.2f} grey levels (JPEG only)"
+    # Not the planned resolution: rendering (resampling) stays in charge.
+    assert ocr._full_page_image(page, 300) is None
+    page.close()
+    doc.close()
+
+
+def test_page_with_text_is_rendered_not_decoded(tmp_path):
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(595.28, 841.89))
+    img = Image.new("L", (827, 1169), 255)
+    png = tmp_path / "bg.png"
+    img.save(png)
+    c.drawImage(str(png), 0, 0, width=595.28, height=841.89)
+    c.drawString(72, 720, "GIAY KHAI SINH")   # text on top of the image: decoding alone would lose it
+    c.save()
+    doc = pdfium.PdfDocument(buf.getvalue())
+    assert ocr._full_page_image(doc[0], 100) is None
+    doc.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("dpi, rotate", [(150, 90), (200, 270)])
+def test_rotated_page_is_turned_and_read(tmp_path, monkeypatch, engine, dpi, rotate):
+    monkeypatch.setenv("TTHC_OCR_ENGINE", engine)
+    im, truth = _page(dpi + rotate, dpi, rotate)
+    path = _pdf(tmp_path, im, dpi, "sideways.pdf")
+    data = open(path, "rb").read()
+    plan = plan_pages(data, "application/pdf", path, min_text_chars=40, ocr_dpi=300, lang="vie")
+    job = plan.pages[0].job
+    assert job is not None and job.dpi == dpi   # the scan's own resolution, not upsampled
+    page = ocr.ocr_page(job)
+    assert page.rotation == rotate
+    assert page.width_px < page.height_px
+    assert page.confidence > 80
+    got = extract_fields([page.text], {"ocr_confidence": page.confidence})
+    assert got.document_type.value == "KS"
+    assert {k: got.fields[k].value for k in truth} == truth
+
+
+def test_engine_setting_is_checked(monkeypatch):
+    monkeypatch.setenv("TTHC_OCR_ENGINE", "cuneiform")
+    with pytest.raises(ValueError, match="TTHC_OCR_ENGINE='cuneiform'"):
+        ocr.ocr_engine()
+    monkeypatch.setenv("TTHC_OCR_ENGINE", "pytesseract")
+    assert ocr.ocr_engine() == "pytesseract"
+
+
+def test_pool_of_two_workers_reads_every_page(tmp_path):
+    """Forked workers each keep their own Tesseract; pages come back in order with confidences."""
+    pages, truths = [], []
+    for seed in (11, 12, 13):
+        im, truth = _page(seed, 150)
+        pages.append(im)
+        truths.append(truth)
+    buf = io.BytesIO()
+    pages[0].save(buf, "PDF", resolution=150.0, save_all=True, append_images=pages[1:])
+    path = tmp_path / "three.pdf"
+    path.write_bytes(buf.getvalue())
+    plan = plan_pages(buf.getvalue(), "application/pdf", str(path), min_text_chars=40, ocr_dpi=300, lang="vie")
+    with OcrPool(2) as pool:
+        results = [pool.submit(p.job).result() for p in plan.pages]
+    assert [r.index for r in results] == [0, 1, 2]
+    for r, truth in zip(results, truths):
+        assert r.confidence > 80 and r.dpi == 150
+        got = extract_fields([r.text])
+        assert got.fields["doc_number"].value == truth["doc_number"]
