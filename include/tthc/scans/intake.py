@@ -515,12 +515,15 @@ def finalize(zone: DropZone, url: str, batch_id: int) -> dict:
             report.duplicates = [dict(zip(("file_name", "source_uri", "sha256", "original_file_id",
                                            "original_drop_zone", "original_source_uri", "result_code"), r))
                                  for r in cur.fetchall()]
-            cur.execute("""SELECT count(*) FILTER (WHERE status = 'quarantined'), count(*) FROM ops.scan_file
-                           WHERE batch_id = %s""", (batch_id,))
-            report.quarantined, files_in = cur.fetchone()
+            # The batch's counts are its files' state, not this run's work: a rerun that finds
+            # nothing new leaves them as they were.
+            cur.execute("""SELECT count(*) FILTER (WHERE status = 'quarantined'), count(*),
+                                  count(*) FILTER (WHERE status = 'linked')
+                           FROM ops.scan_file WHERE batch_id = %s""", (batch_id,))
+            report.quarantined, files_in, files_linked = cur.fetchone()
             report.documents = staged + review  # review here: the low-confidence ones, not yet the failed
             report.seconds = round(time.monotonic() - started, 3)
-            close_batch(cur, batch_id, "succeeded", files_in, report.linked, report.quarantined,
+            close_batch(cur, batch_id, "succeeded", files_in, files_linked, report.quarantined,
                         {"scan": {k: v for k, v in asdict(report).items() if k != "duplicates"},
                          "duplicates": report.duplicates})
     finally:
