@@ -22,7 +22,7 @@ from tthc.ops.quarantine import Rejection, quarantine
 from tthc.scans.config import DropZone
 from tthc.sources.clean import CANDIDATE_COLUMNS, CleanContext, clean_row
 from tthc.sources.config import FieldRule, SourceConfig
-from tthc.sources.pipeline import canonical_payload, normalize_batch
+from tthc.sources.pipeline import canonical_payload, normalize_batch, record_failed_checks
 from tthc.warehouse.db import connect
 
 log = logging.getLogger(__name__)
@@ -267,12 +267,7 @@ def check_staged(zone: DropZone, url: str, batch_id: int):
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("UPDATE staging.result_candidate SET failed_checks = NULL WHERE batch_id = %s", (batch_id,))
-            if outcome.failures:
-                execute_values(cur, """UPDATE staging.result_candidate c SET failed_checks = v.checks::jsonb
-                                       FROM (VALUES %s) AS v(candidate_id, checks)
-                                       WHERE c.candidate_id = v.candidate_id""",
-                               [(cid, json.dumps(f, ensure_ascii=False)) for cid, f in outcome.failures.items()])
+            record_failed_checks(cur, batch_id, outcome.failures)
     finally:
         conn.close()
     return outcome

@@ -138,6 +138,16 @@ def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, e
     return batch_id
 
 
+def record_failed_checks(cur, batch_id: int, failures: dict) -> None:
+    """Mark the batch's candidates with the checks they failed (NULL = passed): what normalize skips."""
+    cur.execute("UPDATE staging.result_candidate SET failed_checks = NULL WHERE batch_id = %s", (batch_id,))
+    if failures:
+        execute_values(cur, """UPDATE staging.result_candidate c SET failed_checks = v.checks::jsonb
+                               FROM (VALUES %s) AS v(candidate_id, checks)
+                               WHERE c.candidate_id = v.candidate_id""",
+                       [(cid, json.dumps(f, ensure_ascii=False)) for cid, f in failures.items()], page_size=5000)
+
+
 def validate_and_quarantine(cfg: SourceConfig, url: str, batch_id: int) -> dict:
     """Great Expectations on the staged batch; failing rows go to ops.quarantine with their payload."""
     from tthc.validation import validate_batch
@@ -146,13 +156,7 @@ def validate_and_quarantine(cfg: SourceConfig, url: str, batch_id: int) -> dict:
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("UPDATE staging.result_candidate SET failed_checks = NULL WHERE batch_id = %s", (batch_id,))
-            if outcome.failures:
-                execute_values(cur, """UPDATE staging.result_candidate c SET failed_checks = v.checks::jsonb
-                                       FROM (VALUES %s) AS v(candidate_id, checks)
-                                       WHERE c.candidate_id = v.candidate_id""",
-                               [(cid, json.dumps(f, ensure_ascii=False)) for cid, f in outcome.failures.items()],
-                               page_size=5000)
+            record_failed_checks(cur, batch_id, outcome.failures)
             cur.execute("""SELECT c.source_pk, c.clean_problems, c.failed_checks, r.payload
                            FROM staging.result_candidate c
                            JOIN raw.source_row r ON (r.source, r.source_pk, r.row_hash) = (c.source, c.source_pk, c.row_hash)
