@@ -29,6 +29,13 @@ STATE_QUERIES = {
     "results": """SELECT result_code, procedure_code, agency_id, issuing_unit_key, doc_book, doc_number, issue_date,
                          valid_until, revoked_on FROM core.result ORDER BY result_code""",
     "lineage": "SELECT source, source_pk, row_hash FROM core.result_source ORDER BY 1, 2, 3",
+    "copies": "SELECT result_code, copy_kind, digitized_at, is_signed, recorded_at FROM core.result ORDER BY 1",
+    "documents": """SELECT d.sha256, d.document_type, d.quality_ok, d.link_rule, r.result_code
+                     FROM core.document d LEFT JOIN core.result r ON r.result_id = d.result_id ORDER BY 1""",
+    "scan_files": "SELECT file_name, sha256, status, reason FROM ops.scan_file ORDER BY 1, 2",
+    "snapshots": """SELECT period_kind, period_end, plan_code, unit_view, unit_key, in_scope, declared, known,
+                           digitized, data_only, digitized_elsewhere, pct_digitized, target_pct, status
+                    FROM mart.progress_snapshot ORDER BY 1, 2, 3, 4, 5""",
 }
 
 
@@ -66,6 +73,13 @@ def test_demo_runs_every_dag_and_is_repeatable(demo_env):
     types = {r[1] for r in state["results"]}
     assert {"KS", "GPXD", "HKD"} <= types, types
     assert all(r[0] for r in state["results"]), "every result has its unique code"
+    # Scans were read and linked, and the snapshots were taken with their reports.
+    # (size 300 gives a 12-file drop: 4 broken files, a duplicate, the rest linked or waiting for review)
+    assert sum(1 for d in state["documents"] if d[4]) >= 5, state["documents"]
+    assert {f[2] for f in state["scan_files"]} <= {"linked", "review", "quarantined", "duplicate"}, state["scan_files"]
+    assert {r[0] for r in state["snapshots"]} == {"month", "quarter", "year"}
+    reports = list((Path(env["TTHC_LOCAL_DIR"]) / "reports").glob("*/*.xlsx"))
+    assert len(reports) == 3, reports
 
     second = _run_demo(env)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

@@ -67,6 +67,8 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
         "TTHC_TASK_RETRIES": "0",  # fail fast in the demo instead of waiting for retry delays
         "TTHC_PERMITS_URL": permits_url,
         "TTHC_PERMITS_SCHEMA": "xaydung",
+        # The generator has finished writing the scan drop: every file is stable at once.
+        "TTHC_SCAN_MIN_AGE_SECONDS": "0",
     })
     ensure_metadata_db(env)
     dag_ids = ordered(list_dag_ids(env))
