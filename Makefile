@@ -7,8 +7,8 @@ VENV ?= .venv
 PYTHON ?= $(shell for c in python3.12 $$(ls -1d /root/.pyenv/versions/3.12*/bin/python3 2>/dev/null) /usr/bin/python3.12 python3; do \
 	  if $$c -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 UV_VERSION := 0.13.9
-# Two workers: the Airflow end-to-end test runs beside the rest of the suite.
-PYTEST_ARGS ?= -n 2
+# Two workers, one test file each at a time (files keep their order and share their module fixtures).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test install system-deps bench clean stop help
