@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 
 from tthc.airflow_runner import airflow_env, dags_test_many, ensure_metadata_db, list_dag_ids
@@ -85,6 +86,8 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
 
     _step(5, "summary")
     print(render_summary(url))
+    print(f"Reports for officials (HTML, PNG, XLSX): {settings.local_dir / 'reports'}"
+          if not os.environ.get("TTHC_REPORTS_DIR") else f"Reports for officials: {os.environ['TTHC_REPORTS_DIR']}")
     print(describe_dataset(manifest, settings.demo_data_dir))
     print(f"\nDone in {time.monotonic() - started:.0f}s. "
           f"{'All DAGs succeeded.' if not failures else f'{len(failures)} DAG(s) FAILED: see the logs above.'}")
@@ -102,6 +105,8 @@ def describe_dataset(manifest: dict, data_dir) -> str:
     for name, info in (counts.get("sources") or {}).items():
         if isinstance(info, dict):
             rows = info.get("rows", info.get("files", info.get("true_rows")))
+            if rows is None and "commune_offices" in info:  # one-stop offices
+                rows = info["commune_offices"] + info.get("district_offices", 0)
             lines.append(f"  {name:<31} {rows} rows" + (f" ({info['duplicate_rows']} duplicates, "
                          f"{info.get('junk_rows', 0)} junk)" if "duplicate_rows" in info else ""))
     return "\n".join(lines)

@@ -25,6 +25,15 @@ QUERIES = [
      "SELECT count(*) || ' (' || count(result_code) || ')' FROM core.result"),
     ("Results by type", "SELECT string_agg(procedure_code || ' ' || n, ', ' ORDER BY procedure_code) FROM "
                         "(SELECT procedure_code, count(*) n FROM core.result GROUP BY 1) s"),
+    ("Results by copy (scan / born-digital / data only)",
+     "SELECT count(*) FILTER (WHERE copy_kind = 'scan') || ' / ' || count(*) FILTER (WHERE copy_kind = 'born_digital') "
+     "|| ' / ' || count(*) FILTER (WHERE copy_kind = 'data_only') FROM core.result"),
+    ("Scan files (linked / review / quarantined / duplicate)",
+     "SELECT count(*) FILTER (WHERE status = 'linked') || ' / ' || count(*) FILTER (WHERE status = 'review') || ' / ' "
+     "|| count(*) FILTER (WHERE status = 'quarantined') || ' / ' || count(*) FILTER (WHERE status = 'duplicate') "
+     "FROM ops.scan_file"),
+    ("Progress snapshots (periods)", "SELECT string_agg(period_kind || ' ' || period_end, ', ' ORDER BY period_kind) "
+                                     "FROM (SELECT DISTINCT period_kind, period_end FROM mart.progress_snapshot) s"),
     ("Source rows landed in raw", "SELECT count(*) FROM raw.source_row"),
     ("Quarantined, by source", "SELECT string_agg(source || ' ' || n, ', ' ORDER BY source) FROM "
                                "(SELECT source, count(*) n FROM ops.quarantine WHERE resolved_at IS NULL GROUP BY 1) s"),
