@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import logging
 import os
 import re
@@ -160,14 +161,21 @@ def load_config(path: Path | None = None) -> AlertConfig:
     return AlertConfig(settings=settings, routes=routes, sources=sources, unit_contacts=contacts, path=path)
 
 
+@functools.lru_cache(maxsize=8)
+def _late_after_table(path: str, mtime_ns: int) -> dict:
+    """late_after_hours of one version of the file: every DAG file asks at parse time, read it once."""
+    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return doc.get("late_after_hours") or {}
+
+
 def late_after(key: str | None = None, path: Path | None = None) -> dt.timedelta:
     """How long after it was queued a run counts as late (`late_after_hours:` by DAG kind or source name).
 
     Read at DAG parse time, so it never raises: a broken file falls back to the default and logs why.
     """
     try:
-        doc = yaml.safe_load(Path(path or config_path()).read_text(encoding="utf-8")) or {}
-        table = doc.get("late_after_hours") or {}
+        file = Path(path or config_path())
+        table = _late_after_table(str(file), file.stat().st_mtime_ns)
         hours = table.get(key) if key is not None and key in table else table.get("default", DEFAULT_LATE_AFTER_HOURS)
         return dt.timedelta(hours=float(hours))
     except Exception:  # noqa: BLE001 - parse time: never break a DAG file over an alert setting

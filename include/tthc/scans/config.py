@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from tthc.paths import project_root
-from tthc.sources.config import SourceConfigError, expand_env
+from tthc.sources.config import SourceConfigError, config_named, expand_env, load_config_folder
 
 MAX_CHUNK = 1024  # Airflow's max_map_length: a mapped task list never holds more files than this
 
@@ -145,18 +145,8 @@ def load_drop(path: Path) -> DropZone:
 
 
 def load_drops(directory: Path | None = None) -> list[DropZone]:
-    directory = directory or drops_dir()
-    zones = [load_drop(p) for p in sorted(directory.glob("*.yaml"))]
-    names = [z.name for z in zones]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DropConfigError(f"{directory}: duplicate drop-zone names {dupes}")
-    return zones
+    return load_config_folder(directory or drops_dir(), load_drop, "drop-zone", DropConfigError)
 
 
 def drop_named(name: str, directory: Path | None = None) -> DropZone:
-    zones = load_drops(directory)
-    for zone in zones:
-        if zone.name == name:
-            return zone
-    raise DropConfigError(f"no drop zone named {name!r} in {directory or drops_dir()}: {[z.name for z in zones]}")
+    return config_named(load_drops(directory), name, directory or drops_dir(), "drop zone", DropConfigError)

@@ -167,20 +167,28 @@ def load_source(path: Path) -> SourceConfig:
         csv_options=doc.get("csv") or {}, path=path)
 
 
+def load_config_folder(directory: Path, load, what: str, error: type[Exception] = SourceConfigError) -> list:
+    """Every *.yaml of a configuration folder (sources/, drops/), by file name; names must be unique."""
+    items = [load(p) for p in sorted(directory.glob("*.yaml"))]
+    names = [i.name for i in items]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise error(f"{directory}: duplicate {what} names {dupes}")
+    return items
+
+
+def config_named(items: list, name: str, directory: Path, what: str, error: type[Exception] = SourceConfigError):
+    """The item whose `name:` is `name`; the error lists the known names."""
+    for item in items:
+        if item.name == name:
+            return item
+    raise error(f"no {what} named {name!r} in {directory}: {[i.name for i in items]}")
+
+
 def source_named(name: str, directory: Path | None = None) -> SourceConfig:
     """The source whose `name:` is `name`; the error lists the known names."""
-    configs = load_sources(directory)
-    for cfg in configs:
-        if cfg.name == name:
-            return cfg
-    raise SourceConfigError(f"no source named {name!r} in {directory or sources_dir()}: {[c.name for c in configs]}")
+    return config_named(load_sources(directory), name, directory or sources_dir(), "source")
 
 
 def load_sources(directory: Path | None = None) -> list[SourceConfig]:
-    directory = directory or sources_dir()
-    configs = [load_source(p) for p in sorted(directory.glob("*.yaml"))]
-    names = [c.name for c in configs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise SourceConfigError(f"{directory}: duplicate source names {dupes}")
-    return configs
+    return load_config_folder(directory or sources_dir(), load_source, "source")
