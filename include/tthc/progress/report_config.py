@@ -1,0 +1,126 @@
+"""config/reports.yaml: who issues each plan's report, who receives it (per plan, report kind and
+unit) and the Vietnamese names of data sources shown to officials. See docs/reports.md.
+
+Strings may use ${VAR} and ${VAR:-default} as in config/alerts.yaml (real people's addresses stay
+in the environment); an address list entry that expands to "" is dropped, and one entry may hold
+several addresses separated by "," or ";". TTHC_REPORTS_CONFIG points to another file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tthc.paths import project_root
+
+Kind = Literal["month", "quarter", "year"]
+EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+")
+
+
+class ReportConfigError(ValueError):
+    pass
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Contact(_Model):
+    name: str                                   # as in "Kính gửi: …"
+    emails: tuple[str, ...] = ()
+
+    @field_validator("emails", mode="before")
+    @classmethod
+    def _split(cls, value):
+        out = []
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            out += [p.strip() for p in re.split(r"[,;]", str(v or "")) if p.strip()]
+        bad = [e for e in out if not EMAIL.fullmatch(e)]
+        if bad:
+            raise ValueError(f"not an email address: {bad[0]!r}")
+        return tuple(out)
+
+
+class Delivery(_Model):
+    """One recipient group of a plan's report: which kinds, by when, to whom, copied to whom."""
+    kinds: tuple[Kind, ...]
+    due: str | None = None                      # "MM-DD" of the period's year (the yearly report: 11-15)
+    to: tuple[Contact, ...]
+    cc: tuple[Contact, ...] = ()
+
+    @field_validator("due")
+    @classmethod
+    def _due(cls, value):
+        if value is not None:
+            dt.date.fromisoformat(f"2000-{value}")
+        return value
+
+    def due_date(self, year: int) -> dt.date | None:
+        return dt.date.fromisoformat(f"{year}-{self.due}") if self.due else None
+
+
+class PlanReport(_Model):
+    authority: str                              # cơ quan chủ quản, upper case on the form
+    reporting_unit: str                         # đơn vị báo cáo
+    place: str = "Đồng Tháp"                    # "Đồng Tháp, ngày … tháng … năm …"
+    deliveries: tuple[Delivery, ...] = ()
+
+
+class UnitCopy(_Model):
+    """A unit's own copy of its own figures."""
+    name: str | None = None                     # default: "UBND " + the unit's name in the warehouse
+    emails: tuple[str, ...] = ()
+    kinds: tuple[Kind, ...] = ("month", "quarter", "year")
+    plans: tuple[str, ...] = ()                 # empty: every plan that judges the unit
+
+    _split = field_validator("emails", mode="before")(Contact._split.__func__)
+
+
+class Settings(_Model):
+    smtp_conn_id: str = "smtp_default"
+    from_email: str = ""
+    subject_prefix: str = "[TTHC]"
+
+
+class ReportConfig(_Model):
+    settings: Settings = Settings()
+    plans: dict[str, PlanReport] = Field(default_factory=dict)
+    units: dict[str, UnitCopy] = Field(default_factory=dict)
+    # Vietnamese names of sources by glob on the internal name; an unmatched source shows as "Nguồn khác".
+    source_labels: dict[str, str] = Field(default_factory=dict)
+
+    def plan(self, code: str) -> PlanReport:
+        return self.plans.get(code) or PlanReport(authority="UBND TỈNH ĐỒNG THÁP", reporting_unit="")
+
+    def source_label(self, source: str) -> str:
+        for glob, label in self.source_labels.items():
+            if fnmatch.fnmatchcase(source, glob):
+                return label
+        return "Nguồn dữ liệu khác"
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("TTHC_REPORTS_CONFIG", project_root() / "config" / "reports.yaml")).resolve()
+
+
+def load_report_config(path: Path | None = None) -> ReportConfig:
+    from tthc.alerts.config import AlertConfigError, _expand
+
+    path = Path(path) if path else config_path()
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return ReportConfig.model_validate(_expand(doc, path.name))
+    except OSError as exc:
+        raise ReportConfigError(f"report config {path} is not readable: {exc}") from exc
+    except (yaml.YAMLError, AlertConfigError) as exc:
+        raise ReportConfigError(f"{path.name}: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ReportConfigError(f"{path.name}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
