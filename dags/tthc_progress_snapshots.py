@@ -2,8 +2,10 @@
 
 Each run computes the progress AS OF its period's last day (mart.progress_as_of) from when
 every result was recorded and digitized, writes immutable rows to mart.progress_snapshot
-(replacing that period only, atomically) and renders the officials' report (HTML + PNG +
-XLSX) into TTHC_REPORTS_DIR/<period>/. Time-scheduled with CronDataIntervalTimetable in
+(replacing that period only, atomically), renders the officials' report (HTML, PNG, PDF,
+XLSX) into TTHC_REPORTS_DIR/<period>/ and e-mails it (PDF + XLSX) to the recipients of
+config/reports.yaml, recording each sending in ops.report_delivery (once per audience and period;
+trigger with params {"force_delivery": true} to send again). Backfilled runs send nothing. Time-scheduled with CronDataIntervalTimetable in
 Asia/Ho_Chi_Minh, so past periods can be backfilled:
 
     airflow backfill create --dag-id tthc_progress_quarterly --from-date 2023-01-01 --to-date 2025-01-01
@@ -15,7 +17,7 @@ one-stop offices) daily. See docs/progress.md."""
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from tthc.orchestration import DEFAULT_ARGS, TIMEZONE, dag_failure_callback, late_after, late_run_deadline
 
@@ -45,6 +47,8 @@ def _snapshot_dag(kind: str):
         deadline=late_run_deadline("snapshot", late_after("snapshot")),
         tags=["tthc", "progress", "report"],
         doc_md=__doc__,
+        params={"force_delivery": Param(False, type="boolean",
+                                        description="send the reports again to recipients already served")},
     )
     def progress_dag():
         @task(outlets=[SNAPSHOTS])
@@ -68,6 +72,19 @@ def _snapshot_dag(kind: str):
             return {k: str(v) for k, v in paths.items()}
 
         @task
+        def deliver_reports(snap: dict, _rendered: dict) -> list[dict]:
+            import datetime as dt
+
+            from tthc.orchestration import warehouse_url
+            from tthc.progress.delivery import deliver_reports as deliver
+
+            ctx = get_current_context()
+            if ctx["dag_run"].run_type == "backfill":
+                return []  # past periods: the reports were due then; nothing is e-mailed now
+            return deliver(warehouse_url(), snap["period_kind"], dt.date.fromisoformat(snap["period_end"]),
+                           force=bool(ctx["params"].get("force_delivery")), run_id=ctx["run_id"])
+
+        @task
         def alert_units_behind(snap: dict) -> int:
             import datetime as dt
 
@@ -79,7 +96,7 @@ def _snapshot_dag(kind: str):
             return notify_units_behind(warehouse_url(), snap["period_kind"], dt.date.fromisoformat(snap["period_end"]))
 
         snap = take_snapshot()
-        render_report(snap)
+        deliver_reports(snap, render_report(snap))
         if kind in ("quarter", "year"):
             alert_units_behind(snap)
 

@@ -38,7 +38,10 @@ def test_dags_import_with_data_interval_timetables(dagbag):
         assert dag.timetable.expression == cron
         assert "Asia/Ho_Chi_Minh" in str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone))
         alerts = {"alert_units_behind"} if dag_id != "tthc_progress_monthly" else set()
-        assert {t.task_id for t in dag.tasks} == {"take_snapshot", "render_report"} | alerts
+        assert {t.task_id for t in dag.tasks} == {"take_snapshot", "render_report", "deliver_reports"} | alerts
+        # the reports are sent once rendered (the PDF and XLSX are attached), never before
+        assert dag.get_task("deliver_reports").upstream_task_ids == {"take_snapshot", "render_report"}
+        assert dag.params["force_delivery"] is False
     assert "tthc_progress_inputs" in dagbag.dags
 
 
@@ -76,4 +79,6 @@ def test_quarterly_dag_runs_end_to_end(warehouse, tmp_path):
                                    WHERE period_kind = 'quarter' AND period_end = '2024-09-30'""")[0]
     assert rows[0] >= 154 + 10 and rows[1]  # the Airflow run_id is recorded
     folder = reports / "quarter-2024-09-30"
-    assert sorted(p.suffix for p in folder.iterdir()) == [".html", ".png", ".xlsx"]
+    assert sorted(p.suffix for p in folder.iterdir()) == [".html", ".pdf", ".png", ".xlsx"]
+    # no address is configured by default: every audience is recorded as such, nothing is sent
+    assert fetch_all(warehouse, "SELECT DISTINCT status FROM ops.report_delivery") == [("no_recipients",)]

@@ -27,8 +27,11 @@ class Delivery:
 
 
 def send_email(to: list[str], subject: str, html_body: str, conn_id: str = "smtp_default",
-               from_email: str | None = None) -> Delivery:
-    target = ", ".join(to)
+               from_email: str | None = None, files: list[str] | None = None,
+               cc: list[str] | None = None) -> Delivery:
+    """One message through the SMTP connection; `files` are attached (alerts send none, reports
+    their PDF and XLSX)."""
+    target = ", ".join([*to, *(cc or [])])
     try:
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
@@ -36,7 +39,8 @@ def send_email(to: list[str], subject: str, html_body: str, conn_id: str = "smtp
         encoded = Header(subject, "utf-8").encode()
         with SmtpHook(smtp_conn_id=conn_id) as hook:
             hook.send_email_smtp(to=list(to), subject=encoded, html_content=html_body,
-                                 from_email=from_email or None, mime_charset="utf-8")
+                                 from_email=from_email or None, mime_charset="utf-8",
+                                 files=list(files or []) or None, cc=list(cc or []) or None)
         return Delivery("email", target, True)
     except Exception as exc:  # noqa: BLE001 - a channel failure must never mask the alerted failure
         log.error("alert email to %s via connection %r failed: %s: %s", target, conn_id, type(exc).__name__, exc)

@@ -3,6 +3,8 @@
     python -m tthc.progress snapshot --kind quarter --end 2024-12-31 [--report]
     python -m tthc.progress backfill --kind quarter --from 2022-01-01 --to 2025-12-31 [--report]
     python -m tthc.progress report --kind quarter --end 2024-12-31 [--out DIR_OR_S3] [--no-png]
+                                   [--plan SD-2024] [--unit 29905]
+    python -m tthc.progress deliver --kind quarter --end 2024-12-31 [--force]
     python -m tthc.progress load-inputs [--dir DEMO_DATA_DIR]
 
 The warehouse is WAREHOUSE_URL (else the embedded server), as for every tthc command.
@@ -40,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--kind", choices=snapshot.PERIOD_KINDS, required=True)
         p.add_argument("--end", type=dt.date.fromisoformat, required=True)
         p.add_argument("--out", default=None, help="reports folder or s3://bucket/prefix (default TTHC_REPORTS_DIR)")
-        p.add_argument("--no-png", action="store_true")
+        p.add_argument("--no-png", action="store_true", help="skip the PNG and PDF (no Chromium)")
+        if name == "report":
+            p.add_argument("--plan", default=None, help="only this plan (code of seeds/plans/*.yaml)")
+            p.add_argument("--unit", default=None, help="a unit's own copy: only its figures (unit code)")
         if name == "snapshot":
             p.add_argument("--report", action="store_true", help="also render the report")
     p = sub.add_parser("backfill")
@@ -50,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", action="store_true")
     p.add_argument("--out", default=None)
     p.add_argument("--no-png", action="store_true")
+    p = sub.add_parser("deliver", help="e-mail the period's reports to config/reports.yaml recipients")
+    p.add_argument("--kind", choices=snapshot.PERIOD_KINDS, required=True)
+    p.add_argument("--end", type=dt.date.fromisoformat, required=True)
+    p.add_argument("--force", action="store_true", help="send again to recipients already served")
     p = sub.add_parser("load-inputs")
     p.add_argument("--dir", type=Path, default=None, help="folder with dossiers.csv and one_stop_offices.csv")
     args = ap.parse_args(argv)
@@ -62,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
 
         folder = args.dir or Settings.from_env().demo_data_dir
         out = [load_dossiers(folder / "dossiers.csv", url), load_one_stop_offices(folder / "one_stop_offices.csv", url)]
+    elif args.cmd == "deliver":
+        from tthc.progress.delivery import deliver_reports
+
+        out = deliver_reports(url, args.kind, args.end, force=args.force, run_id="cli:deliver")
     else:
         ends = [args.end] if args.cmd in ("snapshot", "report") else _periods(args.kind, args.start, args.stop)
         for end in ends:
@@ -70,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                 rep = snapshot.take_snapshot(url, args.kind, end, run_id=f"cli:{args.cmd}")
                 item.update(rows=rep.rows, seconds=round(rep.seconds, 2))
             if args.cmd == "report" or args.report:
-                item["report"] = reports.write_report(url, args.kind, end, args.out, png=not args.no_png)
+                item["report"] = reports.write_report(url, args.kind, end, args.out, png=not args.no_png,
+                                                      plan=getattr(args, "plan", None),
+                                                      unit_code=getattr(args, "unit", None))
             out.append(item)
     json.dump(out, sys.stdout, ensure_ascii=False, indent=2, default=str)
     print()
