@@ -58,14 +58,21 @@ FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p
     SELECT array_agg(u.unit_key) INTO v_units FROM mart.plan_unit u WHERE u.plan_code = v_plan.plan_code;
     CONTINUE WHEN v_units IS NULL;
     RETURN QUERY
-    WITH res AS (
+    WITH sign_from AS (
+        -- the plan's signing requirement by unit (its level's start day; none: no requirement)
+        SELECT pu.unit_key, sr.required_from
+        FROM mart.plan_unit pu
+        LEFT JOIN core.plan_signing_rule sr ON sr.plan_code = pu.plan_code AND sr.level = pu.level
+        WHERE pu.plan_code = v_plan.plan_code
+    ), res AS (
         SELECT r.issuing_unit_key AS unit_key, r.procedure_code, date_part('year', r.issue_date)::int AS issue_year,
                r.successor_unit_key AS succ_raw,
                count(*) FILTER (WHERE s.in_scope) AS known,
                count(*) FILTER (WHERE s.in_scope AND r.copy_kind IN ('scan', 'born_digital') AND r.digitized_at < v_t) AS copies,
-               count(*) FILTER (WHERE r.issue_date >= date '2022-01-01' AND r.issue_date <= p_as_of) AS issued22,
-               count(*) FILTER (WHERE r.issue_date >= date '2022-01-01' AND r.issue_date <= p_as_of AND r.is_signed) AS signed22
+               count(*) FILTER (WHERE r.issue_date >= sf.required_from AND r.issue_date <= p_as_of) AS issued22,
+               count(*) FILTER (WHERE r.issue_date >= sf.required_from AND r.issue_date <= p_as_of AND r.is_signed) AS signed22
         FROM core.result r
+        JOIN sign_from sf ON sf.unit_key = r.issuing_unit_key
         CROSS JOIN LATERAL (SELECT r.issue_date <= v_plan.issue_cutoff
                                    AND core.result_status(r.valid_until, r.revoked_on, v_plan.valid_after) = 'valid'
                                    AS in_scope) s
@@ -202,13 +209,15 @@ WITH params AS (
     SELECT p_as_of AS d, ((p_as_of + 1)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh') AS t,
            extract(year FROM p_as_of)::int AS y
 ), measured AS (
-    -- results issued from 2022 to the as-of day and known by then: share digitally signed
+    -- results issued from the plan's signing start (per level) to the as-of day and known by then:
+    -- share digitally signed
     SELECT pu.plan_code, 'signed_share'::text AS indicator, ''::text AS unit_level,
            count(*) FILTER (WHERE r.is_signed) AS numerator, count(*) AS denominator
     FROM mart.plan_unit pu
     CROSS JOIN params prm
+    JOIN core.plan_signing_rule sr ON sr.plan_code = pu.plan_code AND sr.level = pu.level
     JOIN core.result r ON r.issuing_unit_key = pu.unit_key
-    WHERE p_signed AND r.issue_date BETWEEN date '2022-01-01' AND prm.d
+    WHERE p_signed AND r.issue_date BETWEEN sr.required_from AND prm.d
       AND coalesce(r.recorded_at, r.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh') < prm.t
     GROUP BY pu.plan_code
     UNION ALL
@@ -229,13 +238,23 @@ WITH params AS (
     JOIN core.one_stop_office o ON o.unit_key = pu.unit_key
     WHERE pu.level IN ('district', 'commune')
     GROUP BY pu.plan_code, pu.level
+), complete AS (
+    -- an indicator the plan sets but nothing measured (no dossier this year, no office listed):
+    -- a row with denominator 0, shown as "no data" rather than missing
+    SELECT m.* FROM measured m
+    UNION ALL
+    SELECT DISTINCT i.plan_code, i.indicator, i.level, 0::bigint, 0::bigint
+    FROM core.plan_indicator_target i
+    WHERE (p_signed OR i.indicator <> 'signed_share')
+      AND NOT EXISTS (SELECT 1 FROM measured m WHERE (m.plan_code, m.indicator, m.unit_level)
+                                                     = (i.plan_code, i.indicator, i.level))
 )
 SELECT m.plan_code, m.indicator, m.unit_level, m.numerator, m.denominator,
        CASE WHEN m.denominator > 0 THEN round(100.0 * m.numerator / m.denominator, 2) END AS pct,
        tg.year, tg.target_pct,
        CASE WHEN tg.year IS NULL OR m.denominator = 0 THEN NULL
             WHEN 100.0 * m.numerator / m.denominator >= tg.target_pct THEN 'met' ELSE 'behind' END
-FROM measured m
+FROM complete m
 CROSS JOIN params prm
 LEFT JOIN LATERAL (
     SELECT i.year, i.target_pct FROM core.plan_indicator_target i

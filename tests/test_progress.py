@@ -443,6 +443,13 @@ def test_other_indicators_match_inputs(loaded, world, demo):
     t = dt.datetime(2025, 1, 1, tzinfo=TZ)
     issued = [g for g in world["results"] if "2022-01-01" <= g["issue_date"] <= "2024-12-31" and known_from(g) < t]
     assert got[("DT-2022", "signed_share", "")][:2] == (sum(1 for g in issued if is_signed(g)), len(issued))
+    # the Sa Đéc plan requires signing of district and commune results from 2024 (000, §II.2), from its YAML
+    assert fetch_all(loaded, """SELECT level, required_from FROM core.plan_signing_rule
+                                WHERE plan_code = 'SD-2024' ORDER BY level""") == [
+        ("commune", dt.date(2024, 1, 1)), ("district", dt.date(2024, 1, 1))]
+    sd_units = plan_units(world, "SD-2024")
+    sd_issued = [g for g in issued if unit_key_of(g) in sd_units and g["issue_date"] >= "2024-01-01"]
+    assert got[("SD-2024", "signed_share", "")][:2] == (sum(1 for g in sd_issued if is_signed(g)), len(sd_issued))
     # born-digital results make most of the signed share (the simulated scans are only a few)
     assert sum(1 for g in issued if g["signed_electronically"]) > sum(1 for g in issued if scanned_at(g) is not None)
     assert sum(1 for g in issued if is_signed(g)) < len(issued), "some 2022+ results are not signed: not vacuous"
@@ -509,3 +516,53 @@ def test_born_digital_results_count_as_digitized_from_their_issue_day(loaded, wo
     finally:
         with transaction(loaded) as cur:
             cur.execute("DELETE FROM core.plan WHERE plan_code = 'BD-TEST'")
+
+
+def test_signing_requirement_starts_per_plan_and_level(warehouse):
+    """Province plan: every result from 01/01/2022; Sa Đéc plan: district and commune results from
+    01/01/2024 (seeds/plans/*.yaml signing_required_from). Results of 2023 count for one, not the other."""
+    with transaction(warehouse) as cur:
+        cur.execute("""
+            INSERT INTO core.result (procedure_code, agency_id, issuing_unit_key, doc_number, issue_date, recorded_at,
+                                     copy_kind, is_signed)
+            SELECT p.code, a.electronic_id, a.unit_key, 'SG' || g, d, d::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh',
+                   'data_only', signed
+            FROM core.agency a
+            JOIN core.procedure p ON p.level = a.level AND p.is_permanent
+            CROSS JOIN LATERAL (VALUES (1, date '2021-12-20', true), (2, date '2023-06-01', false),
+                                       (3, date '2023-07-01', true), (4, date '2024-03-01', true),
+                                       (5, date '2024-04-01', false), (6, date '2024-05-01', true),
+                                       (7, date '2025-02-01', true)) v(g, d, signed)
+            WHERE a.kind = 'people_committee' AND a.unit_key IN ('pre2025/commune/29905', 'pre2025/district/867',
+                                                                 'pre2025/district/866')""")
+    take_snapshot(warehouse, "quarter", dt.date(2024, 12, 31))
+    got = {(p, u): (n, d) for p, u, n, d in fetch_all(warehouse, """
+        SELECT plan_code, unit_code, signed, issued_since_2022 FROM mart.progress_snapshot
+        WHERE period_end = '2024-12-31' AND unit_view = 'issuing' AND issued_since_2022 > 0""")}
+    per_unit = {u: n for u, n in fetch_all(warehouse, """SELECT a.unit_key, count(DISTINCT p.code) FROM core.agency a
+        JOIN core.procedure p ON p.level = a.level AND p.is_permanent
+        WHERE a.kind = 'people_committee' AND a.unit_key IN ('pre2025/commune/29905', 'pre2025/district/867',
+                                                             'pre2025/district/866') GROUP BY 1""")}
+    k_c, k_d = per_unit["pre2025/commune/29905"], per_unit["pre2025/district/867"]
+    k_o = per_unit["pre2025/district/866"]
+    # 2022 on (province plan): 2023-06, 2023-07, 2024-03, 2024-04, 2024-05 -> 5 issued, 3 signed (2025 is after)
+    assert got[("DT-2022", "29905")] == (3 * k_c, 5 * k_c)
+    assert got[("DT-2022", "866")] == (3 * k_o, 5 * k_o)
+    # 2024 on (Sa Đéc plan): 2024-03, 2024-04, 2024-05 -> 3 issued, 2 signed
+    assert got[("SD-2024", "29905")] == (2 * k_c, 3 * k_c)
+    assert got[("SD-2024", "867")] == (2 * k_d, 3 * k_d)
+    assert ("SD-2024", "866") not in got
+    ind = {(p, n, d) for p, n, d in fetch_all(warehouse, """SELECT plan_code, numerator, denominator
+        FROM mart.indicator_snapshot WHERE period_end = '2024-12-31' AND indicator = 'signed_share'""")}
+    assert ind == {("DT-2022", 3 * (k_c + k_d + k_o), 5 * (k_c + k_d + k_o)), ("SD-2024", 2 * (k_c + k_d), 3 * (k_c + k_d))}
+    adhoc = {(p, n, d) for p, i, n, d in fetch_all(warehouse, """SELECT plan_code, indicator, numerator, denominator
+        FROM mart.indicators_as_of('2024-12-31') WHERE indicator = 'signed_share'""")}
+    assert adhoc == ind
+    # an indicator without any input (no dossier, no one-stop office loaded) is a no-data row, not a missing one
+    nodata = fetch_all(warehouse, """SELECT plan_code, indicator, unit_level, denominator, pct, status_vi
+        FROM mart.indicator_snapshot WHERE period_end = '2024-12-31' AND indicator <> 'signed_share'
+        ORDER BY 1, 2, 3""")
+    assert nodata == [("DT-2022", "no_resupply_share", "", 0, None, "Chưa có số liệu"),
+                      ("DT-2022", "one_stop_running_share", "commune", 0, None, "Chưa có số liệu"),
+                      ("DT-2022", "one_stop_running_share", "district", 0, None, "Chưa có số liệu"),
+                      ("SD-2024", "no_resupply_share", "", 0, None, "Chưa có số liệu")]

@@ -45,6 +45,13 @@ INDICATOR_VI = {
     "one_stop_running_share": "Tỷ lệ Bộ phận Một cửa thực hiện số hóa",
 }
 NO_DATA = "Chưa có số liệu"
+# Where each indicator's figures come from (the report says so).
+INDICATOR_SOURCE_VI = {
+    "signed_share": "Kho dữ liệu: kết quả đã ký số",
+    "no_resupply_share": "Dữ liệu hồ sơ của Hệ thống một cửa điện tử (cờ \"phải nộp lại giấy tờ\"); "
+                         "chưa suy ra được từ kho vì hồ sơ chưa ghi người nộp và giấy tờ cần dùng",
+    "one_stop_running_share": "Danh sách Bộ phận Một cửa và ngày bắt đầu số hóa",
+}
 CHROMIUM = os.environ.get("TTHC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -125,13 +132,15 @@ def load_report_data(url: str | None, kind: str, end: dt.date, unit_code: str | 
         WHERE s.period_kind = %s AND s.period_end <= %s AND s.unit_view = 'issuing' {unit_filter}
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
     indicator_targets = fetch_all(url, "SELECT DISTINCT plan_code, indicator, level FROM core.plan_indicator_target")
+    signing = fetch_all(url, "SELECT plan_code, level, required_from FROM core.plan_signing_rule ORDER BY 1, 2")
     indicators = [] if unit_code else fetch_all(url, """
         SELECT plan_code, indicator, unit_level, numerator, denominator, pct, target_pct, status
         FROM mart.indicator_snapshot WHERE period_kind = %s AND period_end = %s ORDER BY 1, 2, 3""", (kind, end))
     health = [] if unit_code else [dict(zip([c for c, _ in HEALTH_COLUMNS], r)) for r in fetch_all(
         url, f"SELECT {', '.join(c for c, _ in HEALTH_COLUMNS)} FROM ops.pipeline_health ORDER BY source")]
     return {"rows": rows, "plans": plans, "targets": targets, "history": history, "indicators": indicators,
-            "indicator_targets": [] if unit_code else indicator_targets, "health": health, "unit_code": unit_code}
+            "indicator_targets": [] if unit_code else indicator_targets, "health": health, "unit_code": unit_code,
+            "signing": signing}
 
 
 def _health_cell(column: str, value, config: ReportConfig):
@@ -186,7 +195,16 @@ def indicator_rows(data: dict, plan: str) -> list[dict]:
         m = measured.get((ind, lvl))
         _, _, _, num, den, pct, target, status = m if m else (None,) * 8
         has_data = bool(den)
-        out.append({"name": INDICATOR_VI.get(ind, ind), "level": LEVEL_SHORT.get(lvl, ""),
+        name = INDICATOR_VI.get(ind, ind)
+        if ind == "signed_share":
+            by_day: dict[dt.date, list[str]] = {}
+            for p, lv, d in data.get("signing", []):
+                if p == plan:
+                    by_day.setdefault(d, []).append(LEVEL_VI[lv].split(" (")[0].lower())
+            if by_day:  # "(kết quả cấp huyện, cấp xã cấp từ 01/01/2024)"
+                name += " (" + "; ".join(f"kết quả {', '.join(lv)} cấp từ {d.strftime('%d/%m/%Y')}"
+                                         for d, lv in sorted(by_day.items())) + ")"
+        out.append({"name": name, "source": INDICATOR_SOURCE_VI.get(ind, ""), "level": LEVEL_SHORT.get(lvl, ""),
                     "numerator": num if has_data else None, "denominator": den if has_data else None,
                     "pct": pct if has_data else None, "target": target, "status": status if has_data else None,
                     "status_vi": ({"met": "Đạt", "behind": "Chưa đạt"}.get(status, "—") if has_data else NO_DATA)})

@@ -98,7 +98,9 @@ def take_snapshot(url: str | None, kind: str, end: dt.date, run_id: str | None =
                 WHERE i.plan_code = s.plan_code AND i.indicator = 'signed_share' AND i.level = ''
                 ORDER BY (i.year < extract(year FROM s.period_end)), abs(i.year - extract(year FROM s.period_end))
                 LIMIT 1) tg ON true
-            WHERE s.den > 0""", (run_id, kind, end))
+            -- a plan with a signing requirement gets its row even with nothing issued yet (no data)
+            WHERE s.den > 0 OR EXISTS (SELECT 1 FROM core.plan_signing_rule sr WHERE sr.plan_code = s.plan_code)""",
+                    (run_id, kind, end))
         irows += cur.rowcount
     report = SnapshotReport(kind, end, rows, irows, replaced, time.monotonic() - started)
     log.info("progress snapshot %s %s: %d rows (%d replaced), %d indicator rows, %.2fs",

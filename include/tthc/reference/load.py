@@ -44,7 +44,7 @@ def load_reference(url: str | None = None, seeds_dir: Path | None = None) -> dic
         _upsert(cur, "core.agency", "electronic_id", agencies)
         _upsert(cur, "core.procedure", "code", procedures)
         plan_rows = [{k: v for k, v in dataclasses.asdict(p).items()
-                      if k not in ("scope_unit_keys", "targets", "indicators")} for p in plans]
+                      if k not in ("scope_unit_keys", "targets", "indicators", "signing")} for p in plans]
         _upsert(cur, "core.plan", "plan_code", plan_rows)
         _upsert(cur, "core.plan_scope", "plan_code, unit_key",
                 [{"plan_code": p.plan_code, "unit_key": k} for p in plans for k in p.scope_unit_keys])
@@ -54,7 +54,11 @@ def load_reference(url: str | None = None, seeds_dir: Path | None = None) -> dic
         _upsert(cur, "core.plan_indicator_target", "plan_code, indicator, level, year",
                 [{"plan_code": p.plan_code, "indicator": ind, "level": lv, "year": y, "target_pct": pct}
                  for p in plans for ind, lv, y, pct in p.indicators])
+        _upsert(cur, "core.plan_signing_rule", "plan_code, level",
+                [{"plan_code": p.plan_code, "level": lv, "required_from": d} for p in plans for lv, d in p.signing])
         # Remove what disappeared from the seeds (children first).
+        _delete_missing(cur, "core.plan_signing_rule", ("plan_code", "level"),
+                        [(p.plan_code, lv) for p in plans for lv, _ in p.signing])
         _delete_missing(cur, "core.plan_indicator_target", ("plan_code", "indicator", "level", "year"),
                         [(p.plan_code, ind, lv, y) for p in plans for ind, lv, y, _ in p.indicators])
         _delete_missing(cur, "core.plan_target", ("plan_code", "level", "year"),

@@ -60,6 +60,7 @@ class Plan:
     scope_unit_keys: tuple[str, ...]
     targets: tuple[tuple[str, int, float], ...]                  # (level, year, pct)
     indicators: tuple[tuple[str, str, int, float], ...] = field(default=())  # (indicator, level, year, pct)
+    signing: tuple[tuple[str, dt.date], ...] = field(default=())               # (level, required from)
 
 
 def read_agencies(path: Path) -> list[Agency]:
@@ -151,6 +152,11 @@ def read_plan(path: Path) -> Plan:
                 if not 0 <= float(pct) <= 100:
                     raise SeedError(f"{where}: indicators.{name}.{year} = {pct} is not a percentage")
                 indicators.append((name, level, int(year), float(pct)))
+    signing = []
+    for level, day in (doc.get("signing_required_from") or {}).items():
+        if level not in LEVELS:
+            raise SeedError(f"{where}: signing_required_from.{level}: level must be one of {LEVELS}")
+        signing.append((level, _date(day, f"{where}: signing_required_from.{level}")))
     scope = []
     for unit in doc["scope_units"]:
         try:
@@ -162,7 +168,7 @@ def read_plan(path: Path) -> Plan:
         issued_on=_date(doc["issued_on"], where), parent_plan=doc.get("parent_plan"),
         issue_cutoff=_date(doc["issue_cutoff"], where), valid_after=_date(doc["valid_after"], where),
         source_file=f"seeds/plans/{path.name}", scope_unit_keys=tuple(scope), targets=tuple(targets),
-        indicators=tuple(indicators))
+        indicators=tuple(indicators), signing=tuple(signing))
 
 
 def read_plans(directory: Path) -> list[Plan]:
