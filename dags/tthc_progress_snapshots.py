@@ -33,6 +33,18 @@ SCHEDULES = {
 NAMES = {"month": "monthly", "quarter": "quarterly", "year": "annual"}
 
 
+# A run more than a period after its interval ended catches up on history (a backfill, or runs
+# taken by hand for past periods): it snapshots and renders, but sends nothing to anyone.
+CATCH_UP_AFTER_DAYS = {"month": 31, "quarter": 92, "year": 366}
+
+
+def _catching_up(ctx) -> bool:
+    if ctx["dag_run"].run_type == "backfill":
+        return True
+    kind = next(k for k, name in NAMES.items() if ctx["dag"].dag_id.endswith(name))
+    return (pendulum.now("UTC") - ctx["data_interval_end"]).in_days() > CATCH_UP_AFTER_DAYS[kind]
+
+
 def _snapshot_dag(kind: str):
     cron, start = SCHEDULES[kind]
 
@@ -68,7 +80,9 @@ def _snapshot_dag(kind: str):
             from tthc.orchestration import warehouse_url
             from tthc.progress.reports import write_report
 
-            paths = write_report(warehouse_url(), snap["period_kind"], dt.date.fromisoformat(snap["period_end"]))
+            # catching up on history: the printable PDF and the XLSX, no screenshot (two Chromium runs less)
+            paths = write_report(warehouse_url(), snap["period_kind"], dt.date.fromisoformat(snap["period_end"]),
+                                 png=not _catching_up(get_current_context()), pdf=True)
             return {k: str(v) for k, v in paths.items()}
 
         @task
@@ -79,7 +93,7 @@ def _snapshot_dag(kind: str):
             from tthc.progress.delivery import deliver_reports as deliver
 
             ctx = get_current_context()
-            if ctx["dag_run"].run_type == "backfill":
+            if _catching_up(ctx):
                 return []  # past periods: the reports were due then; nothing is e-mailed now
             return deliver(warehouse_url(), snap["period_kind"], dt.date.fromisoformat(snap["period_end"]),
                            force=bool(ctx["params"].get("force_delivery")), run_id=ctx["run_id"])
@@ -91,7 +105,7 @@ def _snapshot_dag(kind: str):
             from tthc.alerts import notify_units_behind
             from tthc.orchestration import warehouse_url
 
-            if get_current_context()["dag_run"].run_type == "backfill":
+            if _catching_up(get_current_context()):
                 return 0  # past periods: no messages to units
             return notify_units_behind(warehouse_url(), snap["period_kind"], dt.date.fromisoformat(snap["period_end"]))
 

@@ -31,6 +31,34 @@ COMMENT ON COLUMN mart.unit_primary_successor.new_unit_key IS 'Khóa đơn vị 
 COMMENT ON COLUMN mart.unit_primary_successor.is_partly_merged IS 'Đơn vị cũ bị chia cho nhiều đơn vị mới';
 COMMENT ON COLUMN mart.unit_primary_successor.successor_count IS 'Số đơn vị mới nhận một phần của đơn vị cũ';
 
+-- A scanned copy that fails the copy rules of Nghị định 30/2020 (Appendix I): the scan itself is
+-- unusable (below 200 dpi, grey, unreadable), or it is a PDF below version 1.4 that signing did
+-- not repair. Such a copy does not make its result digitized: the result needs rescanning.
+CREATE OR REPLACE FUNCTION mart.copy_fails_rules(p_quality_ok boolean, p_issues text[], p_signed_copy_uri text)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT NOT coalesce(p_quality_ok, false)
+           OR ('pdf_version_below_1_4' = ANY (p_issues) AND p_signed_copy_uri IS NULL)
+$$;
+COMMENT ON FUNCTION mart.copy_fails_rules(boolean, text[], text) IS
+    'Bản quét không đạt yêu cầu của Nghị định 30/2020 (dưới 200 dpi, không phải bản màu, không đọc được, PDF dưới 1.4 chưa được chuyển đổi)';
+
+-- Per scanned result: the day its first compliant copy was linked (NULL: none yet), for results
+-- with at least one non-compliant copy (the only ones the rule can take away).
+DROP VIEW IF EXISTS mart.result_copy_check CASCADE;
+CREATE VIEW mart.result_copy_check AS
+SELECT d.result_id,
+       min(coalesce(d.linked_at, d.created_at))
+           FILTER (WHERE NOT mart.copy_fails_rules(d.quality_ok, d.quality_issues, d.signed_copy_uri)) AS good_from,
+       count(*) FILTER (WHERE mart.copy_fails_rules(d.quality_ok, d.quality_issues, d.signed_copy_uri)) AS failing_copies
+FROM core.document d
+WHERE d.result_id IS NOT NULL
+GROUP BY d.result_id
+HAVING bool_or(mart.copy_fails_rules(d.quality_ok, d.quality_issues, d.signed_copy_uri));
+COMMENT ON VIEW mart.result_copy_check IS 'Kết quả có bản quét không đạt Nghị định 30/2020: ngày có bản quét đạt đầu tiên (trống nếu chưa có)';
+COMMENT ON COLUMN mart.result_copy_check.result_id IS 'Mã bản ghi kết quả';
+COMMENT ON COLUMN mart.result_copy_check.good_from IS 'Thời điểm gắn bản quét đạt yêu cầu đầu tiên (trống: cần quét lại)';
+COMMENT ON COLUMN mart.result_copy_check.failing_copies IS 'Số bản quét không đạt yêu cầu đã gắn với kết quả';
+
 -- The progress definition, as of the end of day p_as_of (Asia/Ho_Chi_Minh). See docs/progress.md.
 -- SECURITY DEFINER: analysts (tthc_analyst) read aggregates without any right on core.
 DROP FUNCTION IF EXISTS mart.progress_as_of(date) CASCADE;
@@ -40,7 +68,7 @@ RETURNS TABLE (
     in_scope bigint, declared bigint, known bigint, digitized bigint, data_only bigint,
     digitized_elsewhere bigint, pct_digitized numeric, target_year integer, target_pct numeric,
     expected_pct numeric, gap_records bigint, status text, monthly_pace_needed numeric,
-    issued_since_2022 bigint, signed bigint, signed_pct numeric)
+    issued_since_2022 bigint, signed bigint, signed_pct numeric, needs_rescan bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, core, mart
 -- JIT compiles for seconds and gains nothing here; hashing ~10^4 groups beats sorting 10^7 rows
 SET jit = off SET work_mem = '64MB'
@@ -94,19 +122,36 @@ FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p
           AND core.result_status(r.valid_until, r.revoked_on, v_plan.valid_after) = 'valid'
           AND (e.digitized_on IS NULL OR e.digitized_on <= p_as_of)
         GROUP BY 1, 2, 3, 4
+    ), rescan AS (
+        -- scanned results whose copies linked by then all fail the copy rules: not digitized, counted
+        -- apart ("cần quét lại"); a compliant rescan counts from the moment it is linked
+        SELECT r.issuing_unit_key AS unit_key, r.procedure_code, date_part('year', r.issue_date)::int AS issue_year,
+               r.successor_unit_key AS succ_raw, count(*) AS rescan
+        FROM mart.result_copy_check b
+        JOIN core.result r ON r.result_id = b.result_id
+        WHERE (b.good_from IS NULL OR b.good_from >= v_t)
+          AND r.copy_kind = 'scan' AND r.digitized_at < v_t AND r.digitized_elsewhere IS NULL
+          AND r.issuing_unit_key = ANY (v_units)
+          AND coalesce(r.recorded_at, r.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh') < v_t
+          AND r.issue_date <= v_plan.issue_cutoff
+          AND core.result_status(r.valid_until, r.revoked_on, v_plan.valid_after) = 'valid'
+        GROUP BY 1, 2, 3, 4
     ), grp AS (
         SELECT a.unit_key, a.procedure_code, a.issue_year,
                coalesce(a.succ_raw, ps.new_unit_key) AS succ_key,
                a.known, coalesce(b.elsewhere, 0) AS elsewhere,
-               a.copies - coalesce(b.elsewhere_copies, 0) AS digitized,   -- elsewhere takes precedence
-               a.issued22, a.signed22
+               a.copies - coalesce(b.elsewhere_copies, 0) - coalesce(q.rescan, 0) AS digitized,  -- elsewhere first
+               a.issued22, a.signed22, coalesce(q.rescan, 0) AS rescan
         FROM res a
         LEFT JOIN elsew b ON (b.unit_key, b.procedure_code, b.issue_year) = (a.unit_key, a.procedure_code, a.issue_year)
                          AND b.succ_raw IS NOT DISTINCT FROM a.succ_raw
+        LEFT JOIN rescan q ON (q.unit_key, q.procedure_code, q.issue_year) = (a.unit_key, a.procedure_code, a.issue_year)
+                          AND q.succ_raw IS NOT DISTINCT FROM a.succ_raw
         LEFT JOIN mart.unit_primary_successor ps ON ps.old_unit_key = a.unit_key
     ), cell AS (
         SELECT g.unit_key, g.procedure_code, g.issue_year, sum(g.known) AS known, sum(g.elsewhere) AS elsewhere,
-               sum(g.digitized) AS digitized, sum(g.issued22) AS issued22, sum(g.signed22) AS signed22
+               sum(g.digitized) AS digitized, sum(g.issued22) AS issued22, sum(g.signed22) AS signed22,
+               sum(g.rescan) AS rescan
         FROM grp g GROUP BY 1, 2, 3
     ), decl AS (
         SELECT d.unit_key, d.procedure_code, d.issue_year, sum(d.declared_paper_count) AS declared
@@ -120,7 +165,8 @@ FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p
                coalesce(d.declared, 0) AS declared, coalesce(c.known, 0) AS known,
                greatest(coalesce(d.declared, 0), coalesce(c.known, 0)) AS denom,
                coalesce(c.elsewhere, 0) AS elsewhere, coalesce(c.digitized, 0) AS digitized,
-               coalesce(c.issued22, 0) AS issued22, coalesce(c.signed22, 0) AS signed22
+               coalesce(c.issued22, 0) AS issued22, coalesce(c.signed22, 0) AS signed22,
+               coalesce(c.rescan, 0) AS rescan
         FROM cell c FULL JOIN decl d USING (unit_key, procedure_code, issue_year)
     ), issuing AS (
         SELECT 'issuing'::text AS unit_view, u.unit_key, u.code::text AS unit_code, u.name_vi AS unit_name,
@@ -128,14 +174,16 @@ FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p
                coalesce(sum(c.denom), 0)::bigint AS in_scope, coalesce(sum(c.declared), 0)::bigint AS declared,
                coalesce(sum(c.known), 0)::bigint AS known, coalesce(sum(c.digitized), 0)::bigint AS digitized,
                coalesce(sum(c.elsewhere), 0)::bigint AS elsewhere,
-               coalesce(sum(c.issued22), 0)::bigint AS issued22, coalesce(sum(c.signed22), 0)::bigint AS signed22
+               coalesce(sum(c.issued22), 0)::bigint AS issued22, coalesce(sum(c.signed22), 0)::bigint AS signed22,
+               coalesce(sum(c.rescan), 0)::bigint AS rescan
         FROM core.admin_unit u LEFT JOIN cells c ON c.unit_key = u.unit_key
         WHERE u.unit_key = ANY (v_units)
         GROUP BY u.unit_key, u.code, u.name_vi, u.level
     ), succ_known AS (
         -- known results follow their own successor_unit_key (set per result)
         SELECT g.succ_key AS unit_key, sum(g.known) AS known, sum(g.elsewhere) AS elsewhere,
-               sum(g.digitized) AS digitized, sum(g.issued22) AS issued22, sum(g.signed22) AS signed22
+               sum(g.digitized) AS digitized, sum(g.issued22) AS issued22, sum(g.signed22) AS signed22,
+               sum(g.rescan) AS rescan
         FROM grp g WHERE g.succ_key IS NOT NULL GROUP BY 1
     ), succ_backlog AS (
         -- declared counts and the declared-but-unknown backlog go to the old unit's primary successor
@@ -146,7 +194,7 @@ FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p
         SELECT 'successor'::text, u.unit_key, u.code::text, u.name_vi, u.level,
                (coalesce(k.known, 0) + coalesce(b.backlog, 0))::bigint, coalesce(b.declared, 0)::bigint,
                coalesce(k.known, 0)::bigint, coalesce(k.digitized, 0)::bigint, coalesce(k.elsewhere, 0)::bigint,
-               coalesce(k.issued22, 0)::bigint, coalesce(k.signed22, 0)::bigint
+               coalesce(k.issued22, 0)::bigint, coalesce(k.signed22, 0)::bigint, coalesce(k.rescan, 0)::bigint
         FROM succ_known k FULL JOIN succ_backlog b USING (unit_key)
         JOIN core.admin_unit u ON u.unit_key = coalesce(k.unit_key, b.unit_key)
     ), rows_ AS (
@@ -176,7 +224,7 @@ FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p
         FROM targeted x
     )
     SELECT v_plan.plan_code::text, s.unit_view, s.unit_key, s.unit_code, s.unit_name, s.unit_level,
-           s.in_scope, s.declared, s.known, s.digitized, s.known - s.digitized - s.elsewhere,
+           s.in_scope, s.declared, s.known, s.digitized, s.known - s.digitized - s.elsewhere - s.rescan,
            s.elsewhere, s.pct, s.target_year, s.target_pct::numeric, s.expected, s.gap,
            CASE WHEN s.target_year IS NULL THEN NULL
                 WHEN s.pct >= s.target_pct THEN 'met'
@@ -186,7 +234,8 @@ FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p
                 ELSE round(s.gap / greatest(1.0, (make_date(s.target_year, 12, 31) - p_as_of) / (365.25 / 12)), 1)
            END,
            s.issued22, s.signed22,
-           CASE WHEN s.issued22 > 0 THEN round(100.0 * s.signed22 / s.issued22, 2) END
+           CASE WHEN s.issued22 > 0 THEN round(100.0 * s.signed22 / s.issued22, 2) END,
+           s.rescan
     FROM scored s;
 END LOOP;
 END
@@ -289,6 +338,7 @@ COMMENT ON COLUMN mart.progress_today.monthly_pace_needed IS 'Số kết quả c
 COMMENT ON COLUMN mart.progress_today.issued_since_2022 IS 'Số kết quả cấp từ 01/01/2022';
 COMMENT ON COLUMN mart.progress_today.signed IS 'Trong đó đã ký số';
 COMMENT ON COLUMN mart.progress_today.signed_pct IS 'Tỷ lệ ký số (%)';
+COMMENT ON COLUMN mart.progress_today.needs_rescan IS 'Số kết quả có bản quét không đạt Nghị định 30/2020, cần quét lại (không tính là đã số hóa)';
 
 DROP VIEW IF EXISTS mart.indicator_today CASCADE;
 CREATE VIEW mart.indicator_today AS SELECT * FROM mart.indicators_as_of(current_date);
@@ -319,7 +369,10 @@ WITH recent AS (
     FROM core.result r
     LEFT JOIN recent rc ON rc.unit_key = r.issuing_unit_key AND rc.procedure_code = r.procedure_code
     WHERE core.result_status(r.valid_until, r.revoked_on, current_date) = 'valid'
-      AND (r.copy_kind IS NULL OR r.copy_kind NOT IN ('scan', 'born_digital'))
+      AND (r.copy_kind IS NULL OR r.copy_kind NOT IN ('scan', 'born_digital')
+           -- a scan failing the copy rules with no compliant copy yet: scan it again
+           OR (r.copy_kind = 'scan' AND EXISTS (SELECT 1 FROM mart.result_copy_check c
+                                                WHERE c.result_id = r.result_id AND c.good_from IS NULL)))
       AND r.digitized_elsewhere IS NULL
 )
 SELECT q.unit_key, u.name_vi AS unit_name, q.successor_unit_key,
@@ -327,7 +380,8 @@ SELECT q.unit_key, u.name_vi AS unit_name, q.successor_unit_key,
                           ORDER BY q.priority_tier, q.valid_until DESC NULLS FIRST, q.issue_date,
                                    q.result_code) AS queue_rank,
        q.priority_tier, q.result_code, q.procedure_code, q.doc_book, q.doc_number, q.issue_date,
-       q.valid_until, q.remaining_days, q.copy_kind
+       q.valid_until, q.remaining_days, q.copy_kind,
+       CASE WHEN q.copy_kind = 'scan' THEN 'Quét lại (bản quét không đạt Nghị định 30/2020)' ELSE 'Số hóa' END AS task_vi
 FROM q JOIN core.admin_unit u ON u.unit_key = q.unit_key;
 COMMENT ON VIEW mart.work_queue IS 'Danh sách việc số hóa của từng đơn vị theo thứ tự ưu tiên của kế hoạch (vĩnh viễn → có hồ sơ 5 năm gần đây → thời hạn còn lại dài trước)';
 COMMENT ON COLUMN mart.work_queue.unit_key IS 'Khóa đơn vị cấp kết quả (mã cũ)';
@@ -342,7 +396,52 @@ COMMENT ON COLUMN mart.work_queue.doc_number IS 'Số, ký hiệu kết quả';
 COMMENT ON COLUMN mart.work_queue.issue_date IS 'Ngày cấp';
 COMMENT ON COLUMN mart.work_queue.valid_until IS 'Ngày hết hiệu lực (để trống nếu vĩnh viễn)';
 COMMENT ON COLUMN mart.work_queue.remaining_days IS 'Số ngày hiệu lực còn lại (để trống nếu vĩnh viễn)';
-COMMENT ON COLUMN mart.work_queue.copy_kind IS 'Hiện trạng: chỉ có dữ liệu (data_only) hoặc chưa có gì';
+COMMENT ON COLUMN mart.work_queue.copy_kind IS 'Hiện trạng: chỉ có dữ liệu (data_only), chưa có gì, hoặc bản quét không đạt (scan)';
+COMMENT ON COLUMN mart.work_queue.task_vi IS 'Việc cần làm: số hóa, hoặc quét lại bản quét không đạt yêu cầu';
+
+-- Rescan queue: per issuing unit, the scanned results whose every copy fails the copy rules of
+-- Nghị định 30/2020 (no compliant copy linked yet), with what is wrong, in Vietnamese.
+DROP VIEW IF EXISTS mart.rescan_queue CASCADE;
+CREATE VIEW mart.rescan_queue AS
+SELECT r.issuing_unit_key AS unit_key, u.name_vi AS unit_name, pu.name_vi AS parent_name,
+       row_number() OVER (PARTITION BY r.issuing_unit_key ORDER BY r.issue_date, r.result_code) AS queue_rank,
+       r.result_code, r.procedure_code, r.doc_book, r.doc_number, r.issue_date,
+       d.document_id, d.min_dpi, d.is_colour, d.pdf_version,
+       (SELECT string_agg(CASE i WHEN 'dpi_below_200' THEN 'độ phân giải dưới 200 dpi'
+                                 WHEN 'dpi_unknown' THEN 'không xác định được độ phân giải'
+                                 WHEN 'not_colour' THEN 'không phải bản màu'
+                                 WHEN 'pdf_version_below_1_4' THEN 'tệp PDF phiên bản dưới 1.4'
+                                 WHEN 'unreadable' THEN 'không đọc được tệp'
+                                 WHEN 'encrypted_pdf' THEN 'tệp PDF bị mã hóa'
+                                 WHEN 'empty_file' THEN 'tệp rỗng'
+                                 WHEN 'no_pages' THEN 'tệp không có trang'
+                                 ELSE i END, '; ' ORDER BY i)
+        FROM unnest(d.quality_issues) i
+        WHERE i <> ALL (ARRAY['image_not_pdf', 'media_type_mismatch'])) AS reasons_vi,
+       coalesce(d.linked_at, d.created_at) AS linked_at
+FROM mart.result_copy_check c
+JOIN core.result r ON r.result_id = c.result_id
+JOIN LATERAL (SELECT * FROM core.document d0 WHERE d0.result_id = c.result_id
+              ORDER BY coalesce(d0.linked_at, d0.created_at) DESC, d0.document_id DESC LIMIT 1) d ON true
+JOIN core.admin_unit u ON u.unit_key = r.issuing_unit_key
+LEFT JOIN core.admin_unit pu ON pu.unit_key = u.parent_key AND pu.level = 'district'
+WHERE c.good_from IS NULL AND r.copy_kind = 'scan' AND r.digitized_elsewhere IS NULL;
+COMMENT ON VIEW mart.rescan_queue IS 'Danh sách kết quả cần quét lại của từng đơn vị: bản quét không đạt Nghị định 30/2020, chưa có bản quét đạt';
+COMMENT ON COLUMN mart.rescan_queue.unit_key IS 'Khóa đơn vị cấp kết quả (mã cũ)';
+COMMENT ON COLUMN mart.rescan_queue.unit_name IS 'Tên đơn vị cấp kết quả';
+COMMENT ON COLUMN mart.rescan_queue.parent_name IS 'Huyện, thành phố của đơn vị (đơn vị cấp xã)';
+COMMENT ON COLUMN mart.rescan_queue.queue_rank IS 'Thứ tự trong danh sách của đơn vị';
+COMMENT ON COLUMN mart.rescan_queue.result_code IS 'Ký hiệu riêng của kết quả';
+COMMENT ON COLUMN mart.rescan_queue.procedure_code IS 'Mã loại kết quả';
+COMMENT ON COLUMN mart.rescan_queue.doc_book IS 'Quyển số';
+COMMENT ON COLUMN mart.rescan_queue.doc_number IS 'Số, ký hiệu kết quả';
+COMMENT ON COLUMN mart.rescan_queue.issue_date IS 'Ngày cấp';
+COMMENT ON COLUMN mart.rescan_queue.document_id IS 'Mã bản quét gần nhất (không đạt)';
+COMMENT ON COLUMN mart.rescan_queue.min_dpi IS 'Độ phân giải thấp nhất của bản quét (dpi)';
+COMMENT ON COLUMN mart.rescan_queue.is_colour IS 'Bản quét màu';
+COMMENT ON COLUMN mart.rescan_queue.pdf_version IS 'Phiên bản PDF của bản quét';
+COMMENT ON COLUMN mart.rescan_queue.reasons_vi IS 'Lý do không đạt yêu cầu';
+COMMENT ON COLUMN mart.rescan_queue.linked_at IS 'Thời điểm gắn bản quét với kết quả';
 
 -- Views were re-created: re-grant (default privileges cover new objects; this covers old databases).
 DO $$

@@ -566,3 +566,55 @@ def test_signing_requirement_starts_per_plan_and_level(warehouse):
                       ("DT-2022", "one_stop_running_share", "commune", 0, None, "Chưa có số liệu"),
                       ("DT-2022", "one_stop_running_share", "district", 0, None, "Chưa có số liệu"),
                       ("SD-2024", "no_resupply_share", "", 0, None, "Chưa có số liệu")]
+
+
+def test_scans_failing_the_copy_rules_need_rescanning_until_a_good_copy_arrives(warehouse):
+    """Nghị định 30/2020: a scan below 200 dpi, grey, or a PDF below 1.4 that signing did not repair
+    is not a digitized copy. It counts apart ("cần quét lại"), sits in the rescan and work queues,
+    and the result counts as digitized from the moment a compliant rescan is linked."""
+    copies = {  # doc_number: [(quality_ok, issues, signed_copy_uri, linked_at)]
+        "R1": [(True, [], "s3://a/1", "2024-05-01")],
+        "R2": [(False, ["dpi_below_200"], None, "2024-05-01")],
+        "R3": [(False, ["not_colour"], None, "2024-05-01"), (True, [], "s3://a/3", "2024-11-01")],
+        "R4": [(True, ["pdf_version_below_1_4"], "s3://a/4", "2024-05-01")],
+        "R5": [(True, ["pdf_version_below_1_4"], None, "2024-05-01")],
+        "R6": [],  # a scan recorded without an archived document (legacy link): trusted as before
+    }
+    with transaction(warehouse) as cur:
+        cur.execute("""SELECT a.electronic_id, p.code FROM core.agency a
+                       JOIN core.procedure p ON p.level = a.level AND p.is_permanent
+                       WHERE a.unit_key = 'pre2025/commune/29905' AND a.kind = 'people_committee' LIMIT 1""")
+        agency, proc = cur.fetchone()
+        for n, (number, docs) in enumerate(copies.items()):
+            cur.execute("""INSERT INTO core.result (procedure_code, agency_id, issuing_unit_key, doc_number, issue_date,
+                               recorded_at, copy_kind, digitized_at, is_signed)
+                           VALUES (%s, %s, 'pre2025/commune/29905', %s, date '2015-03-01' + %s,
+                                   timestamptz '2020-01-01 08:00+07', 'scan', timestamptz '2024-05-01 09:00+07', true)
+                           RETURNING result_id""", (proc, agency, number, n))
+            rid = cur.fetchone()[0]
+            for k, (ok, issues, signed, linked) in enumerate(docs):
+                cur.execute("""INSERT INTO core.document (sha256, archive_uri, media_type, result_id, quality_ok,
+                                   quality_issues, signed_copy_uri, linked_at, pdf_version, min_dpi, is_colour)
+                               VALUES (%s, 'file:///archive', 'application/pdf', %s, %s, %s, %s,
+                                       (%s::date + time '10:00') AT TIME ZONE 'Asia/Ho_Chi_Minh', '1.3', 150, false)""",
+                            (f"{number}-{k}".ljust(64, "0"), rid, ok, issues, signed, linked))
+
+    def unit_row(end):
+        take_snapshot(warehouse, "quarter", end)
+        return fetch_all(warehouse, """SELECT digitized, needs_rescan, data_only, known FROM mart.progress_snapshot
+                                       WHERE period_end = %s AND plan_code = 'SD-2024' AND unit_view = 'issuing'
+                                         AND unit_code = '29905'""", (end,))[0]
+
+    assert unit_row(dt.date(2024, 9, 30)) == (3, 3, 0, 6)    # R1, R4, R6 digitized; R2, R3, R5 to rescan
+    assert unit_row(dt.date(2024, 12, 31)) == (4, 2, 0, 6)   # R3's compliant rescan of 01/11/2024 counts
+    succ = fetch_all(warehouse, """SELECT sum(needs_rescan) FROM mart.progress_snapshot
+                                   WHERE period_end = '2024-12-31' AND plan_code = 'SD-2024' AND unit_view = 'successor'""")
+    assert succ == [(2,)], "the successor view counts them too"
+    queue = fetch_all(warehouse, """SELECT doc_number, reasons_vi, parent_name FROM mart.rescan_queue
+                                    WHERE unit_key = 'pre2025/commune/29905' ORDER BY queue_rank""")
+    assert queue == [("R2", "độ phân giải dưới 200 dpi", "Thành phố Sa Đéc"),
+                     ("R5", "tệp PDF phiên bản dưới 1.4", "Thành phố Sa Đéc")]
+    work = fetch_all(warehouse, """SELECT doc_number, task_vi FROM mart.work_queue
+                                   WHERE unit_key = 'pre2025/commune/29905' ORDER BY doc_number""")
+    assert [w for w in work if w[0].startswith("R")] == [
+        ("R2", "Quét lại (bản quét không đạt Nghị định 30/2020)"), ("R5", "Quét lại (bản quét không đạt Nghị định 30/2020)")]

@@ -93,7 +93,7 @@ def test_report_files_render_and_read_well(snapshots, tmp_path):
     header = [c.value for c in ws[9]]
     assert header[:11] == ["STT", "Mã đơn vị", "Tên đơn vị", "Thuộc huyện, thành phố", "Cấp", "Phạm vi (kết quả)",
                            "Đã số hóa", "Tỷ lệ (%)", "Chỉ tiêu (%)", "Còn thiếu (kết quả)", "Đánh giá"]
-    assert [c.value for c in ws[10]] == [f"({j})" for j in range(1, 17)]
+    assert [c.value for c in ws[10]] == [f"({j})" for j in range(1, 18)]
     # laid out for print: A4 landscape, one page wide, titles repeated
     assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9  # A4
     assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1

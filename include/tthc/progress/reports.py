@@ -103,7 +103,7 @@ def unit_label(row: dict) -> str:
 
 ROW_COLUMNS = ("plan_code", "unit_view", "unit_key", "unit_code", "unit_name", "unit_level", "in_scope", "declared",
                "known", "digitized", "data_only", "digitized_elsewhere", "pct_digitized", "target_pct",
-               "expected_pct", "gap_records", "status", "status_vi", "monthly_pace_needed", "signed_pct")
+               "expected_pct", "gap_records", "status", "status_vi", "monthly_pace_needed", "signed_pct", "needs_rescan")
 
 
 def load_report_data(url: str | None, kind: str, end: dt.date, unit_code: str | None = None) -> dict:
@@ -166,7 +166,8 @@ def level_totals(rows: list[dict], plan: str) -> list[dict]:
         out.append({"level": level, "label": LEVEL_VI[level], "units": len(sel), "in_scope": scope, "done": done,
                     "pct": pct, "target": float(target) if target is not None else None,
                     "behind": sum(1 for r in sel if r["status"] == "behind"),
-                    "gap": sum(r["gap_records"] or 0 for r in sel)})
+                    "gap": sum(r["gap_records"] or 0 for r in sel),
+                    "rescan": sum(r["needs_rescan"] or 0 for r in sel)})
     return out
 
 
@@ -198,7 +199,7 @@ def indicator_rows(data: dict, plan: str) -> list[dict]:
         name = INDICATOR_VI.get(ind, ind)
         if ind == "signed_share":
             by_day: dict[dt.date, list[str]] = {}
-            for p, lv, d in data.get("signing", []):
+            for p, lv, d in sorted(data.get("signing", []), key=lambda x: LEVELS.index(x[1])):
                 if p == plan:
                     by_day.setdefault(d, []).append(LEVEL_VI[lv].split(" (")[0].lower())
             if by_day:  # "(kết quả cấp huyện, cấp xã cấp từ 01/01/2024)"
@@ -259,6 +260,8 @@ def render_html(data: dict, period: Period, config: ReportConfig | None = None, 
                                                     float(r["pct_digitized"]), float(r["expected_pct"]))
                                                    for r in worst])) if worst else None,
             "indicators": indicator_rows(data, plan),
+            "rescan": sorted((r for r in rows if r["plan_code"] == plan and r["unit_view"] == "issuing"
+                              and r["needs_rescan"]), key=lambda r: (-r["needs_rescan"], unit_label(r))),
             "units": [r for r in rows if r["plan_code"] == plan and r["unit_view"] == "issuing"]
             if data.get("unit_code") else [],
         })
@@ -275,8 +278,8 @@ def render_html(data: dict, period: Period, config: ReportConfig | None = None, 
 
 XLSX_HEADERS = ("STT", "Mã đơn vị", "Tên đơn vị", "Thuộc huyện, thành phố", "Cấp", "Phạm vi (kết quả)", "Đã số hóa",
                 "Tỷ lệ (%)", "Chỉ tiêu (%)", "Còn thiếu (kết quả)", "Đánh giá", "Kê khai", "Đã có bản ghi",
-                "Chỉ có dữ liệu", "Dự án khác đã số hóa", "Cần số hóa mỗi tháng")
-XLSX_WIDTHS = (5, 8, 26, 20, 6, 11, 10, 8, 9, 11, 12, 10, 10, 10, 11, 11)
+                "Chỉ có dữ liệu", "Dự án khác đã số hóa", "Cần số hóa mỗi tháng", "Cần quét lại")
+XLSX_WIDTHS = (5, 8, 26, 20, 6, 11, 10, 8, 9, 11, 12, 10, 10, 10, 11, 11, 9)
 XLSX_HEADER_ROW = 9          # column titles; (1), (2), … below; data from XLSX_HEADER_ROW + 2
 
 
@@ -366,11 +369,12 @@ def write_xlsx(data: dict, period: Period, path: Path, config: ReportConfig | No
                           float(r["target_pct"]) if r["target_pct"] is not None else None,
                           r["gap_records"], r["status_vi"] or "—", r["declared"], r["known"], r["data_only"],
                           r["digitized_elsewhere"],
-                          float(r["monthly_pace_needed"]) if r["monthly_pace_needed"] is not None else None]
+                          float(r["monthly_pace_needed"]) if r["monthly_pace_needed"] is not None else None,
+                          r["needs_rescan"]]
                 for j, v in enumerate(values, start=1):
                     c = ws.cell(row=row_no, column=j, value=v)
                     c.border = border
-                    if j in (6, 7, 10, 12, 13, 14, 15):
+                    if j in (6, 7, 10, 12, 13, 14, 15, 17):
                         c.number_format = "#,##0"
                     elif j in (8, 9):
                         c.number_format = "0.00"
@@ -382,7 +386,7 @@ def write_xlsx(data: dict, period: Period, path: Path, config: ReportConfig | No
             # total row
             ws.cell(row=row_no, column=3, value="Tổng cộng").font = Font(bold=True)
             first, lastrow = hr + 2, row_no - 1
-            for j in (6, 7, 10, 12, 13, 14, 15):
+            for j in (6, 7, 10, 12, 13, 14, 15, 17):
                 col = get_column_letter(j)
                 c = ws.cell(row=row_no, column=j, value=f"=SUM({col}{first}:{col}{lastrow})")
                 c.number_format = "#,##0"

@@ -23,7 +23,7 @@ PERIOD_KINDS = ("month", "quarter", "year")
 SNAPSHOT_COLUMNS = (
     "plan_code", "unit_view", "unit_key", "unit_code", "unit_name", "unit_level", "in_scope", "declared", "known",
     "digitized", "data_only", "digitized_elsewhere", "pct_digitized", "target_year", "target_pct", "expected_pct",
-    "gap_records", "status", "monthly_pace_needed", "issued_since_2022", "signed", "signed_pct",
+    "gap_records", "status", "monthly_pace_needed", "issued_since_2022", "signed", "signed_pct", "needs_rescan",
 )
 INDICATOR_COLUMNS = ("plan_code", "indicator", "unit_level", "numerator", "denominator", "pct", "target_year",
                      "target_pct", "status")
