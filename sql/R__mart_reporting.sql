@@ -443,6 +443,135 @@ COMMENT ON COLUMN mart.rescan_queue.pdf_version IS 'Phiên bản PDF của bản
 COMMENT ON COLUMN mart.rescan_queue.reasons_vi IS 'Lý do không đạt yêu cầu';
 COMMENT ON COLUMN mart.rescan_queue.linked_at IS 'Thời điểm gắn bản quét với kết quả';
 
+-- Retention: what each unit holds in the archive, by result type, and until when; a file the
+-- last fixity check found missing is a loss, a changed one is damage.
+DROP VIEW IF EXISTS mart.retention CASCADE;
+CREATE VIEW mart.retention AS
+WITH docs AS (
+    SELECT r.issuing_unit_key AS unit_key, r.procedure_code,
+           core.retained_until(r.valid_until, r.revoked_on, p.retention_years) AS until,
+           fc.ok AS fixity_ok, fc.detail AS fixity_detail
+    FROM core.document d
+    JOIN core.result r ON r.result_id = d.result_id
+    JOIN core.procedure p ON p.code = r.procedure_code
+    LEFT JOIN LATERAL (SELECT f.ok, f.detail FROM ops.fixity_check f WHERE f.document_id = d.document_id
+                       ORDER BY f.checked_at DESC, f.check_id DESC LIMIT 1) fc ON true
+)
+SELECT d.unit_key, u.name_vi AS unit_name, pu.name_vi AS parent_name, d.procedure_code,
+       p.result_name_vi,
+       CASE WHEN p.retention_years IS NULL THEN 'Vĩnh viễn'
+            ELSE p.retention_years || ' năm kể từ khi hết hiệu lực' END AS retention_vi,
+       count(*) AS documents,
+       count(*) FILTER (WHERE d.until IS NULL) AS kept_permanently,
+       min(d.until) AS earliest_until,
+       max(d.until) AS latest_until,
+       count(*) FILTER (WHERE d.until <= current_date) AS period_ended,
+       count(*) FILTER (WHERE NOT d.fixity_ok AND d.fixity_detail ILIKE '%missing%') AS lost,
+       count(*) FILTER (WHERE NOT d.fixity_ok AND d.fixity_detail NOT ILIKE '%missing%') AS damaged,
+       count(*) FILTER (WHERE d.fixity_ok IS NULL) AS never_checked
+FROM docs d
+JOIN core.procedure p ON p.code = d.procedure_code
+JOIN core.admin_unit u ON u.unit_key = d.unit_key
+LEFT JOIN core.admin_unit pu ON pu.unit_key = u.parent_key AND pu.level = 'district'
+GROUP BY d.unit_key, u.name_vi, pu.name_vi, d.procedure_code, p.result_name_vi, p.retention_years;
+COMMENT ON VIEW mart.retention IS 'Lưu trữ bản điện tử theo đơn vị và loại kết quả: thời hạn lưu trữ, lưu đến ngày nào, số tệp bị mất hoặc sai lệch';
+COMMENT ON COLUMN mart.retention.unit_key IS 'Khóa đơn vị cấp kết quả (mã cũ)';
+COMMENT ON COLUMN mart.retention.unit_name IS 'Tên đơn vị cấp kết quả';
+COMMENT ON COLUMN mart.retention.parent_name IS 'Huyện, thành phố của đơn vị (đơn vị cấp xã)';
+COMMENT ON COLUMN mart.retention.procedure_code IS 'Mã loại kết quả';
+COMMENT ON COLUMN mart.retention.result_name_vi IS 'Tên loại kết quả';
+COMMENT ON COLUMN mart.retention.retention_vi IS 'Thời hạn lưu trữ theo danh mục (seeds/procedures.yaml)';
+COMMENT ON COLUMN mart.retention.documents IS 'Số bản điện tử đang lưu trữ';
+COMMENT ON COLUMN mart.retention.kept_permanently IS 'Trong đó lưu vĩnh viễn (loại vĩnh viễn hoặc kết quả còn hiệu lực vô thời hạn)';
+COMMENT ON COLUMN mart.retention.earliest_until IS 'Ngày hết thời hạn lưu trữ sớm nhất';
+COMMENT ON COLUMN mart.retention.latest_until IS 'Ngày hết thời hạn lưu trữ muộn nhất';
+COMMENT ON COLUMN mart.retention.period_ended IS 'Số bản đã hết thời hạn lưu trữ (có thể xem xét hủy theo quy định)';
+COMMENT ON COLUMN mart.retention.lost IS 'Số bản bị mất: lần kiểm tra toàn vẹn gần nhất không tìm thấy tệp';
+COMMENT ON COLUMN mart.retention.damaged IS 'Số bản bị sai lệch: tệp còn nhưng mã băm SHA-256 không khớp';
+COMMENT ON COLUMN mart.retention.never_checked IS 'Số bản chưa được kiểm tra toàn vẹn lần nào';
+
+-- Cost estimate (dự trù kinh phí) of what is left, per plan and issuing unit, with the latest rate
+-- version in force (seeds/cost_rates.yaml), and the day each unit reaches the plan's final target
+-- at its pace of the last 90 days.
+DROP VIEW IF EXISTS mart.cost_estimate CASCADE;
+CREATE VIEW mart.cost_estimate AS
+WITH version AS (
+    SELECT c.version, c.basis FROM core.cost_rate c WHERE c.valid_from <= current_date
+    ORDER BY c.valid_from DESC, c.version DESC LIMIT 1
+), star AS (
+    SELECT c.* FROM core.cost_rate c JOIN version v USING (version) WHERE c.procedure_code = '*'
+), mix AS (
+    -- the unit's known backlog by result type: its rates are weighted by it
+    SELECT w.unit_key, w.procedure_code, count(*) AS n FROM mart.work_queue w GROUP BY 1, 2
+), unit_rate AS (
+    SELECT m.unit_key,
+           sum(m.n * coalesce(t.per_record_vnd, s.per_record_vnd)) / sum(m.n) AS per_record_vnd,
+           sum(m.n * coalesce(t.per_page_vnd, s.per_page_vnd)) / sum(m.n) AS per_page_vnd,
+           sum(m.n * coalesce(t.pages_per_record, s.pages_per_record)) / sum(m.n) AS pages_per_record
+    FROM mix m CROSS JOIN star s
+    LEFT JOIN core.cost_rate t ON t.version = s.version AND t.procedure_code = m.procedure_code
+    GROUP BY m.unit_key
+), declared_pages AS (
+    SELECT d.unit_key, sum(d.declared_page_count)::numeric / nullif(sum(d.declared_paper_count), 0) AS pages_per_record
+    FROM core.inventory_declaration d WHERE d.declared_page_count IS NOT NULL GROUP BY d.unit_key
+), pace AS (
+    SELECT r.issuing_unit_key AS unit_key, count(*) AS n90
+    FROM core.result r
+    WHERE r.copy_kind IN ('scan', 'born_digital') AND r.digitized_at >= now() - interval '90 days'
+    GROUP BY 1
+), final_target AS (
+    SELECT DISTINCT ON (plan_code, level) plan_code, level, year, target_pct
+    FROM core.plan_target ORDER BY plan_code, level, year DESC
+), base AS (
+    SELECT g.plan_code, g.unit_key, g.unit_code, g.unit_name, g.unit_level,
+           greatest(g.in_scope - g.digitized - g.digitized_elsewhere, 0) AS remaining,
+           g.in_scope, g.digitized + g.digitized_elsewhere AS done,
+           coalesce(dp.pages_per_record, ur.pages_per_record, s.pages_per_record) AS pages_per_record,
+           dp.pages_per_record IS NOT NULL AS pages_declared,
+           coalesce(ur.per_page_vnd, s.per_page_vnd) AS per_page_vnd,
+           coalesce(ur.per_record_vnd, s.per_record_vnd) AS per_record_vnd,
+           coalesce(pc.n90, 0) AS n90, ft.year AS final_year, ft.target_pct AS final_target_pct
+    FROM mart.progress_today g
+    CROSS JOIN star s
+    LEFT JOIN unit_rate ur ON ur.unit_key = g.unit_key
+    LEFT JOIN declared_pages dp ON dp.unit_key = g.unit_key
+    LEFT JOIN pace pc ON pc.unit_key = g.unit_key
+    LEFT JOIN final_target ft ON ft.plan_code = g.plan_code AND ft.level = g.unit_level
+    WHERE g.unit_view = 'issuing'
+)
+SELECT b.plan_code, b.unit_key, b.unit_code, b.unit_name, pu.name_vi AS parent_name, b.unit_level,
+       b.remaining AS remaining_records,
+       round(b.remaining * b.pages_per_record)::bigint AS remaining_pages,
+       b.pages_declared,
+       round(b.remaining * (b.per_record_vnd + b.pages_per_record * b.per_page_vnd))::bigint AS estimated_cost_vnd,
+       (SELECT v.version FROM version v) AS rate_version,
+       round(b.n90 / 3.0, 1) AS pace_per_month,
+       CASE WHEN b.final_target_pct IS NULL THEN NULL
+            WHEN b.done >= ceil(b.final_target_pct * b.in_scope / 100.0) THEN current_date
+            WHEN b.n90 > 0 THEN current_date
+                 + ceil((ceil(b.final_target_pct * b.in_scope / 100.0) - b.done) * 90 / b.n90)::int
+       END AS target_reached_on,
+       b.final_year, b.final_target_pct
+FROM base b
+JOIN core.admin_unit u ON u.unit_key = b.unit_key
+LEFT JOIN core.admin_unit pu ON pu.unit_key = u.parent_key AND pu.level = 'district';
+COMMENT ON VIEW mart.cost_estimate IS 'Dự trù kinh phí số hóa phần còn lại theo kế hoạch và đơn vị, theo bảng đơn giá hiện hành; ngày dự kiến đạt chỉ tiêu cuối theo tốc độ 90 ngày gần nhất';
+COMMENT ON COLUMN mart.cost_estimate.plan_code IS 'Mã kế hoạch';
+COMMENT ON COLUMN mart.cost_estimate.unit_key IS 'Khóa đơn vị cấp kết quả (mã cũ)';
+COMMENT ON COLUMN mart.cost_estimate.unit_code IS 'Mã đơn vị hành chính';
+COMMENT ON COLUMN mart.cost_estimate.unit_name IS 'Tên đơn vị';
+COMMENT ON COLUMN mart.cost_estimate.parent_name IS 'Huyện, thành phố của đơn vị (đơn vị cấp xã)';
+COMMENT ON COLUMN mart.cost_estimate.unit_level IS 'Cấp: tỉnh, huyện, xã';
+COMMENT ON COLUMN mart.cost_estimate.remaining_records IS 'Số kết quả còn phải số hóa (phạm vi trừ đã số hóa)';
+COMMENT ON COLUMN mart.cost_estimate.remaining_pages IS 'Số trang ước tính còn phải quét';
+COMMENT ON COLUMN mart.cost_estimate.pages_declared IS 'Số trang theo kê khai của đơn vị (đúng) hay theo định mức bảng đơn giá (sai)';
+COMMENT ON COLUMN mart.cost_estimate.estimated_cost_vnd IS 'Kinh phí ước tính (đồng) = số kết quả × (đơn giá bản ghi + số trang × đơn giá trang)';
+COMMENT ON COLUMN mart.cost_estimate.rate_version IS 'Phiên bản bảng đơn giá áp dụng';
+COMMENT ON COLUMN mart.cost_estimate.pace_per_month IS 'Tốc độ số hóa hiện nay (kết quả/tháng, bình quân 90 ngày)';
+COMMENT ON COLUMN mart.cost_estimate.target_reached_on IS 'Ngày dự kiến đạt chỉ tiêu cuối của kế hoạch nếu giữ tốc độ hiện nay (trống: chưa có tiến độ)';
+COMMENT ON COLUMN mart.cost_estimate.final_year IS 'Năm của chỉ tiêu cuối';
+COMMENT ON COLUMN mart.cost_estimate.final_target_pct IS 'Chỉ tiêu cuối (%)';
+
 -- Views were re-created: re-grant (default privileges cover new objects; this covers old databases).
 DO $$
 BEGIN

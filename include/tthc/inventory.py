@@ -7,6 +7,7 @@ CSV columns (UTF-8, header row; aliases accepted):
   declared_paper_count                                     still-valid paper results counted
   declared_on                                              date of the declaration (any format tthc.clean.dates reads)
   unit_era, unit_code (optional)                           must agree with the agency's unit
+  declared_page_count (alias page_count; optional)         pages of those results (the cost estimate)
 
 Valid rows upsert into core.inventory_declaration; a later declaration for the same
 key replaces an earlier one. Bad rows go to ops.quarantine with the reason and the row.
@@ -36,6 +37,7 @@ ALIASES = {
     "declared_on": ("declared_on",),
     "unit_era": ("unit_era",),
     "unit_code": ("unit_code",),
+    "declared_page_count": ("declared_page_count", "page_count"),
 }
 REQUIRED = ("agency_id", "procedure_code", "issue_year", "declared_paper_count", "declared_on")
 
@@ -77,19 +79,22 @@ def load_inventory(path: Path, url: str | None = None, source: str | None = None
                     continue
                 key = record[:4]
                 # A later declaration of the same key replaces the earlier one.
-                if key not in good or good[key][5] <= record[5]:
+                if key not in good or good[key][6] <= record[6]:
                     good[key] = record
         rows = [r + (path.name,) for r in good.values()]
         execute_values(cur, """
             INSERT INTO core.inventory_declaration
-                (agency_id, unit_key, procedure_code, issue_year, declared_paper_count, declared_on, source_file)
+                (agency_id, unit_key, procedure_code, issue_year, declared_paper_count, declared_page_count,
+                 declared_on, source_file)
             VALUES %s
             ON CONFLICT (agency_id, unit_key, procedure_code, issue_year) DO UPDATE
-            SET declared_paper_count = EXCLUDED.declared_paper_count, declared_on = EXCLUDED.declared_on,
-                source_file = EXCLUDED.source_file
+            SET declared_paper_count = EXCLUDED.declared_paper_count, declared_page_count = EXCLUDED.declared_page_count,
+                declared_on = EXCLUDED.declared_on, source_file = EXCLUDED.source_file
             WHERE core.inventory_declaration.declared_on <= EXCLUDED.declared_on
-              AND (core.inventory_declaration.declared_paper_count, core.inventory_declaration.source_file)
-                  IS DISTINCT FROM (EXCLUDED.declared_paper_count, EXCLUDED.source_file)""", rows, page_size=1000)
+              AND (core.inventory_declaration.declared_paper_count, core.inventory_declaration.declared_page_count,
+                   core.inventory_declaration.source_file)
+                  IS DISTINCT FROM (EXCLUDED.declared_paper_count, EXCLUDED.declared_page_count,
+                                    EXCLUDED.source_file)""", rows, page_size=1000)
         quarantine(cur, rejections, batch_id)
         close_batch(cur, batch_id, "succeeded", rows_in, len(rows), len(rejections))
     report = {"file": str(path), "rows_in": rows_in, "loaded": len(rows), "quarantined": len(rejections)}
@@ -119,6 +124,14 @@ def _validate(row: dict, agency_unit: dict[str, str], procedures: set[str]) -> t
         raise ValueError(f"declared_paper_count {values['declared_paper_count']!r} is not a whole number") from None
     if count < 0:
         raise ValueError(f"declared_paper_count {count} is negative")
+    pages = None
+    if values["declared_page_count"] is not None:
+        try:
+            pages = int(values["declared_page_count"])
+        except ValueError:
+            raise ValueError(f"declared_page_count {values['declared_page_count']!r} is not a whole number") from None
+        if pages < 0:
+            raise ValueError(f"declared_page_count {pages} is negative")
     try:
         declared_on = parse_date(values["declared_on"])
     except DateParseError as exc:
@@ -128,4 +141,4 @@ def _validate(row: dict, agency_unit: dict[str, str], procedures: set[str]) -> t
         era = values["unit_era"] or "pre2025"
         if not unit_key.startswith(f"{era}/") or not unit_key.endswith(f"/{int(values['unit_code'])}"):
             raise ValueError(f"unit {era}/{values['unit_code']} does not match agency {agency} (unit {unit_key})")
-    return (agency, unit_key, values["procedure_code"], year, count, declared_on)
+    return (agency, unit_key, values["procedure_code"], year, count, pages, declared_on)

@@ -28,6 +28,7 @@ def load_reference(url: str | None = None, seeds_dir: Path | None = None) -> dic
     agencies = seeds.read_agencies(seeds_dir / "agencies.csv")
     procedures = seeds.read_procedures(seeds_dir / "procedures.yaml")
     plans = seeds.read_plans(seeds_dir / "plans")
+    cost_rates = seeds.read_cost_rates(seeds_dir / "cost_rates.yaml", {p.code for p in procedures})
 
     known_units = {u.unit_key for u in unit_rows}
     for agency in agencies:
@@ -56,7 +57,10 @@ def load_reference(url: str | None = None, seeds_dir: Path | None = None) -> dic
                  for p in plans for ind, lv, y, pct in p.indicators])
         _upsert(cur, "core.plan_signing_rule", "plan_code, level",
                 [{"plan_code": p.plan_code, "level": lv, "required_from": d} for p in plans for lv, d in p.signing])
+        _upsert(cur, "core.cost_rate", "version, procedure_code", cost_rates)
         # Remove what disappeared from the seeds (children first).
+        _delete_missing(cur, "core.cost_rate", ("version", "procedure_code"),
+                        [(r.version, r.procedure_code) for r in cost_rates])
         _delete_missing(cur, "core.plan_signing_rule", ("plan_code", "level"),
                         [(p.plan_code, lv) for p in plans for lv, _ in p.signing])
         _delete_missing(cur, "core.plan_indicator_target", ("plan_code", "indicator", "level", "year"),

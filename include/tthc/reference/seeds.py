@@ -45,6 +45,7 @@ class Procedure:
     extension_months: int | None
     max_extensions: int
     source_system: str
+    retention_years: int | None = None        # None: kept permanently
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,59 @@ def read_procedures(path: Path) -> list[Procedure]:
             name_vi=entry["name_vi"], result_name_vi=entry["result_name_vi"], level=entry["level"],
             is_permanent=permanent, validity_months=int(months) if months is not None else None,
             extension_months=validity.get("extension_months"), max_extensions=int(validity.get("max_extensions", 0)),
-            source_system=entry["source_system"]))
+            source_system=entry["source_system"], retention_years=_retention(entry.get("retention"), where)))
     codes = [p.code for p in out]
     if len(set(codes)) != len(codes):
         raise SeedError(f"{path.name}: duplicate procedure codes")
+    return out
+
+
+def _retention(spec, where: str) -> int | None:
+    """retention: {permanent: true} -> None; {years: N} -> N; missing -> permanent (never delete)."""
+    spec = spec or {"permanent": True}
+    if not isinstance(spec, dict) or bool(spec.get("permanent")) == (spec.get("years") is not None):
+        raise SeedError(f"{where}: retention needs exactly one of permanent: true or years: N")
+    if spec.get("years") is None:
+        return None
+    years = int(spec["years"])
+    if years <= 0:
+        raise SeedError(f"{where}: retention years must be positive, got {years}")
+    return years
+
+
+@dataclass(frozen=True)
+class CostRate:
+    version: str
+    valid_from: dt.date
+    procedure_code: str
+    per_page_vnd: float
+    per_record_vnd: float
+    pages_per_record: float
+    basis: str
+
+
+def read_cost_rates(path: Path, procedure_codes: set[str]) -> list[CostRate]:
+    """seeds/cost_rates.yaml: versions of unit costs, per result type or '*' (absent file: none)."""
+    if not path.exists():
+        return []
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out = []
+    for i, v in enumerate(doc.get("versions") or []):
+        where = f"{path.name}: versions[{i}] ({v.get('version')!r})"
+        if not v.get("version") or not v.get("basis") or "*" not in (v.get("rates") or {}):
+            raise SeedError(f"{where}: needs version, basis and rates with a '*' entry")
+        for code, r in v["rates"].items():
+            if code != "*" and code not in procedure_codes:
+                raise SeedError(f"{where}: rates.{code}: unknown result type")
+            try:
+                rate = CostRate(str(v["version"]), _date(v["valid_from"], where), str(code),
+                                float(r["per_page_vnd"]), float(r["per_record_vnd"]), float(r["pages_per_record"]),
+                                str(v["basis"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SeedError(f"{where}: rates.{code} needs per_page_vnd, per_record_vnd, pages_per_record") from exc
+            if min(rate.per_page_vnd, rate.per_record_vnd) < 0 or rate.pages_per_record <= 0:
+                raise SeedError(f"{where}: rates.{code}: amounts must be >= 0 and pages_per_record > 0")
+            out.append(rate)
     return out
 
 

@@ -597,23 +597,27 @@ def fixity_check(url: str, zones: list[DropZone] | None = None, batch_id: int | 
                 ok = actual == sha
                 detail = "ok" if ok else f"sha256 mismatch: archive has {actual}, recorded {sha}"
             except (FileNotFoundError, OSError) as exc:
-                ok, detail = False, f"archive file missing or unreadable: {exc}"
+                ok, detail = False, f"loss: archive file missing or unreadable: {exc}"
             except Exception as exc:  # noqa: BLE001 - S3 NoSuchKey and friends
-                ok, detail = False, f"archive object missing or unreadable: {type(exc).__name__}: {exc}"
+                ok, detail = False, f"loss: archive object missing or unreadable: {type(exc).__name__}: {exc}"
             checked += 1
             with conn, conn.cursor() as cur:
                 cur.execute("INSERT INTO ops.fixity_check (document_id, ok, detail) VALUES (%s, %s, %s)",
                             (document_id, ok, detail))
                 event(cur, "document", document_id, "fixity_checked", batch_id, {"ok": ok, "detail": detail})
-            if not ok:
-                problems.append({"document_id": document_id, "archive_uri": uri, "detail": detail})
+            if not ok:  # a missing file is a loss (kept within its retention period), a changed one damage
+                problems.append({"document_id": document_id, "archive_uri": uri, "detail": detail,
+                                 "kind": "loss" if detail.startswith("loss:") else "damage"})
                 log.error("fixity: document %s (%s): %s", document_id, uri, detail)
     finally:
         conn.close()
-    result = {"checked": checked, "failed": len(problems), "problems": problems}
+    lost = sum(1 for p in problems if p["kind"] == "loss")
+    result = {"checked": checked, "failed": len(problems), "lost": lost, "damaged": len(problems) - lost,
+              "problems": problems}
     log.info("fixity: %d archived documents checked, %d problems", checked, len(problems))
     if problems and fail:
-        raise FixityError(f"fixity check failed for {len(problems)} of {checked} archived documents: "
+        raise FixityError(f"fixity check failed for {len(problems)} of {checked} archived documents "
+                          f"({lost} lost, {len(problems) - lost} damaged): "
                           + "; ".join(f"document {p['document_id']} {p['archive_uri']}: {p['detail']}"
                                       for p in problems[:20]))
     return result
