@@ -133,6 +133,12 @@ def load_report_data(url: str | None, kind: str, end: dt.date, unit_code: str | 
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
     indicator_targets = fetch_all(url, "SELECT DISTINCT plan_code, indicator, level FROM core.plan_indicator_target")
     signing = fetch_all(url, "SELECT plan_code, level, required_from FROM core.plan_signing_rule ORDER BY 1, 2")
+    cost_cols = ("plan_code", "unit_code", "unit_name", "parent_name", "unit_level", "remaining_records",
+                 "remaining_pages", "pages_declared", "estimated_cost_vnd", "rate_version", "pace_per_month",
+                 "target_reached_on", "final_year", "final_target_pct")
+    cost = [dict(zip(cost_cols, r)) for r in fetch_all(url, f"""
+        SELECT {', '.join(cost_cols)} FROM mart.cost_estimate {'WHERE unit_code = %s' if unit_code else ''}
+        ORDER BY plan_code, unit_code::int""", (unit_code,) if unit_code else None)]
     indicators = [] if unit_code else fetch_all(url, """
         SELECT plan_code, indicator, unit_level, numerator, denominator, pct, target_pct, status
         FROM mart.indicator_snapshot WHERE period_kind = %s AND period_end = %s ORDER BY 1, 2, 3""", (kind, end))
@@ -140,7 +146,7 @@ def load_report_data(url: str | None, kind: str, end: dt.date, unit_code: str | 
         url, f"SELECT {', '.join(c for c, _ in HEALTH_COLUMNS)} FROM ops.pipeline_health ORDER BY source")]
     return {"rows": rows, "plans": plans, "targets": targets, "history": history, "indicators": indicators,
             "indicator_targets": [] if unit_code else indicator_targets, "health": health, "unit_code": unit_code,
-            "signing": signing}
+            "signing": signing, "cost": cost}
 
 
 def _health_cell(column: str, value, config: ReportConfig):
@@ -212,6 +218,27 @@ def indicator_rows(data: dict, plan: str) -> list[dict]:
     return out
 
 
+def cost_summary(data: dict, plan: str, limit: int = 15) -> dict | None:
+    """The cost estimate of what is left (current state) per level, and the units that will not
+    reach the plan's final target in time at their present pace."""
+    sel = [c for c in data.get("cost", []) if c["plan_code"] == plan]
+    if not sel:
+        return None
+    levels = []
+    for level in LEVELS:
+        lv = [c for c in sel if c["unit_level"] == level]
+        if lv:
+            levels.append({"label": LEVEL_VI[level], "units": len(lv),
+                           "records": sum(c["remaining_records"] for c in lv),
+                           "pages": sum(c["remaining_pages"] for c in lv),
+                           "cost": sum(c["estimated_cost_vnd"] for c in lv)})
+    late = [c for c in sel if c["remaining_records"] and c["final_year"] and
+            (c["target_reached_on"] is None or c["target_reached_on"] > dt.date(c["final_year"], 12, 31))]
+    late.sort(key=lambda c: (c["target_reached_on"] is not None, -(c["remaining_records"] or 0)))
+    return {"levels": levels, "total": sum(x["cost"] for x in levels), "version": sel[0]["rate_version"],
+            "declared_pages": sum(1 for c in sel if c["pages_declared"]), "late": late[:limit], "late_count": len(late)}
+
+
 def _worst_units(rows: list[dict], limit: int = 12) -> list[dict]:
     behind = [r for r in rows if r["status"] == "behind" and r["in_scope"]]
     behind.sort(key=lambda r: (float(r["pct_digitized"]) - float(r["expected_pct"]), -r["in_scope"]))
@@ -260,6 +287,7 @@ def render_html(data: dict, period: Period, config: ReportConfig | None = None, 
                                                     float(r["pct_digitized"]), float(r["expected_pct"]))
                                                    for r in worst])) if worst else None,
             "indicators": indicator_rows(data, plan),
+            "cost": cost_summary(data, plan),
             "rescan": sorted((r for r in rows if r["plan_code"] == plan and r["unit_view"] == "issuing"
                               and r["needs_rescan"]), key=lambda r: (-r["needs_rescan"], unit_label(r))),
             "units": [r for r in rows if r["plan_code"] == plan and r["unit_view"] == "issuing"]
