@@ -251,7 +251,7 @@ DROP FUNCTION IF EXISTS mart.indicators_as_of(date, boolean) CASCADE;
 -- progress rows they have just computed (issued_since_2022, signed).
 CREATE FUNCTION mart.indicators_as_of(p_as_of date, p_signed boolean DEFAULT true)
 RETURNS TABLE (plan_code text, indicator text, unit_level text, numerator bigint, denominator bigint,
-               pct numeric, target_year integer, target_pct numeric, status text)
+               pct numeric, target_year integer, target_pct numeric, status text, derived bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, core, mart
 AS $$
 WITH params AS (
@@ -261,7 +261,7 @@ WITH params AS (
     -- results issued from the plan's signing start (per level) to the as-of day and known by then:
     -- share digitally signed
     SELECT pu.plan_code, 'signed_share'::text AS indicator, ''::text AS unit_level,
-           count(*) FILTER (WHERE r.is_signed) AS numerator, count(*) AS denominator
+           count(*) FILTER (WHERE r.is_signed) AS numerator, count(*) AS denominator, NULL::bigint AS derived
     FROM mart.plan_unit pu
     CROSS JOIN params prm
     JOIN core.plan_signing_rule sr ON sr.plan_code = pu.plan_code AND sr.level = pu.level
@@ -270,18 +270,40 @@ WITH params AS (
       AND coalesce(r.recorded_at, r.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh') < prm.t
     GROUP BY pu.plan_code
     UNION ALL
-    -- dossiers received in the as-of year up to the as-of day: share without re-supplied documents
+    -- dossiers received in the as-of year up to the as-of day: share without re-supplied documents.
+    -- Derived where the dossier names its holder and the result type it needed (that document was
+    -- digitized for that holder before the dossier was received: a compliant copy, or another
+    -- project's digitization); the source's flag only where it cannot be derived.
     SELECT pu.plan_code, 'no_resupply_share', '',
-           count(*) FILTER (WHERE NOT dz.resupplied_documents), count(*)
+           count(*) FILTER (WHERE CASE WHEN dz.holder_key IS NOT NULL AND dz.needed_procedure_code IS NOT NULL
+                                       THEN reuse.found ELSE NOT dz.resupplied_documents END),
+           count(*),
+           count(*) FILTER (WHERE dz.holder_key IS NOT NULL AND dz.needed_procedure_code IS NOT NULL)
     FROM mart.plan_unit pu
     CROSS JOIN params prm
     JOIN core.dossier dz ON dz.unit_key = pu.unit_key
+    LEFT JOIN LATERAL (
+        SELECT EXISTS (
+            SELECT 1 FROM core.holder h
+            JOIN core.result r ON r.holder_id = h.holder_id AND r.procedure_code = dz.needed_procedure_code
+            LEFT JOIN mart.result_copy_check c ON c.result_id = r.result_id
+            WHERE h.holder_key = dz.holder_key
+              AND ((r.copy_kind IN ('scan', 'born_digital')
+                    AND r.digitized_at < dz.received_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh'
+                    AND (c.result_id IS NULL
+                         OR c.good_from < dz.received_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh'))
+                   OR (r.digitized_elsewhere IS NOT NULL
+                       AND EXISTS (SELECT 1 FROM core.external_digitization x
+                                   WHERE x.external_ref = r.digitized_elsewhere
+                                     AND (x.digitized_on IS NULL OR x.digitized_on < dz.received_date))))
+        ) AS found
+        WHERE dz.holder_key IS NOT NULL AND dz.needed_procedure_code IS NOT NULL) reuse ON true
     WHERE dz.received_date BETWEEN make_date(prm.y, 1, 1) AND prm.d
     GROUP BY pu.plan_code
     UNION ALL
     -- one-stop offices of district and commune units running the digitization process
     SELECT pu.plan_code, 'one_stop_running_share', pu.level,
-           count(*) FILTER (WHERE o.started_digitization_on <= prm.d), count(*)
+           count(*) FILTER (WHERE o.started_digitization_on <= prm.d), count(*), NULL::bigint
     FROM mart.plan_unit pu
     CROSS JOIN params prm
     JOIN core.one_stop_office o ON o.unit_key = pu.unit_key
@@ -292,7 +314,7 @@ WITH params AS (
     -- a row with denominator 0, shown as "no data" rather than missing
     SELECT m.* FROM measured m
     UNION ALL
-    SELECT DISTINCT i.plan_code, i.indicator, i.level, 0::bigint, 0::bigint
+    SELECT DISTINCT i.plan_code, i.indicator, i.level, 0::bigint, 0::bigint, NULL::bigint
     FROM core.plan_indicator_target i
     WHERE (p_signed OR i.indicator <> 'signed_share')
       AND NOT EXISTS (SELECT 1 FROM measured m WHERE (m.plan_code, m.indicator, m.unit_level)
@@ -302,7 +324,8 @@ SELECT m.plan_code, m.indicator, m.unit_level, m.numerator, m.denominator,
        CASE WHEN m.denominator > 0 THEN round(100.0 * m.numerator / m.denominator, 2) END AS pct,
        tg.year, tg.target_pct,
        CASE WHEN tg.year IS NULL OR m.denominator = 0 THEN NULL
-            WHEN 100.0 * m.numerator / m.denominator >= tg.target_pct THEN 'met' ELSE 'behind' END
+            WHEN 100.0 * m.numerator / m.denominator >= tg.target_pct THEN 'met' ELSE 'behind' END,
+       m.derived
 FROM complete m
 CROSS JOIN params prm
 LEFT JOIN LATERAL (
@@ -352,6 +375,7 @@ COMMENT ON COLUMN mart.indicator_today.pct IS 'Tỷ lệ (%)';
 COMMENT ON COLUMN mart.indicator_today.target_year IS 'Năm của chỉ tiêu áp dụng';
 COMMENT ON COLUMN mart.indicator_today.target_pct IS 'Chỉ tiêu (%)';
 COMMENT ON COLUMN mart.indicator_today.status IS 'Đánh giá: đạt hoặc chưa đạt';
+COMMENT ON COLUMN mart.indicator_today.derived IS 'Số hồ sơ có kết quả suy ra từ kho dữ liệu (còn lại theo cờ của nguồn)';
 
 -- Work queues: what each issuing unit digitizes next, in the plan's priority order.
 DROP VIEW IF EXISTS mart.work_queue CASCADE;

@@ -49,3 +49,13 @@ CREATE TABLE IF NOT EXISTS core.cost_rate (
     basis              text NOT NULL,
     PRIMARY KEY (version, procedure_code)
 );
+
+-- Reuse share derived from the warehouse: a dossier may name its holder (pseudonymized key, the
+-- same HMAC as core.holder.holder_key; never the ID itself) and the result type it needed. When
+-- both are present, "did not have to re-supply" is derived: that document was already digitized
+-- for that holder before the dossier was received. Otherwise the source's flag stays the input.
+ALTER TABLE core.dossier ADD COLUMN IF NOT EXISTS holder_key text;
+ALTER TABLE core.dossier ADD COLUMN IF NOT EXISTS needed_procedure_code text REFERENCES core.procedure (code);
+ALTER TABLE core.dossier ALTER COLUMN resupplied_documents DROP NOT NULL;
+ALTER TABLE mart.indicator_snapshot ADD COLUMN IF NOT EXISTS derived bigint;
+COMMENT ON COLUMN mart.indicator_snapshot.derived IS 'Số hồ sơ (trong mẫu số) có kết quả suy ra từ kho dữ liệu; phần còn lại theo cờ của nguồn (chỉ tiêu không phải nộp lại giấy tờ)';

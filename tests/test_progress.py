@@ -618,3 +618,46 @@ def test_scans_failing_the_copy_rules_need_rescanning_until_a_good_copy_arrives(
                                    WHERE unit_key = 'pre2025/commune/29905' ORDER BY doc_number""")
     assert [w for w in work if w[0].startswith("R")] == [
         ("R2", "Quét lại (bản quét không đạt Nghị định 30/2020)"), ("R5", "Quét lại (bản quét không đạt Nghị định 30/2020)")]
+
+
+def test_reuse_share_is_derived_from_the_warehouse_where_the_dossier_allows(warehouse, tmp_path):
+    """A dossier that names its holder and the result type it needed reuses that result when it was
+    digitized for that holder before the dossier was received; other dossiers keep the source flag."""
+    from tthc.progress.loaders import load_dossiers
+    from tthc.settings import Settings
+    from tthc.sources.pipeline import holder_key
+
+    secret = Settings.from_env().holder_key_secret
+    ids = {"A": "087090001234", "B": "087191005678", "C": "087085004321"}
+    with transaction(warehouse) as cur:
+        cur.execute("""SELECT electronic_id FROM core.agency WHERE unit_key = 'pre2025/commune/29905'
+                       AND kind = 'people_committee'""")
+        agency = cur.fetchone()[0]
+        for who, (copy, digitized) in {"A": ("scan", "2024-02-01 09:00+07"), "B": ("data_only", None),
+                                       "C": ("scan", "2024-06-01 09:00+07")}.items():
+            cur.execute("INSERT INTO core.holder (holder_key, kind) VALUES (%s, 'citizen') RETURNING holder_id",
+                        (holder_key("cccd", ids[who], secret),))
+            cur.execute("""INSERT INTO core.result (procedure_code, agency_id, issuing_unit_key, doc_number, issue_date,
+                               holder_id, recorded_at, copy_kind, digitized_at)
+                           VALUES ('KS', %s, 'pre2025/commune/29905', %s, '1990-05-01', %s,
+                                   timestamptz '2015-01-01 08:00+07', %s, %s)""",
+                        (agency, f"KS-{who}", cur.fetchone()[0], copy, digitized))
+    csv_path = tmp_path / "dossiers.csv"
+    csv_path.write_text(
+        "dossier_code,procedure_code,agency_electronic_id,received_date,channel,resupplied_documents,holder_id,"
+        "needed_procedure_code\n"
+        f"{agency}-240301-0001,KH,{agency},2024-03-01,online,,{ids['A']},KS\n"      # reused: scanned in February
+        f"{agency}-240301-0002,KH,{agency},2024-03-01,online,false,{ids['B']},KS\n"  # not digitized: flag ignored
+        f"{agency}-240501-0001,KH,{agency},2024-05-01,direct,,{ids['C']},KS\n"       # digitized only in June
+        f"{agency}-240502-0001,KH,{agency},2024-05-02,direct,false,,\n"              # no holder: the flag counts
+        f"{agency}-240502-0002,KH,{agency},2024-05-02,direct,true,,\n"
+        f"{agency}-240502-0003,KH,{agency},2024-05-02,direct,,,\n",                  # nothing to go on: quarantined
+        encoding="utf-8")
+    report = load_dossiers(csv_path, warehouse)
+    assert (report["loaded"], report["quarantined"]) == (5, 1)
+    stored = fetch_all(warehouse, "SELECT dossier_code, holder_key, needed_procedure_code FROM core.dossier")
+    assert all(ids["A"] not in str(row) and ids["B"] not in str(row) for row in stored), "IDs are never stored"
+    take_snapshot(warehouse, "quarter", dt.date(2024, 12, 31))
+    got = fetch_all(warehouse, """SELECT plan_code, numerator, denominator, derived FROM mart.indicator_snapshot
+                                  WHERE period_end = '2024-12-31' AND indicator = 'no_resupply_share' ORDER BY 1""")
+    assert got == [("DT-2022", 2, 5, 3), ("SD-2024", 2, 5, 3)]

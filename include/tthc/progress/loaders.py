@@ -1,6 +1,11 @@
 """Inputs of the other plan indicators: dossiers (did the citizen re-supply documents already
 held?) and one-stop offices (Bộ phận Một cửa) with the day each started digitizing.
 
+dossiers.csv may name the holder (``holder_id``: CCCD, CMND or tax code) and the result type the
+dossier needed (``needed_procedure_code``). The ID is pseudonymized at once into the same
+holder key as core.holder (it is never stored); with both, the reuse indicator is derived from
+the warehouse and ``resupplied_documents`` may be empty. Without them the flag is required.
+
 Both loaders are idempotent: dossiers upsert by dossier code, the one-stop list is replaced
 by the file's content (it is a full list, not a delta). Bad rows go to ops.quarantine.
 """
@@ -16,11 +21,13 @@ from psycopg2.extras import execute_values
 
 from tthc.ops.batches import close_batch, open_batch
 from tthc.ops.quarantine import Rejection, quarantine
+from tthc.settings import Settings
 from tthc.warehouse.db import transaction
 
 log = logging.getLogger(__name__)
 
 DOSSIER_COLUMNS = ("dossier_code", "procedure_code", "agency_electronic_id", "received_date", "resupplied_documents")
+# optional: holder_id, needed_procedure_code
 ONE_STOP_COLUMNS = ("unit_era", "unit_level", "unit_code", "office", "started_digitization_on")
 TRUE, FALSE = {"true", "1", "yes", "có", "x"}, {"false", "0", "no", "không", ""}
 
@@ -48,6 +55,7 @@ def load_dossiers(path: Path | str, url: str | None = None) -> dict:
         cur.execute("SELECT code FROM core.procedure")
         procedures = {r[0] for r in cur.fetchall()}
         batch_id = open_batch(cur, source)
+        secret = Settings.from_env().holder_key_secret
         rows, rejections, rows_in = {}, [], 0
         for line_no, row in enumerate(reader, start=2):
             rows_in += 1
@@ -62,31 +70,56 @@ def load_dossiers(path: Path | str, url: str | None = None) -> dict:
                 if proc not in procedures:
                     raise ValueError(f"unknown procedure_code {proc!r}")
                 received = dt.date.fromisoformat((row["received_date"] or "").strip())
+                key, needed = _holder_and_need(row, procedures, secret)
                 flag = (row["resupplied_documents"] or "").strip().lower()
-                if flag not in TRUE | FALSE:
-                    raise ValueError(f"resupplied_documents {row['resupplied_documents']!r} is not true/false")
+                if flag not in TRUE | FALSE or (flag == "" and not (key and needed)):
+                    raise ValueError(f"resupplied_documents {row['resupplied_documents']!r} is not true/false "
+                                     "(it may be empty only when holder_id and needed_procedure_code are given)")
             except (ValueError, KeyError) as exc:
                 rejections.append(Rejection(source, f"line {line_no}", "validate", str(exc), row))
                 continue
             rows[code] = (code, proc, agency, agency_unit[agency], received, (row.get("channel") or "").strip(),
-                          flag in TRUE, path.name)
+                          None if flag == "" else flag in TRUE, key, needed, path.name)
         execute_values(cur, """
             INSERT INTO core.dossier (dossier_code, procedure_code, agency_id, unit_key, received_date, channel,
-                                      resupplied_documents, source_file)
+                                      resupplied_documents, holder_key, needed_procedure_code, source_file)
             VALUES %s
             ON CONFLICT (dossier_code) DO UPDATE
             SET procedure_code = EXCLUDED.procedure_code, agency_id = EXCLUDED.agency_id, unit_key = EXCLUDED.unit_key,
                 received_date = EXCLUDED.received_date, channel = EXCLUDED.channel,
-                resupplied_documents = EXCLUDED.resupplied_documents, source_file = EXCLUDED.source_file
+                resupplied_documents = EXCLUDED.resupplied_documents, holder_key = EXCLUDED.holder_key,
+                needed_procedure_code = EXCLUDED.needed_procedure_code, source_file = EXCLUDED.source_file
             WHERE (core.dossier.procedure_code, core.dossier.agency_id, core.dossier.received_date,
-                   core.dossier.channel, core.dossier.resupplied_documents)
+                   core.dossier.channel, core.dossier.resupplied_documents, core.dossier.holder_key,
+                   core.dossier.needed_procedure_code)
                   IS DISTINCT FROM (EXCLUDED.procedure_code, EXCLUDED.agency_id, EXCLUDED.received_date,
-                                    EXCLUDED.channel, EXCLUDED.resupplied_documents)""",
+                                    EXCLUDED.channel, EXCLUDED.resupplied_documents, EXCLUDED.holder_key,
+                                    EXCLUDED.needed_procedure_code)""",
                        list(rows.values()), page_size=5000)
         quarantine(cur, rejections, batch_id)
         close_batch(cur, batch_id, "succeeded", rows_in, len(rows), len(rejections))
     log.info("dossiers %s: %d rows, %d loaded, %d quarantined", path.name, rows_in, len(rows), len(rejections))
     return {"file": str(path), "rows_in": rows_in, "loaded": len(rows), "quarantined": len(rejections)}
+
+
+def _holder_and_need(row: dict, procedures: set[str], secret: str) -> tuple[str | None, str | None]:
+    """(holder key, needed result type) of a dossier row; the raw ID goes no further than here."""
+    from tthc.clean.identifiers import check_personal_id, check_tax_code
+    from tthc.sources.pipeline import holder_key
+
+    raw = (row.get("holder_id") or "").strip()
+    needed = (row.get("needed_procedure_code") or "").strip() or None
+    if needed is not None and needed not in procedures:
+        raise ValueError(f"unknown needed_procedure_code {needed!r}")
+    if not raw:
+        return None, needed
+    check = check_personal_id(raw)
+    if check.ok:
+        return holder_key(check.kind, check.value, secret), needed
+    mst = check_tax_code(raw)
+    if mst.ok:
+        return holder_key("mst", mst.value, secret), needed
+    raise ValueError("holder_id is neither a valid personal ID nor a tax code")  # the value itself stays out
 
 
 def load_one_stop_offices(path: Path | str, url: str | None = None) -> dict:

@@ -48,8 +48,7 @@ NO_DATA = "Chưa có số liệu"
 # Where each indicator's figures come from (the report says so).
 INDICATOR_SOURCE_VI = {
     "signed_share": "Kho dữ liệu: kết quả đã ký số",
-    "no_resupply_share": "Dữ liệu hồ sơ của Hệ thống một cửa điện tử (cờ \"phải nộp lại giấy tờ\"); "
-                         "chưa suy ra được từ kho vì hồ sơ chưa ghi người nộp và giấy tờ cần dùng",
+    "no_resupply_share": "Hồ sơ của Hệ thống một cửa điện tử",
     "one_stop_running_share": "Danh sách Bộ phận Một cửa và ngày bắt đầu số hóa",
 }
 CHROMIUM = os.environ.get("TTHC_CHROMIUM", "/usr/bin/chromium")
@@ -140,7 +139,7 @@ def load_report_data(url: str | None, kind: str, end: dt.date, unit_code: str | 
         SELECT {', '.join(cost_cols)} FROM mart.cost_estimate {'WHERE unit_code = %s' if unit_code else ''}
         ORDER BY plan_code, unit_code::int""", (unit_code,) if unit_code else None)]
     indicators = [] if unit_code else fetch_all(url, """
-        SELECT plan_code, indicator, unit_level, numerator, denominator, pct, target_pct, status
+        SELECT plan_code, indicator, unit_level, numerator, denominator, pct, target_pct, status, derived
         FROM mart.indicator_snapshot WHERE period_kind = %s AND period_end = %s ORDER BY 1, 2, 3""", (kind, end))
     health = [] if unit_code else [dict(zip([c for c, _ in HEALTH_COLUMNS], r)) for r in fetch_all(
         url, f"SELECT {', '.join(c for c, _ in HEALTH_COLUMNS)} FROM ops.pipeline_health ORDER BY source")]
@@ -200,7 +199,7 @@ def indicator_rows(data: dict, plan: str) -> list[dict]:
     out = []
     for ind, lvl in sorted(wanted, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k[1])):
         m = measured.get((ind, lvl))
-        _, _, _, num, den, pct, target, status = m if m else (None,) * 8
+        _, _, _, num, den, pct, target, status, derived = m if m else (None,) * 9
         has_data = bool(den)
         name = INDICATOR_VI.get(ind, ind)
         if ind == "signed_share":
@@ -211,7 +210,13 @@ def indicator_rows(data: dict, plan: str) -> list[dict]:
             if by_day:  # "(kết quả cấp huyện, cấp xã cấp từ 01/01/2024)"
                 name += " (" + "; ".join(f"kết quả {', '.join(lv)} cấp từ {d.strftime('%d/%m/%Y')}"
                                          for d, lv in sorted(by_day.items())) + ")"
-        out.append({"name": name, "source": INDICATOR_SOURCE_VI.get(ind, ""), "level": LEVEL_SHORT.get(lvl, ""),
+        source = INDICATOR_SOURCE_VI.get(ind, "")
+        if ind == "no_resupply_share" and has_data:
+            flagged = den - (derived or 0)
+            source += (f": {_n(derived or 0)} hồ sơ suy ra từ kho dữ liệu (giấy tờ cần dùng đã được số hóa cho "
+                       f"người nộp trước ngày nộp); {_n(flagged)} hồ sơ theo cờ \"phải nộp lại giấy tờ\" của hệ thống "
+                       f"(hồ sơ không ghi người nộp hoặc giấy tờ cần dùng)")
+        out.append({"name": name, "source": source, "level": LEVEL_SHORT.get(lvl, ""),
                     "numerator": num if has_data else None, "denominator": den if has_data else None,
                     "pct": pct if has_data else None, "target": target, "status": status if has_data else None,
                     "status_vi": ({"met": "Đạt", "behind": "Chưa đạt"}.get(status, "—") if has_data else NO_DATA)})

@@ -26,7 +26,7 @@ SNAPSHOT_COLUMNS = (
     "gap_records", "status", "monthly_pace_needed", "issued_since_2022", "signed", "signed_pct", "needs_rescan",
 )
 INDICATOR_COLUMNS = ("plan_code", "indicator", "unit_level", "numerator", "denominator", "pct", "target_year",
-                     "target_pct", "status")
+                     "target_pct", "status", "derived")
 
 
 @dataclass(frozen=True)
