@@ -78,3 +78,17 @@ def test_a_file_without_required_columns_is_refused_by_name(warehouse, tmp_path)
     bad.write_text("agency,count\nx,1\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"inventory_bad.csv: missing column\(s\)"):
         load_inventory(bad, warehouse)
+
+
+def test_page_counts_are_optional_and_checked(warehouse, tmp_path):
+    """Declarations may carry page counts (the cost estimate uses them); a bad count is quarantined."""
+    path = tmp_path / "inventory_pages.csv"
+    path.write_text("electronic_id,procedure_code,issue_year,declared_paper_count,declared_page_count,declared_on\n"
+                    "000.01.22.H20,KS,2015,120,260,2024-03-01\n"
+                    "000.01.22.H20,KH,2016,10,,2024-03-01\n"
+                    "000.01.22.H20,KT,2017,10,ba,2024-03-01\n", encoding="utf-8")
+    assert load_inventory(path, warehouse)["quarantined"] == 1
+    assert fetch_all(warehouse, """SELECT procedure_code, declared_paper_count, declared_page_count
+                                   FROM core.inventory_declaration ORDER BY 1""") == [("KH", 10, None), ("KS", 120, 260)]
+    reason = fetch_all(warehouse, "SELECT reason FROM ops.quarantine")[0][0]
+    assert "declared_page_count 'ba' is not a whole number" in reason

@@ -102,6 +102,16 @@ def load_inventory(path: Path, url: str | None = None, source: str | None = None
     return report
 
 
+def _count(values: dict, field: str) -> int:
+    try:
+        n = int(values[field])
+    except ValueError:
+        raise ValueError(f"{field} {values[field]!r} is not a whole number") from None
+    if n < 0:
+        raise ValueError(f"{field} {n} is negative")
+    return n
+
+
 def _validate(row: dict, agency_unit: dict[str, str], procedures: set[str]) -> tuple:
     values = {f: _pick(row, f) for f in ALIASES}
     absent = [f for f in REQUIRED if values[f] is None]
@@ -118,20 +128,8 @@ def _validate(row: dict, agency_unit: dict[str, str], procedures: set[str]) -> t
         raise ValueError(f"issue_year {values['issue_year']!r} is not a year") from None
     if not 1900 <= year <= dt.date.today().year:
         raise ValueError(f"issue_year {year} is out of range")
-    try:
-        count = int(values["declared_paper_count"])
-    except ValueError:
-        raise ValueError(f"declared_paper_count {values['declared_paper_count']!r} is not a whole number") from None
-    if count < 0:
-        raise ValueError(f"declared_paper_count {count} is negative")
-    pages = None
-    if values["declared_page_count"] is not None:
-        try:
-            pages = int(values["declared_page_count"])
-        except ValueError:
-            raise ValueError(f"declared_page_count {values['declared_page_count']!r} is not a whole number") from None
-        if pages < 0:
-            raise ValueError(f"declared_page_count {pages} is negative")
+    count = _count(values, "declared_paper_count")
+    pages = None if values["declared_page_count"] is None else _count(values, "declared_page_count")
     try:
         declared_on = parse_date(values["declared_on"])
     except DateParseError as exc:

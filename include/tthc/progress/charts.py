@@ -85,6 +85,7 @@ def step_chart_svg(targets: Mapping[str, Mapping[int, float]], actual: Mapping[s
     span = years + [d.year for d in points]
     first = min(span) if span else dt.date.today().year
     last = max(span) if span else first
+    ends: list[tuple[float, float, str]] = []  # (last value, x, colour) of each actual line
     for lvl in levels:
         colour = LEVEL_COLOUR[lvl]
         style, lw, alpha, marker = LEVEL_STYLE[lvl]
@@ -108,9 +109,12 @@ def step_chart_svg(targets: Mapping[str, Mapping[int, float]], actual: Mapping[s
         if series:
             ax.plot([_date_num(d) for d, _ in series], [float(v) for _, v in series], linestyle="-", linewidth=2.2,
                     marker=marker, markersize=5, color=colour, label=f"{LEVEL_LABEL[lvl]} – thực hiện")
-            d, v = series[-1]
-            ax.annotate(_pct_label(round(float(v), 1)), (_date_num(d), float(v)), textcoords="offset points",
-                        xytext=(6, -10), fontsize=8, color=colour, fontweight="bold")
+            ends.append((float(series[-1][1]), _date_num(series[-1][0]), colour))
+    placed = -100.0
+    for v, x, colour in sorted(ends):  # the lines' end values, pushed apart so close ones stay legible
+        placed = max(v, placed + 6)
+        ax.text(x + 0.04, placed, _pct_label(round(v, 1)), fontsize=8, color=colour, fontweight="bold",
+                va="center")
     ax.set_xlim(first, last + 1)
     ax.set_ylim(0, 108)
     ax.set_xticks([y + 0.5 for y in range(first, last + 1)], [str(y) for y in range(first, last + 1)])
