@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tthc.paths import seeds_dir
+from tthc.scans.rules import RulesError, clean_ws, default_rules_path, fold, load_rules, ratio_at_least, squash
 
 __all__ = ["FieldGuess", "ExtractedFields", "RulesError", "load_rules", "extract_fields", "fold"]
 
@@ -61,247 +59,6 @@ class ExtractedFields:
             "missing_required": self.missing_required,
         }
 
-
-class RulesError(ValueError):
-    """The rules YAML is malformed; the message names the file and the bad key."""
-
-
-# ------------------------------------------------------------------ text folding
-
-
-def _fold_char(ch: str) -> str:
-    if ch in "đĐ":
-        return "d"
-    base = unicodedata.normalize("NFD", ch)[0]
-    low = base.lower()
-    return low[0] if low else ch
-
-
-class _FoldTable(dict):
-    """str.translate table filled on first sight of each character: folding is one C-level pass."""
-
-    def __missing__(self, code: int) -> str:
-        folded = _fold_char(chr(code))
-        self[code] = folded
-        return folded
-
-
-_FOLD_TABLE = _FoldTable()
-_NON_WORD = re.compile(r"[\W_]+")
-
-
-def fold(text: str) -> str:
-    """Diacritic- and case-insensitive form, one character per input character (positions map back)."""
-    return unicodedata.normalize("NFC", text).translate(_FOLD_TABLE)
-
-
-def _squash(text: str) -> str:
-    """Folded, without spaces or punctuation: the key labels and titles are compared on."""
-    return _NON_WORD.sub("", fold(text))
-
-
-def _ratio_at_least(matcher: difflib.SequenceMatcher, a: str, minimum: float) -> float | None:
-    """difflib ratio of a against the matcher's seq2 when it reaches minimum, else None.
-    The length and character-count bounds are exact upper bounds of ratio(), so they only skip
-    the expensive computation, never a match."""
-    b = matcher.b
-    if 2.0 * min(len(a), len(b)) / (len(a) + len(b)) < minimum:
-        return None
-    matcher.set_seq1(a)
-    if matcher.quick_ratio() < minimum:
-        return None
-    r = matcher.ratio()
-    return r if r >= minimum else None
-
-
-def _clean_ws(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-# ------------------------------------------------------------------ rules loading
-
-_RULE_SECTIONS = ("settings", "confidence", "formats", "fields", "document_types")
-_CHECKS = {"date", "mst"}
-_FALLBACKS = {"agency_header", "date_words"}
-_cache: dict[tuple[str, int], dict] = {}
-_cache_lock = threading.Lock()
-
-
-def default_rules_path() -> Path:
-    return seeds_dir() / "scan_fields.yaml"
-
-
-_resolved_paths: dict[str, str] = {}
-_default: dict[str | None, Path] = {}
-
-
-def _default_path() -> Path:
-    """default_rules_path(), memoised per TTHC_PROJECT_ROOT (it resolves paths: lstat calls)."""
-    env = os.environ.get("TTHC_PROJECT_ROOT")
-    if env not in _default:
-        _default[env] = default_rules_path()
-    return _default[env]
-
-
-def _resolved(p: str) -> str:
-    r = _resolved_paths.get(p)
-    if r is None:
-        r = _resolved_paths[p] = str(Path(p).resolve())
-    return r
-
-
-def load_rules(path: str | Path | None = None) -> dict:
-    """Load and validate the rules YAML (cached by path and mtime). Raises RulesError naming file and key."""
-    p = Path(path) if path is not None else _default_path()
-    try:
-        mtime = os.stat(p).st_mtime_ns   # one stat per call: an edited file is reloaded
-    except OSError as exc:
-        raise RulesError(f"{p}: cannot read the scan-field rules: {exc}") from None
-    key = (_resolved(str(p)), mtime)
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{p}: not valid YAML: {exc}") from None
-    rules = _compile(raw, p)
-    with _cache_lock:
-        _cache[key] = rules
-    return rules
-
-
-def _need(cond: bool, path: Path, key: str, msg: str) -> None:
-    if not cond:
-        raise RulesError(f"{path}: {key}: {msg}")
-
-
-def _str_list(value: Any, path: Path, key: str, *, allow_empty: bool = True) -> list[str]:
-    _need(isinstance(value, list), path, key, f"must be a list of strings, got {type(value).__name__}")
-    for i, v in enumerate(value):
-        _need(isinstance(v, str) and v.strip() != "", path, f"{key}[{i}]", f"must be a non-empty string, got {v!r}")
-    _need(allow_empty or bool(value), path, key, "must not be empty")
-    return [_clean_ws(v) for v in value]
-
-
-def _regex(pattern: Any, path: Path, key: str) -> re.Pattern:
-    _need(isinstance(pattern, str), path, key, f"must be a regex string, got {pattern!r}")
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise RulesError(f"{path}: {key}: bad regex {pattern!r}: {exc}") from None
-
-
-def _number(value: Any, path: Path, key: str) -> float:
-    _need(isinstance(value, (int, float)) and not isinstance(value, bool), path, key, f"must be a number, got {value!r}")
-    return float(value)
-
-
-def _compile(raw: Any, path: Path) -> dict:
-    _need(isinstance(raw, dict), path, "<top level>", "must be a mapping")
-    for sec in _RULE_SECTIONS:
-        _need(sec in raw, path, sec, "missing section")
-        _need(isinstance(raw[sec], dict), path, sec, "must be a mapping")
-    unknown = set(raw) - set(_RULE_SECTIONS) - {"version"}
-    _need(not unknown, path, ", ".join(sorted(map(str, unknown))), "unknown top-level key")
-
-    s = raw["settings"]
-    settings = {
-        "separators": s.get("separators", ":;"),
-        "max_label_words": int(_number(s.get("max_label_words", 7), path, "settings.max_label_words")),
-        "fuzzy_label_min_ratio": _number(s.get("fuzzy_label_min_ratio", 0.84), path, "settings.fuzzy_label_min_ratio"),
-        "fuzzy_label_min_length": int(_number(s.get("fuzzy_label_min_length", 6), path, "settings.fuzzy_label_min_length")),
-        "title_search_lines": int(_number(s.get("title_search_lines", 20), path, "settings.title_search_lines")),
-        "fuzzy_title_min_ratio": _number(s.get("fuzzy_title_min_ratio", 0.82), path, "settings.fuzzy_title_min_ratio"),
-        "wrap_min_chars": int(_number(s.get("wrap_min_chars", 48), path, "settings.wrap_min_chars")),
-        "stop_lines": [_regex(r, path, f"settings.stop_lines[{i}]") for i, r in enumerate(s.get("stop_lines", []))],
-        "motto_lines": [_regex(r, path, f"settings.motto_lines[{i}]") for i, r in enumerate(s.get("motto_lines", []))],
-        "agency_prefixes": [fold(x) for x in _str_list(s.get("agency_prefixes", []), path, "settings.agency_prefixes")],
-    }
-    _need(isinstance(settings["separators"], str) and settings["separators"], path, "settings.separators",
-          "must be a non-empty string of characters")
-
-    c = raw["confidence"]
-    conf: dict[str, Any] = {}
-    for group, keys in (("label", ("exact", "folded", "no_separator", "fuzzy", "fallback")),
-                        ("format", ("ok", "repaired", "checksum", "failed")),
-                        ("title", ("exact", "folded", "fuzzy", "hint"))):
-        _need(isinstance(c.get(group), dict), path, f"confidence.{group}", "missing or not a mapping")
-        conf[group] = {}
-        for k in keys:
-            _need(k in c[group], path, f"confidence.{group}.{k}", "missing")
-            v = _number(c[group][k], path, f"confidence.{group}.{k}")
-            _need(0.0 <= v <= 1.0, path, f"confidence.{group}.{k}", f"must be within 0..1, got {v}")
-            conf[group][k] = v
-    conf["next_line"] = _number(c.get("next_line", 0.9), path, "confidence.next_line")
-    conf["ocr_floor"] = _number(c.get("ocr_floor", 0.5), path, "confidence.ocr_floor")
-
-    formats: dict[str, dict] = {}
-    for name, f in raw["formats"].items():
-        key = f"formats.{name}"
-        _need(isinstance(f, dict), path, key, "must be a mapping")
-        bad = set(f) - {"digits", "strip_spaces", "fix_punctuation", "patterns", "check"}
-        _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
-        check = f.get("check")
-        _need(check is None or check in _CHECKS, path, f"{key}.check", f"unknown check {check!r}; known: {sorted(_CHECKS)}")
-        pats = f.get("patterns", [])
-        _need(isinstance(pats, list), path, f"{key}.patterns", "must be a list of regexes")
-        _need(bool(pats) or check, path, key, "needs patterns or a check")
-        formats[name] = {
-            "digits": bool(f.get("digits", False)),
-            "strip_spaces": bool(f.get("strip_spaces", False)),
-            "fix_punctuation": bool(f.get("fix_punctuation", False)),
-            "patterns": [_regex(r, path, f"{key}.patterns[{i}]") for i, r in enumerate(pats)],
-            "check": check,
-        }
-
-    fields: dict[str, dict] = {}
-    for name, f in raw["fields"].items():
-        key = f"fields.{name}"
-        _need(isinstance(f, dict), path, key, "must be a mapping")
-        bad = set(f) - {"format", "labels", "multiline", "fallback"}
-        _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
-        _need(f.get("format") in formats, path, f"{key}.format", f"unknown format {f.get('format')!r}; known: {sorted(formats)}")
-        fb = f.get("fallback")
-        _need(fb is None or fb in _FALLBACKS, path, f"{key}.fallback", f"unknown fallback {fb!r}; known: {sorted(_FALLBACKS)}")
-        fields[name] = {
-            "format": f["format"],
-            "labels": _str_list(f.get("labels", []), path, f"{key}.labels"),
-            "multiline": bool(f.get("multiline", False)),
-            "fallback": fb,
-        }
-
-    types: dict[str, dict] = {}
-    for code, t in raw["document_types"].items():
-        key = f"document_types.{code}"
-        _need(isinstance(code, str) and re.fullmatch(r"[A-Z]{2,5}", code or "") is not None, path, key,
-              "the key must be a procedure code (2-5 capital letters)")
-        _need(isinstance(t, dict), path, key, "must be a mapping")
-        bad = set(t) - {"titles", "required", "labels", "anchors"}
-        _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
-        titles = _str_list(t.get("titles"), path, f"{key}.titles", allow_empty=False) if "titles" in t else None
-        _need(titles is not None, path, f"{key}.titles", "missing")
-        required = _str_list(t.get("required", []), path, f"{key}.required")
-        for i, r in enumerate(required):
-            _need(r in fields, path, f"{key}.required[{i}]", f"unknown field {r!r}")
-        labels = {n: list(spec["labels"]) for n, spec in fields.items()}
-        over = t.get("labels", {}) or {}
-        _need(isinstance(over, dict), path, f"{key}.labels", "must be a mapping field -> list of labels")
-        for n, lst in over.items():
-            _need(n in fields, path, f"{key}.labels.{n}", "unknown field")
-            labels[n] = _str_list(lst, path, f"{key}.labels.{n}")
-        anchors = t.get("anchors", {}) or {}
-        _need(isinstance(anchors, dict), path, f"{key}.anchors", "must be a mapping")
-        for n, a in anchors.items():
-            _need(n in fields, path, f"{key}.anchors.{n}", "unknown field")
-            _need(isinstance(a, dict) and set(a) <= {"after", "before"} and a, path, f"{key}.anchors.{n}",
-                  "must be a mapping with 'after' and/or 'before'")
-            for side, other in a.items():
-                _need(other in fields and other != n, path, f"{key}.anchors.{n}.{side}", f"unknown field {other!r}")
-        types[code] = {"titles": titles, "required": required, "labels": labels, "anchors": anchors}
-    _need(bool(types), path, "document_types", "no document types")
-    return {"path": str(path), "settings": settings, "confidence": conf, "formats": formats,
-            "fields": fields, "document_types": types}
 
 
 # ------------------------------------------------------------------ value formats
@@ -411,7 +168,7 @@ def _lines(pages: list[str]) -> list[_Line]:
     out: list[_Line] = []
     for page in pages:
         for raw in str(page or "").replace("\f", "\n").split("\n"):
-            t = _clean_ws(raw)
+            t = clean_ws(raw)
             t = _LEADING_DEBRIS.sub("", t).strip()   # leading OCR debris: '| Số:', '— Họ và tên'
             out.append(_Line(len(out), t, fold(t)))
         out.append(_Line(len(out), "", ""))            # page break ends multi-line values
@@ -430,7 +187,7 @@ class _LabelIndex:
         entries = []
         for fname, lst in labels.items():
             for label in lst:
-                lab_sq = _squash(label)
+                lab_sq = squash(label)
                 if not lab_sq:
                     continue
                 entries.append((lab_sq, label, fname))
@@ -451,13 +208,13 @@ def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[s
     Exact/folded matches come from a table lookup; fuzzy matching only runs when it could still
     change the answer (it never beats an exact or folded match with the default scores)."""
     st, lc = rules["settings"], rules["confidence"]["label"]
-    part_sq = _squash(part)
+    part_sq = squash(part)
     if not part_sq:
         return {}
     best: dict[str, tuple[float, str]] = {}
     exact_list = index.exact.get(part_sq)
     if exact_list:
-        part_low = _clean_ws(unicodedata.normalize("NFC", part).lower())
+        part_low = clean_ws(unicodedata.normalize("NFC", part).lower())
         for fname, lab_low in exact_list:
             exact = part_low == lab_low and sep == ":"
             cand = (lc["exact"], "exact") if exact else (lc["folded"], "folded")
@@ -470,7 +227,7 @@ def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[s
             minimum = st["fuzzy_label_min_ratio"]
             fuzzy_fields = [fname for fname, matcher in index.fuzzy
                             if matcher.b != part_sq   # an exact key, scored above
-                            and _ratio_at_least(matcher, part_sq, minimum) is not None]
+                            and ratio_at_least(matcher, part_sq, minimum) is not None]
             if len(index.fuzzy_seen) > 20000:  # OCR noise is endless: bound the memo
                 index.fuzzy_seen.clear()
             index.fuzzy_seen[part_sq] = fuzzy_fields
@@ -505,7 +262,7 @@ def _label_hits(lines: list[_Line], index: _LabelIndex, formats: dict[str, dict]
         words = ln.text.split(" ")
         top = min(len(words) - 1, st["max_label_words"])
         # squash() works character by character, so a head's key is the join of its words' keys.
-        word_sq = [_squash(w) for w in words[:max(top, 0)]]
+        word_sq = [squash(w) for w in words[:max(top, 0)]]
         for n in range(top, 0, -1):
             head_sq = "".join(word_sq[:n])
             candidates = prefix.get(head_sq) if head_sq else None
@@ -556,7 +313,7 @@ class _Prepared:
         self.title_matchers: list[tuple[str, str, difflib.SequenceMatcher]] = []
         for code, t in rules["document_types"].items():
             for title in t["titles"]:
-                t_sq, t_up = _squash(title), unicodedata.normalize("NFC", title).upper()
+                t_sq, t_up = squash(title), unicodedata.normalize("NFC", title).upper()
                 self.titles_by_sq.setdefault(t_sq, []).append((code, t_sq, t_up))
                 self.title_rank.setdefault((code, t_sq), len(self.title_rank))
                 self.title_matchers.append((code, t_sq, difflib.SequenceMatcher(None, "", t_sq)))
@@ -567,6 +324,7 @@ class _Prepared:
 
 
 _prepared_cache: dict[tuple[int, int], tuple[dict, _Prepared]] = {}
+_cache_lock = threading.Lock()
 
 
 def _prepared(rules: dict) -> _Prepared:
@@ -593,7 +351,7 @@ def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str
     window = [ln for ln in lines if ln.text][: st["title_search_lines"]]
     # A title may wrap: try each line alone and joined with the next. squash() works character by
     # character, so the joined key is the two keys concatenated.
-    line_sq = [_squash(ln.text) for ln in window]
+    line_sq = [squash(ln.text) for ln in window]
     texts: list[tuple[_Line, str, str]] = []   # (line, text, squashed) in line order
     for i, ln in enumerate(window):
         texts.append((ln, ln.text, line_sq[i]))
@@ -603,7 +361,7 @@ def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str
     # Exact/folded first: a table lookup per line. They outscore any fuzzy match (checked at load).
     for ln, text, sq in texts:
         for code, t_sq, t_up in prep.titles_by_sq.get(sq, ()):
-            exact = _clean_ws(text).upper().rstrip(".") == t_up
+            exact = clean_ws(text).upper().rstrip(".") == t_up
             key = (tc["exact"] if exact else tc["folded"], 1.0, len(t_sq), -ln.idx, code,
                    "exact" if exact else "folded")
             if best is None or key[:4] > best[:4] or (key[:4] == best[:4] and prep.title_rank[(code, t_sq)] < prep.title_rank[(best[4], best_sq)]):
@@ -615,7 +373,7 @@ def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str
             for ln, text, sq in texts:
                 if sq == t_sq or len(sq) < 6:
                     continue
-                r = _ratio_at_least(matcher, sq, minimum)
+                r = ratio_at_least(matcher, sq, minimum)
                 if r is None:
                     continue
                 key = (tc["fuzzy"], r, len(t_sq), -ln.idx, code, "fuzzy")
@@ -674,7 +432,7 @@ def _ocr_factor(hints: dict, rules: dict) -> float:
 
 def _strip_value(value: str) -> str:
     """Whitespace/NFC normalized, without OCR debris at the ends ('369/2007 _ :' -> '369/2007')."""
-    value = _clean_ws(value)
+    value = clean_ws(value)
     value = _VALUE_HEAD.sub("", value)
     return _VALUE_TAIL.sub("", value).strip()
 
