@@ -294,7 +294,7 @@ def test_clean_page_exact_confidence():
         "doc_number": "330/2010", "doc_book": "02", "issue_date": "05/10/2010",
         "issuing_body": "Ủy ban nhân dân xã Tân Dương", "holder_name": "Lưu Thành Hùng",
         "holder_id": "087201856100", "holder_birth_date": "21/03/2001",
-        "unit_name": "Ủy ban nhân dân xã Tân Dương, huyện Lai Vung, tỉnh Đồng Tháp",
+        "unit_name": "Ủy ban nhân dân xã Tân Dương, huyện Lai Vung, tỉnh Đồng Tháp", "gender": "Nam",
     }
     assert res.confidence == 1.0 and res.missing_required == []
     assert all(g.rule.startswith("label_exact") for g in res.fields.values())
@@ -376,7 +376,9 @@ Tân Dương, ngày 3 tháng 4 năm 2019
 """
     res = extract_fields([text])
     assert res.document_type.value == "KT"
-    assert res.fields["issuing_body"] == FieldGuess("ỦY BAN NHÂN DÂN XÃ TÂN DƯƠNG", 0.7, "agency_header")
+    # The agency block and the registration place name the same committee: they confirm each other.
+    assert res.fields["issuing_body"] == FieldGuess("ỦY BAN NHÂN DÂN XÃ TÂN DƯƠNG", 0.9,
+                                                    "agency_header+agrees_with_unit_name")
     assert res.fields["issue_date"].value == "ngày 3 tháng 4 năm 2019"
     assert res.fields["issue_date"].rule == "date_words"
     assert res.fields["holder_name"].value == "Lê Văn Tám"

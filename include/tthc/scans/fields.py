@@ -46,6 +46,8 @@ class ExtractedFields:
     confidence: float = 0.0
     # The fields the detected type requires (from the rules); not part of the equality contract.
     required: list[str] = field(default_factory=list, repr=False, compare=False)
+    # Fields deliberately not read, and why (a table row not split into its columns).
+    blocked: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def missing_required(self) -> list[str]:
@@ -57,6 +59,7 @@ class ExtractedFields:
             "fields": {k: g.as_dict() for k, g in self.fields.items()},
             "confidence": self.confidence,
             "missing_required": self.missing_required,
+            "blocked": self.blocked,
         }
 
 
@@ -93,6 +96,31 @@ def _repair_digits(value: str) -> str:
 _DATE_NUM = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
 _DATE_WORDS = re.compile(r"^(?:ngay\s*)?(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})$")
 _DATE_WORDS_IN_TEXT = re.compile(r"ngay\s*(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})")
+
+
+_DATE_WORDS_LOOSE = re.compile(r"(?:\b([a-z]{2,6})\s*)?\b(\d{1,2})\s*([a-z]{3,7})\s*(\d{1,2})\s*,?\s*([a-z]{2,5})\s*(\d{4})\b")
+
+
+def _word_close(token: str | None, word: str, minimum: float) -> bool:
+    return token is not None and (token == word or difflib.SequenceMatcher(None, token, word).ratio() >= minimum)
+
+
+def date_in_words(text: str, words: tuple[str, str, str] = ("ngày", "tháng", "năm"), minimum: float = 0.5,
+                  *, whole: bool = False) -> tuple[str, int, int] | None:
+    """The first "ngày D tháng M năm YYYY" in text, its fixed words repaired against the template's
+    (OCR slips: "nắm", "thang", "narn"): (canonical text, start, end) or None. whole: the text must be
+    nothing but the date."""
+    folded = fold(text)
+    day_w, month_w, year_w = (squash(w) for w in words)
+    for m in _DATE_WORDS_LOOSE.finditer(folded):
+        if not (_word_close(m[3], month_w, minimum) and _word_close(m[5], year_w, minimum)):
+            continue
+        start = m.start() if _word_close(m[1], day_w, minimum) else m.start(2)
+        if whole and (folded[:start].strip(" ,.") or folded[m.end():].strip(" ,.")):
+            return None
+        canon = f"{words[0]} {int(m[2])} {words[1]} {int(m[4])} {words[2]} {m[6]}"
+        return canon, start, m.end()
+    return None
 
 
 def _check_date(value: str) -> bool:
@@ -135,6 +163,18 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
             if len(toks) > n:
                 cut = _repair_digits(" ".join(toks[:-n]))
                 candidates.append((_SPACES_DOTS.sub("", cut) if fmt["strip_spaces"] else cut, "repaired", "+trimmed"))
+    if fmt.get("date_words"):
+        # A date in words with a slip in its fixed words: the template's words ("nắm" -> "năm").
+        found = date_in_words(raw, *fmt["date_words"], whole=True)
+        if found and found[0] != raw:
+            candidates.append((found[0], "repaired", "+words_fixed"))
+    if fmt.get("search") is not None:
+        # The value inside more text: "CCCD số 087201856100", "05/03/1990 (bằng chữ: …)".
+        for text in {_repair_digits(raw), _SPACES_DOTS.sub("", _repair_digits(raw)) if fmt["strip_spaces"] else raw}:
+            m = fmt["search"].search(text)
+            if m:
+                candidates.append((m.group(0), "repaired", "+found_in_text"))
+                break
     for value, grade, suffix in candidates:
         if fmt["patterns"] and not any(p.fullmatch(value) for p in fmt["patterns"]):
             continue
@@ -154,6 +194,8 @@ class _Line:
     idx: int
     text: str          # NFC, whitespace collapsed ("" for a blank line / page break)
     folded: str
+    row: int = -1      # the printed line this segment is on (segments of one row share it)
+    col: int = 0       # the segment's place on its row, left to right
 
 
 @dataclass
@@ -164,14 +206,44 @@ class _LabelHit:
     after_sep: bool
 
 
+# A column gap: the layout's TAB (tthc.scans.layout), or a wide run of spaces in plain text.
+_SEGMENTS = re.compile(r"\t| {4,}")
+
+
 def _lines(pages: list[str]) -> list[_Line]:
+    """The pages as segments: one per column of each printed line, then a blank one per page break."""
     out: list[_Line] = []
+    row = 0
     for page in pages:
         for raw in str(page or "").replace("\f", "\n").split("\n"):
-            t = clean_ws(raw)
-            t = _LEADING_DEBRIS.sub("", t).strip()   # leading OCR debris: '| Số:', '— Họ và tên'
-            out.append(_Line(len(out), t, fold(t)))
-        out.append(_Line(len(out), "", ""))            # page break ends multi-line values
+            parts = [p for p in (_LEADING_DEBRIS.sub("", clean_ws(x)).strip() for x in _SEGMENTS.split(raw)) if p]
+            if not parts:
+                out.append(_Line(len(out), "", "", row))
+            for col, t in enumerate(parts):  # leading OCR debris dropped: '| Số:', '— Họ và tên'
+                out.append(_Line(len(out), t, fold(t), row, col))
+            row += 1
+        out.append(_Line(len(out), "", "", row))            # page break ends multi-line values
+        row += 1
+    return out
+
+
+def _split_inline(lines: list[_Line], pattern: re.Pattern | None, seps: str) -> list[_Line]:
+    """A second "Label:" inside a segment's value starts a segment of its own: "Số: 309/2024 Quyển số: 02"
+    read as one line gives two fields. Only after a first separator, so a long label is never cut."""
+    if pattern is None:
+        return lines
+    out: list[_Line] = []
+    for ln in lines:
+        pieces = [ln.text]
+        while True:
+            text = pieces[-1]
+            first = next((i for i, ch in enumerate(text) if ch in seps), -1)
+            m = pattern.search(fold(text), first + 1) if first > 0 else None
+            if m is None or not text[:m.start()].strip():
+                break
+            pieces[-1:] = [text[:m.start()].rstrip(), text[m.start():]]
+        for k, t in enumerate(pieces):
+            out.append(_Line(len(out), t, fold(t), ln.row, ln.col + k))
     return out
 
 
@@ -201,6 +273,26 @@ class _LabelIndex:
         self.prefix: dict[str, list[tuple[str, str]]] = {}
         for lab_sq, label, fname in sorted(entries, key=lambda x: -len(x[0])):
             self.prefix.setdefault(lab_sq, []).append((label, fname))
+        # Holder fields, and the other-person words their own labels carry ("chồng" on KH).
+        self.others = settings.get("other_person_words", [])
+        self.holder_own_words = {f: {w for w in self.others for lab in labels.get(f, []) if _has_words(fold(lab), w)}
+                                 for f in settings.get("holder_fields", []) if f in labels}
+
+    def foreign_person(self, fname: str, label_text: str) -> bool:
+        """The label names somebody else than the holder field fname is for ("Họ và tên mẹ")."""
+        own = self.holder_own_words.get(fname)
+        if own is None:
+            return False
+        folded = fold(label_text)
+        return any(w not in own and _has_words(folded, w) for w in self.others)
+
+
+def _has_words(folded: str, words: str) -> bool:
+    """folded text holds these (folded) words as whole words."""
+    return f" {words} " in " " + " ".join(_WORDS.findall(folded)) + " "
+
+
+_WORDS = re.compile(r"[^\W_]+")
 
 
 def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[str, tuple[float, str]]:
@@ -235,6 +327,8 @@ def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[s
             cand = (lc["fuzzy"], "fuzzy")
             if fname not in best or cand[0] > best[fname][0]:
                 best[fname] = cand
+    for fname in [f for f in best if index.foreign_person(f, part)]:
+        del best[fname]   # "Họ và tên mẹ" is never the holder, whatever the fuzzy score
     if not best:
         return {}
     # Field order as in the labels mapping; keep only the best-scoring fields for this line.
@@ -273,6 +367,8 @@ def _label_hits(lines: list[_Line], index: _LabelIndex, formats: dict[str, dict]
                 continue
             found = {}
             for label, fname in candidates:
+                if index.foreign_person(fname, " ".join(words[:n + 3])):
+                    continue  # "Họ và tên mẹ Nguyễn Thị C": the label goes on past the holder's
                 short = len(label.split()) < 2
                 fmt = formats[rules["fields"][fname]["format"]]
                 if short and _check_format(rest, fmt, rules["confidence"])[1] < rules["confidence"]["format"]["repaired"]:
@@ -321,6 +417,18 @@ class _Prepared:
         self.type_labels = {code: _LabelIndex(t["labels"], st) for code, t in rules["document_types"].items()}
         self.all_labels = {n: list(f["labels"]) for n, f in rules["fields"].items()}
         self.untyped_labels = _LabelIndex(self.all_labels, st)
+        # Labels of two words or more, followed by a separator: where a second label starts inside a line.
+        words = {tuple(_WORDS.findall(fold(lab)))
+                 for lst in [*self.all_labels.values(),
+                             *(lab for t in rules["document_types"].values() for lab in t["labels"].values()),
+                             *(r["labels"] for t in rules["document_types"].values() for r in t["rows"])]
+                 for lab in lst}
+        alts = sorted((w for w in words if len(w) >= 2), key=lambda w: (-len(" ".join(w)), w))
+        seps = re.escape(st["separators"])
+        self.inline = re.compile(r"(?<![^\W_])(?:" + "|".join(r"[\W_]*".join(map(re.escape, w)) for w in alts)
+                                 + rf")\s*[{seps}]") if alts else None
+        self.rows = {code: [(r, {squash(lab) for lab in r["labels"]}) for r in t["rows"]]
+                     for code, t in rules["document_types"].items()}
 
 
 _prepared_cache: dict[tuple[int, int], tuple[dict, _Prepared]] = {}
@@ -390,29 +498,67 @@ def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str
 # ------------------------------------------------------------------ fallbacks
 
 
+def _is_caps(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.8
+
+
 def _agency_header(lines: list[_Line], title_idx: int, rules: dict) -> str | None:
+    """The issuing agency from the agency block (the header's left column, beside the motto): its tiers
+    ("UBND HUYỆN HỒNG NGỰ" / "UBND XÃ THƯỜNG THỚI TIỀN"), each maybe wrapped onto a capitalised
+    line ("ỦY BAN NHÂN DÂN" / "XÃ TÂN DƯƠNG"); the issuer is the last tier. Abbreviations expanded."""
     st = rules["settings"]
     window = [ln for ln in lines if ln.text and (title_idx < 0 or ln.idx < title_idx)][: st["title_search_lines"]]
-    parts: list[str] = []
+    tiers: list[list[str]] = []
+    closed = False
     for ln in window:
         if any(r.search(ln.folded) for r in st["motto_lines"]):
             continue
-        if parts:
-            # An agency name wrapped onto a second capitalised line ("ỦY BAN NHÂN DÂN" / "XÃ TÂN DƯƠNG").
-            letters = [c for c in ln.text if c.isalpha()]
-            if letters and sum(c.isupper() for c in letters) / len(letters) > 0.8 and len(parts) < 2:
-                parts.append(ln.text)
-                continue
-            break
-        if any(ln.folded == p or ln.folded.startswith(p + " ") for p in st["agency_prefixes"]):
-            parts.append(ln.text)
-    return " ".join(parts) if parts else None
+        starts = any(ln.folded == p or ln.folded.startswith(p + " ") for p in st["agency_prefixes"])
+        if starts and _is_caps(ln.text) and not closed:
+            tiers.append([ln.text])
+        elif tiers and not closed and _is_caps(ln.text) and len(tiers[-1]) < 2:
+            tiers[-1].append(ln.text)   # a tier wrapped onto a second capitalised line
+        elif tiers:
+            closed = True               # the block ends at the first other line (fields, "Số: …")
+        elif starts:
+            tiers.append([ln.text])     # a lower-case agency line ("Ủy ban nhân dân xã A")
+            closed = True
+    if not tiers:
+        return None
+    words = " ".join(tiers[-1]).split()
+    abbr = st["abbreviations"]
+    return " ".join(abbr.get(fold(w), w) for w in words)
 
 
-def _date_words(lines: list[_Line]) -> str | None:
-    text = " ".join(ln.text for ln in lines if ln.text)
-    m = _DATE_WORDS_IN_TEXT.search(fold(text))
-    return text[m.start():m.end()] if m else None
+def _date_words(lines: list[_Line], hit_lines: set[int], fmt: dict) -> str | None:
+    """The last date in words outside the label lines: the place and date above the signature
+    ("Tân Dương, ngày 3 tháng 4 năm 2019"), its fixed words repaired."""
+    words = fmt.get("date_words") or (("ngày", "tháng", "năm"), 0.5)
+    found = None
+    for ln in lines:
+        if ln.text and ln.idx not in hit_lines:
+            m = date_in_words(ln.text, *words)
+            if m:
+                found = m[0]
+    return found
+
+
+_PLACE_HEAD = re.compile(r"^([^,;]+)")
+
+
+def _body_from_place(place: str, rules: dict) -> str | None:
+    """The committee a registration place names ("Ủy ban nhân dân xã A, huyện B, tỉnh C" -> "Ủy ban nhân
+    dân xã A"): on civil-status papers the registering committee is the issuer."""
+    m = _PLACE_HEAD.match(place.strip())
+    if not m:
+        return None
+    head = m.group(1).strip()
+    f = fold(head)
+    if not any(f.startswith(p + " ") for p in rules["settings"]["agency_prefixes"] if p in ("uy ban nhan dan", "ubnd")):
+        return None
+    abbr = rules["settings"]["abbreviations"]
+    return " ".join(abbr.get(fold(w), w) for w in head.split())
 
 
 # ------------------------------------------------------------------ extraction
@@ -437,8 +583,51 @@ def _strip_value(value: str) -> str:
     return _VALUE_TAIL.sub("", value).strip()
 
 
+def _table_rows(lines: list[_Line], specs: list, rules: dict, ocr_factor: float, used: set[int],
+                found_at: dict[str, int], out: dict[str, FieldGuess], blocked: dict[str, str]) -> None:
+    """Table rows (the 2016/2020 marriage certificate): a label, then one value per column, each in
+    its own segment. A row whose values are not split into exactly that many segments gives none of
+    its fields: a run-on "Nguyễn Văn A Trần Thị B" is no holder name."""
+    conf, seps = rules["confidence"], rules["settings"]["separators"]
+    by_row: dict[int, list[_Line]] = {}
+    for ln in lines:
+        if ln.text:
+            by_row.setdefault(ln.row, []).append(ln)
+    for spec, keys in specs:
+        for ln in lines:
+            if not ln.text or ln.idx in used:
+                continue
+            pos = next((i for i, ch in enumerate(ln.text) if ch in seps), -1)
+            label = ln.text[:pos] if pos > 0 else ln.text
+            if squash(label) not in keys:
+                continue
+            first = ln.text[pos + 1:].strip() if pos > 0 else ""
+            rest = [x.text for x in by_row[ln.row] if x.col > ln.col]
+            if not rest:
+                continue  # a label line of its own ("Ngày sinh: …" under "Họ và tên chồng"): not a table
+            values = ([first] if first else []) + rest
+            names = spec["fields"]
+            if len(values) != len(names):
+                for n in names:
+                    blocked.setdefault(n, f"the table row {label.strip()!r} is not split into {len(names)} columns")
+                continue
+            exact = pos > 0 and ln.text[pos] == ":" and clean_ws(label).lower() in {x.lower() for x in spec["labels"]}
+            score = conf["label"]["exact"] if exact else conf["label"]["folded"]
+            for n, raw in zip(names, values):
+                fmt = rules["formats"][rules["fields"][n]["format"]]
+                value, fscore, fextra = _check_format(_strip_value(raw), fmt, conf)
+                out[n] = FieldGuess(value, round(score * fscore * ocr_factor, 4),
+                                    f"label_{'exact' if exact else 'folded'}+column{fextra}")
+                found_at[n] = ln.idx
+            used.add(ln.idx)
+            break
+
+
 def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict | None = None) -> ExtractedFields:
     """Recognise the document type and read its fields from page texts (OCR or text layer).
+
+    Page text is lines; a TAB (or a run of 3+ spaces) separates the columns of a line (see
+    tthc.scans.layout), and each column is read on its own.
 
     hints: ``ocr_confidence`` (0-100, mean Tesseract word confidence) scales every field's
     confidence; ``procedure_code`` (e.g. from the drop manifest or file name) is used as the
@@ -448,22 +637,29 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
     rules = rules or load_rules(hints.get("rules_path"))
     if isinstance(pages, str):
         pages = [pages]
-    lines = _lines(list(pages))
     prep = _prepared(rules)
+    seps = rules["settings"]["separators"]
+    lines = _split_inline(_lines(list(pages)), prep.inline, seps)
     code, type_guess, title_idx = _detect_type(lines, rules, hints.get("procedure_code"))
     if code:
         t = rules["document_types"][code]
         labels, anchors, required = t["labels"], t["anchors"], list(t["required"])
         index = prep.type_labels[code]
+        row_specs = prep.rows[code]
     else:
         labels = prep.all_labels
         anchors, required = {}, []
         index = prep.untyped_labels
+        row_specs = []
     conf = rules["confidence"]
-    seps = rules["settings"]["separators"]
     ocr_factor = _ocr_factor(hints, rules)
+    found_at: dict[str, int] = {}
+    out: dict[str, FieldGuess] = {}
+    used: set[int] = set()
+    blocked: dict[str, str] = {}
+    _table_rows(lines, row_specs, rules, ocr_factor, used, found_at, out, blocked)
     hits = _label_hits(lines, index, rules["formats"], rules)
-    hit_lines = {h.line for h in hits}
+    hit_lines = {h.line for h in hits} | used
 
     # Resolve fields in anchor order (a field after the fields it is anchored to).
     order: list[str] = []
@@ -480,10 +676,9 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
             order.extend(pending)
             break
 
-    found_at: dict[str, int] = {}
-    out: dict[str, FieldGuess] = {}
-    used: set[int] = set()
     for fname in order:
+        if fname in out or fname in blocked:
+            continue
         spec = rules["fields"][fname]
         fmt = rules["formats"][spec["format"]]
         lo, hi = -1, len(lines)
@@ -500,18 +695,21 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
                 continue
             score, kind = h.fields[fname]
             value, rule_extra, factor = h.value, "", 1.0
-            if not value:  # label alone on its line: the value is on the next line
+            if not value:  # label alone: the value is the next column of its row, or the next line
                 nxt = next((ln for ln in lines[h.line + 1:h.line + 3] if ln.text), None)
                 if nxt is None or _is_label_line(nxt, hit_lines, seps):
                     continue
-                value, rule_extra, factor = nxt.text, "+next_line", conf["next_line"]
+                same_row = nxt.row == lines[h.line].row
+                value, rule_extra = nxt.text, "+column" if same_row else "+next_line"
+                factor = 1.0 if same_row else conf["next_line"]
                 last = nxt.idx
             else:
                 last = h.line
             if spec["multiline"]:
                 while len(lines[last].text) >= rules["settings"]["wrap_min_chars"] and last + 1 < len(lines):
                     nxt = lines[last + 1]
-                    if not nxt.text or _is_label_line(nxt, hit_lines, seps) or _is_stop_line(nxt, rules):
+                    if (not nxt.text or nxt.row == lines[last].row or nxt.col != 0
+                            or _is_label_line(nxt, hit_lines, seps) or _is_stop_line(nxt, rules)):
                         break
                     value += " " + nxt.text
                     last = nxt.idx
@@ -525,7 +723,10 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
             used.add(h.line)
             break
         if guess is None and spec["fallback"]:
-            value = _agency_header(lines, title_idx, rules) if spec["fallback"] == "agency_header" else _date_words(lines)
+            if spec["fallback"] == "agency_header":
+                value = _agency_header(lines, title_idx, rules)
+            else:
+                value = _date_words(lines, hit_lines, fmt)
             if value:
                 value, fscore, fextra = _check_format(_strip_value(value), fmt, conf)
                 guess = FieldGuess(value, round(conf["label"]["fallback"] * fscore * ocr_factor, 4),
@@ -533,9 +734,29 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
         if guess is not None:
             out[fname] = guess
 
+    _cross_check_body(out, code, rules, ocr_factor)
     ordered = {n: out[n] for n in rules["fields"] if n in out}
     if type_guess is None:
         overall = 0.0
     else:
         overall = min([type_guess.confidence] + [out[n].confidence if n in out else 0.0 for n in required])
-    return ExtractedFields(type_guess, ordered, round(overall, 4), required)
+    return ExtractedFields(type_guess, ordered, round(overall, 4), required, blocked)
+
+
+def _cross_check_body(out: dict[str, FieldGuess], code: str | None, rules: dict, ocr_factor: float) -> None:
+    """The issuing body against the registration place. A required field another field already gives
+    is derived, not failed: no agency line (or an unreadable one) -> the committee of the place. The
+    header and the place naming the same committee confirm each other."""
+    place = out.get("unit_name")
+    derived = _body_from_place(place.value, rules) if place else None
+    if not derived:
+        return
+    body = out.get("issuing_body")
+    fb = rules["confidence"]["label"]["fallback"]
+    if body is None or "+format_failed" in body.rule:
+        out["issuing_body"] = FieldGuess(derived, round(fb * ocr_factor, 4), "derived_from_unit_name")
+    elif squash(body.value) == squash(derived) and "+agrees_with_unit_name" not in body.rule:
+        score = max(body.confidence, round(rules["confidence"]["label"]["folded"] * ocr_factor, 4))
+        out["issuing_body"] = FieldGuess(body.value, score, body.rule + "+agrees_with_unit_name")
+
+

@@ -175,7 +175,17 @@ def _compile(raw: Any, path: Path) -> dict:
         "stop_lines": [_regex(r, path, f"settings.stop_lines[{i}]") for i, r in enumerate(s.get("stop_lines", []))],
         "motto_lines": [_regex(r, path, f"settings.motto_lines[{i}]") for i, r in enumerate(s.get("motto_lines", []))],
         "agency_prefixes": [fold(x) for x in _str_list(s.get("agency_prefixes", []), path, "settings.agency_prefixes")],
+        "other_person_words": [fold(x) for x in _str_list(s.get("other_person_words", []), path,
+                                                          "settings.other_person_words")],
+        "holder_fields": _str_list(s.get("holder_fields", []), path, "settings.holder_fields"),
+        "date_words": _str_list(s.get("date_words", ["ngày", "tháng", "năm"]), path, "settings.date_words"),
+        "date_word_min_ratio": _number(s.get("date_word_min_ratio", 0.5), path, "settings.date_word_min_ratio"),
     }
+    abbr = s.get("abbreviations", {}) or {}
+    _need(isinstance(abbr, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in abbr.items()),
+          path, "settings.abbreviations", "must be a mapping abbreviation -> words")
+    settings["abbreviations"] = {fold(k): clean_ws(v) for k, v in abbr.items()}
+    _need(len(settings["date_words"]) == 3, path, "settings.date_words", "must list the words for day, month, year")
     _need(isinstance(settings["separators"], str) and settings["separators"], path, "settings.separators",
           "must be a non-empty string of characters")
 
@@ -198,7 +208,7 @@ def _compile(raw: Any, path: Path) -> dict:
     for name, f in raw["formats"].items():
         key = f"formats.{name}"
         _need(isinstance(f, dict), path, key, "must be a mapping")
-        bad = set(f) - {"digits", "strip_spaces", "fix_punctuation", "patterns", "check"}
+        bad = set(f) - {"digits", "strip_spaces", "fix_punctuation", "patterns", "check", "search"}
         _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
         check = f.get("check")
         _need(check is None or check in _CHECKS, path, f"{key}.check", f"unknown check {check!r}; known: {sorted(_CHECKS)}")
@@ -211,7 +221,12 @@ def _compile(raw: Any, path: Path) -> dict:
             "fix_punctuation": bool(f.get("fix_punctuation", False)),
             "patterns": [_regex(r, path, f"{key}.patterns[{i}]") for i, r in enumerate(pats)],
             "check": check,
+            "search": _regex(f["search"], path, f"{key}.search") if f.get("search") else None,
         }
+
+    for f in formats.values():  # the fixed words of a date in words, for the date check's slip repair
+        if f["check"] == "date":
+            f["date_words"] = (tuple(settings["date_words"]), settings["date_word_min_ratio"])
 
     fields: dict[str, dict] = {}
     for name, f in raw["fields"].items():
@@ -235,7 +250,7 @@ def _compile(raw: Any, path: Path) -> dict:
         _need(isinstance(code, str) and re.fullmatch(r"[A-Z]{2,5}", code or "") is not None, path, key,
               "the key must be a procedure code (2-5 capital letters)")
         _need(isinstance(t, dict), path, key, "must be a mapping")
-        bad = set(t) - {"titles", "required", "labels", "anchors"}
+        bad = set(t) - {"titles", "required", "labels", "anchors", "rows"}
         _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
         titles = _str_list(t.get("titles"), path, f"{key}.titles", allow_empty=False) if "titles" in t else None
         _need(titles is not None, path, f"{key}.titles", "missing")
@@ -256,7 +271,16 @@ def _compile(raw: Any, path: Path) -> dict:
                   "must be a mapping with 'after' and/or 'before'")
             for side, other in a.items():
                 _need(other in fields and other != n, path, f"{key}.anchors.{n}.{side}", f"unknown field {other!r}")
-        types[code] = {"titles": titles, "required": required, "labels": labels, "anchors": anchors}
+        rows = t.get("rows", []) or []
+        _need(isinstance(rows, list), path, f"{key}.rows", "must be a list of {labels, fields}")
+        for i, r in enumerate(rows):
+            _need(isinstance(r, dict) and set(r) == {"labels", "fields"}, path, f"{key}.rows[{i}]",
+                  "must be a mapping with 'labels' and 'fields'")
+            r["labels"] = _str_list(r["labels"], path, f"{key}.rows[{i}].labels", allow_empty=False)
+            r["fields"] = _str_list(r["fields"], path, f"{key}.rows[{i}].fields", allow_empty=False)
+            for n in r["fields"]:
+                _need(n in fields, path, f"{key}.rows[{i}].fields", f"unknown field {n!r}")
+        types[code] = {"titles": titles, "required": required, "labels": labels, "anchors": anchors, "rows": rows}
     _need(bool(types), path, "document_types", "no document types")
     return {"path": str(path), "settings": settings, "confidence": conf, "formats": formats,
             "fields": fields, "document_types": types}

@@ -1,0 +1,105 @@
+"""Precision before recall: when a scan's holder and key fields are confirmed.
+
+A scan is linked to a result, or creates a paper-only one, only when the fields that identify
+the result (number, book, issue date) and its holder are confirmed; otherwise it goes to the
+review queue with the reasons this module gives. Confirmed means: read from the holder's own
+label (never a fuzzy label match, never a hint), in a well-formed value, and agreeing with the
+rest of the document (the personal ID's century/gender and year digits against the birth date;
+a birth registered on or after the birth). Values from the drop's manifest or an official's
+correction count as confirmed.
+
+Works on what is stored per field (value, confidence, rule), so the review queue can re-run it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from tthc.clean.dates import parse_date
+
+# The fields that identify a result and its holder, when the document type requires them.
+KEY_FIELDS = ("doc_number", "doc_book", "issue_date", "holder_name", "holder2_name", "business_name", "tax_code")
+# Rule marks that make a value a guess, not a reading.
+UNCONFIRMED_MARKS = {"label_fuzzy": "read from a label that only looks like the field's",
+                     "+format_failed": "not in the field's format",
+                     "+bad_checksum": "its check digit is wrong",
+                     "hint": "only given as a hint"}
+_NAME_WORD = re.compile(r"^[^\W\d_][^\W\d_'\-]*$")
+
+
+def _unconfirmed(rule: str | None) -> str | None:
+    if rule is None:
+        return None
+    for mark, why in UNCONFIRMED_MARKS.items():
+        if mark in rule:
+            return why
+    return None
+
+
+def _name_problem(value: str) -> str | None:
+    words = value.split()
+    if not 2 <= len(words) <= 6:
+        return f"has {len(words)} words, not a person's name"
+    if not all(_NAME_WORD.match(w) and w[0].isupper() for w in words):
+        return "is not written as a name (capitalised words)"
+    return None
+
+
+def _date(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return parse_date(value)
+    except Exception:  # noqa: BLE001 - an unparseable date is judged by its own format check
+        return None
+
+
+def id_birth_problem(person_id: str | None, birth: str | None) -> str | None:
+    """A 12-digit personal ID carries the century/gender digit and the year of birth (digits 4-6)."""
+    pid = re.sub(r"\D", "", person_id or "")
+    born = _date(birth)
+    if len(pid) != 12 or born is None:
+        return None
+    century = {0: 1900, 1: 1900, 2: 2000, 3: 2000, 4: 2100, 5: 2100}.get(int(pid[3]))
+    if century is None or century + int(pid[4:6]) != born.year:
+        return f"personal ID {pid} does not agree with the birth date {birth}"
+    return None
+
+
+def confirmation_problems(document_type: str | None, required: list[str],
+                          fields: dict[str, tuple[str | None, str | None]]) -> list[str]:
+    """Why the holder or key fields of a scan are not confirmed ([] = confirmed).
+    fields: name -> (value, rule); rule None = given by the manifest or an official (confirmed)."""
+    problems = []
+    dtype = fields.get("document_type", (document_type, None))
+    why = _unconfirmed(dtype[1])
+    if why:
+        problems.append(f"document type {dtype[0]} {why}")
+    for name in [f for f in KEY_FIELDS if f in required]:
+        value, rule = fields.get(name, (None, None))
+        if not value:
+            continue  # missing required fields are reported by the confidence check
+        why = _unconfirmed(rule)
+        if why:
+            problems.append(f"{name} {value!r} not confirmed: {why}")
+        elif name in ("holder_name", "holder2_name") and rule is not None:
+            bad = _name_problem(value)
+            if bad:
+                problems.append(f"{name} {value!r} not confirmed: {bad}")
+    for id_field, birth_field in (("holder_id", "holder_birth_date"), ("holder2_id", "holder2_birth_date")):
+        pid, pid_rule = fields.get(id_field, (None, None))
+        birth, birth_rule = fields.get(birth_field, (None, None))
+        if pid_rule is None and birth_rule is None:
+            continue  # both given by people: their business
+        bad = id_birth_problem(pid, birth)
+        if bad:
+            problems.append(bad)
+    if document_type == "KS":
+        born, issued = _date(fields.get("holder_birth_date", (None,))[0]), _date(fields.get("issue_date", (None,))[0])
+        if born and issued and issued < born:
+            problems.append(f"issue date {issued:%d/%m/%Y} is before the birth date {born:%d/%m/%Y}")
+    return problems
+
+
+__all__ = ["KEY_FIELDS", "confirmation_problems", "id_birth_problem"]
