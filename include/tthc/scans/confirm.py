@@ -102,4 +102,21 @@ def confirmation_problems(document_type: str | None, required: list[str],
     return problems
 
 
-__all__ = ["KEY_FIELDS", "confirmation_problems", "id_birth_problem"]
+def warehouse_holder_problem(cur, cand: dict) -> str | None:
+    """The warehouse's result with the scan's natural key (agency, type, book, number, date) has a
+    holder whose name differs from the scan's: the scan is of another paper, or misread."""
+    if not cand.get("holder_name_key") or not cand.get("doc_number") or not cand.get("issue_date"):
+        return None
+    cur.execute("""SELECT result_code, holder_name_key FROM core.result
+                   WHERE agency_id = %s AND procedure_code = %s AND doc_book IS NOT DISTINCT FROM %s
+                     AND doc_number = %s AND issue_date = %s AND holder_name_key IS NOT NULL""",
+                (cand.get("agency_id"), cand.get("document_type"), cand.get("doc_book"), cand["doc_number"],
+                 cand["issue_date"]))
+    for code, key in cur.fetchall():
+        if key != cand["holder_name_key"]:
+            return (f"the warehouse result {code or ''} with number {cand['doc_number']} has another holder "
+                    f"than {cand.get('holder_name')!r}").replace("result  with", "result with")
+    return None
+
+
+__all__ = ["KEY_FIELDS", "confirmation_problems", "id_birth_problem", "warehouse_holder_problem"]

@@ -74,7 +74,7 @@ _NUM_SEP_SPACES = re.compile(r"(?<=\d)\s*([/.\-])\s*(?=[\dOolI|])")
 _ALNUM_TOKEN = re.compile(r"[0-9A-Za-z|!]+")
 _SPACES_DOTS = re.compile(r"[\s.]")
 _NAME_SPECKS = re.compile(r"(?<=\w)[.,_:;'`´|~]+(?=\w)|(?<=\w)[.,_:;`´|~]+(?=\s)")
-_LEADING_DEBRIS = re.compile(r"^[^\w(\"']+")
+_LEADING_DEBRIS = re.compile(r"^(?:[^\w(\"']|[\u02b0-\u02ff])+")
 _VALUE_HEAD = re.compile(r"^(?:[^\w(]|_)+")
 _VALUE_TAIL = re.compile(r"(?:[^\w)]|_)+$")
 

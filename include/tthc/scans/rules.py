@@ -45,7 +45,8 @@ class _FoldTable(dict):
 
 
 _FOLD_TABLE = _FoldTable()
-_NON_WORD = re.compile(r"[\W_]+")
+# Not part of a key: punctuation, spaces, and the spacing accents OCR leaves as specks ("ˆ", "˜").
+_NON_WORD = re.compile(r"[\W_\u02b0-\u02ff]+")
 
 
 def fold(text: str) -> str:
