@@ -420,7 +420,7 @@ def _place(rec: dict, namer, province_name: str) -> str:
 def _agency_block(rec: dict, namer, province_name: str, layout: str) -> list[str]:
     """The agency block as printed top-left: the superior tier, then the issuer (capitals)."""
     agency = namer.agency_name(rec["agency"], rec["year"])
-    if rec["agency"].level == "commune":
+    if rec["agency"].level == "commune" and rec.get("commune"):
         dname, _ = namer.district_name(rec["commune"].district_code, rec["year"])
         issuer = agency.upper().replace("ỦY BAN NHÂN DÂN ", "UBND ")
         if layout in ("tt04_2020", "trich_luc", "tt04_2020_compact"):
@@ -436,15 +436,15 @@ def layout_rows(rec: dict, namer, province_name: str, layout: str, rng: random.R
     """A page of rec in an official-template layout: (rows, what it prints for the ground truth)."""
     p, proc = rec["person"], rec["proc"]
     agency = namer.agency_name(rec["agency"], rec["year"])
-    place = _place(rec, namer, province_name)
+    place = _place(rec, namer, province_name) if rec.get("commune") else None
     words_slip = rng.random() < 0.5
     rows: list[list[tuple]] = []
     R = rows.append
     block = _agency_block(rec, namer, province_name, layout)
     if layout == "no_header":  # the agency block torn off / unreadable: only the motto
         block = ["", ""]
-    R([("agency", block[0], 0.25, "c"), ("motto", MOTTO[0], 0.66, "c")])
-    R([("agency", block[1], 0.25, "c"), ("motto", MOTTO[1], 0.66, "c")])
+    R([("agency", block[0], 0.22, "c"), ("motto", MOTTO[0], 0.69, "c")])
+    R([("agency", block[1], 0.22, "c"), ("motto", MOTTO[1], 0.69, "c")])
     civil = proc in ("KS", "KH", "KT", "XNHN")
     num = f"Số: {rec['number']}"
     if civil and rec.get("book"):
@@ -534,7 +534,7 @@ def layout_rows(rec: dict, namer, province_name: str, layout: str, rng: random.R
         R([F(f"Ngày, tháng, năm đăng ký: {_words_date(issue, words_slip)}")])
     elif layout in ("pre2016", "business_old"):
         R([F(f"Ngày cấp: {_dmy(issue)}")])
-    short = rec["commune"].name.split(" ", 1)[-1] if civil else "Đồng Tháp"
+    short = rec["commune"].name.split(" ", 1)[-1] if rec.get("commune") else "Đồng Tháp"
     R([("field", f"{short}, {_words_date(issue, words_slip)}", 0.66, "c")])
     if layout == "business_2020":
         R([F(f"Cơ quan cấp: {agency}")])
@@ -544,7 +544,7 @@ def layout_rows(rec: dict, namer, province_name: str, layout: str, rng: random.R
     return rows, printed
 
 
-ROW_STYLE = {"motto": (True, 12, 4), "agency": (True, 12, 4), "title": (True, 16, 18), "field": (False, 12, 7),
+ROW_STYLE = {"motto": (True, 11, 4), "agency": (True, 11, 4), "title": (True, 16, 18), "field": (False, 12, 7),
              "sign": (True, 12, 20)}
 
 
@@ -556,11 +556,19 @@ def _row_cells(rows, measure, width: float):
         size = max(ROW_STYLE[c[0]][1] for c in row)
         y += before + size * 1.3
         placed = []
+        if len(row) == 1 and row[0][3] == "l" and measure(row[0][1], row[0][0]) > width * (0.93 - row[0][2]):
+            # One long value: wrapped at the right margin, the rest on the next lines.
+            style, text, x, _ = row[0]
+            for k, part in enumerate(_wrap(text, width * (0.93 - x), lambda t: measure(t, style))):
+                if k:
+                    y += size * 1.3
+                yield y, [(x * width, part, style)]
+            continue
         for style, text, x, anchor in row:
             if not text:
                 continue
             w = measure(text, style)
-            placed.append((x * width - w / 2 if anchor == "c" else x * width, text, style))
+            placed.append((max(18.0, x * width - w / 2) if anchor == "c" else x * width, text, style))
         yield y, placed
 
 
@@ -613,12 +621,14 @@ def layout_drop(out: Path, records: list[dict], namer, province_name: str, seed:
     fonts = fonts or installed_fonts()
     formats = ("text_pdf", "image_pdf", "jpeg", "png")
     truth = []
+    per_type: dict[str, int] = {}
     for i, rec in enumerate(records):
         rng = random.Random(f"{seed}:layout:{i}")
         choices = [x for x in LAYOUTS[rec["proc"]] if layouts is None or x in layouts]
-        layout = choices[i % len(choices)]
+        k = per_type[rec["proc"]] = per_type.get(rec["proc"], -1) + 1
+        layout = choices[k % len(choices)]
         rows, printed = layout_rows(rec, namer, province_name, layout, rng)
-        font = fonts[(i // len(choices)) % len(fonts)]
+        font = fonts[(k // len(choices) + i) % len(fonts)]
         fmt = formats[i % len(formats)]
         name = f"L{i:04d}_{rec['proc']}_{layout}.{ {'text_pdf': 'pdf', 'image_pdf': 'pdf', 'jpeg': 'jpg', 'png': 'png'}[fmt]}"
         dpi, color = rng.choice((150, 200, 300)), rng.random() < 0.5
@@ -632,3 +642,35 @@ def layout_drop(out: Path, records: list[dict], namer, province_name: str, seed:
         truth.append({"file": name, "font": font, "format": fmt, "dpi": None if fmt == "text_pdf" else dpi,
                       "color": color, "held_out": layout in HELD_OUT, **printed})
     return truth
+
+
+def records_from_truth(rows: list[dict], ref) -> list[dict]:
+    """Ground-truth results (ground_truth.jsonl rows) as the records page layouts print."""
+    agencies = {c.agency.electronic_id: c.agency for c in ref.communes}
+    agencies.update({d.agency.electronic_id: d.agency for d in ref.districts})
+    agencies.update({a.electronic_id: a for a in ref.departments.values()})
+    communes = {c.code: c for c in ref.communes}
+
+    def person(r: dict, suffix: str = "") -> dict:
+        return {"name": r["name" + suffix], "gender": r.get("gender" + suffix, "M"),
+                "birth": date.fromisoformat(r["birth_date" + suffix]).toordinal() if r.get("birth_date" + suffix) else
+                date(1980, 1, 1).toordinal(),
+                "pid": r.get("person_id" + suffix) or "", "pid_kind": r.get("person_id_kind", "cccd") if not suffix
+                else ("cccd" if len(r.get("person_id" + suffix) or "") == 12 else "cmnd")}
+
+    out = []
+    for r in rows:
+        if r.get("kind") != "result" or r["agency_electronic_id"] not in agencies or not r.get("person_id"):
+            continue
+        unit = r["unit"]
+        commune = communes.get(int(unit["code"])) if unit["level"] == "commune" else None
+        if r["procedure_code"] in ("KS", "KH", "KT", "XNHN") and commune is None:
+            continue
+        issue = date.fromisoformat(r["issue_date"])
+        out.append({"proc": r["procedure_code"], "year": issue.year, "agency": agencies[r["agency_electronic_id"]],
+                    "commune": commune, "number": r["number"], "book": r.get("book"), "issue": issue.toordinal(),
+                    "valid_until": date.fromisoformat(r["valid_until"]).toordinal() if r.get("valid_until") else None,
+                    "person": person(r), "person2": person(r, "_2") if r.get("name_2") else None,
+                    "business_name": r.get("business_name"), "mst": r.get("mst"), "address": r.get("address"),
+                    "truth": r})
+    return out

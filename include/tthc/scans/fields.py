@@ -74,6 +74,9 @@ _NUM_SEP_SPACES = re.compile(r"(?<=\d)\s*([/.\-])\s*(?=[\dOolI|])")
 _ALNUM_TOKEN = re.compile(r"[0-9A-Za-z|!]+")
 _SPACES_DOTS = re.compile(r"[\s.]")
 _NAME_SPECKS = re.compile(r"(?<=\w)[.,_:;'`´|~]+(?=\w)|(?<=\w)[.,_:;`´|~]+(?=\s)")
+_SPECK_COMMA = re.compile(r"\s*(?:,[.:;]*|[.:;]+,)\s*(?=\S)")
+_SPECK_BEFORE_DIGIT = re.compile(r"(?<=[^\W\d_])[.:](?=\d)")
+_SPECK_BEFORE_LOWER = re.compile(r"(?<=[^\W\d_]{2})[.:](?= [a-zà-ỹđ])")
 _LEADING_DEBRIS = re.compile(r"^(?:[^\w(\"']|[\u02b0-\u02ff])+")
 _VALUE_HEAD = re.compile(r"^(?:[^\w(]|_)+")
 _VALUE_TAIL = re.compile(r"(?:[^\w)]|_)+$")
@@ -98,7 +101,8 @@ _DATE_WORDS = re.compile(r"^(?:ngay\s*)?(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\
 _DATE_WORDS_IN_TEXT = re.compile(r"ngay\s*(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})")
 
 
-_DATE_WORDS_LOOSE = re.compile(r"(?:\b([a-z]{2,6})\s*)?\b(\d{1,2})\s*([a-z]{3,7})\s*(\d{1,2})\s*,?\s*([a-z]{2,5})\s*(\d{4})\b")
+_DATE_WORDS_LOOSE = re.compile(r"(?:\b([a-z]{2,6})[\s.,:]*)?\b(\d{1,2})[\s.,]*([a-z]{3,7})[\s.,]*(\d{1,2})[\s.,]*"
+                               r"([a-z]{2,5})[\s.,]*(\d{4})\b")
 
 
 def _word_close(token: str | None, word: str, minimum: float) -> bool:
@@ -152,6 +156,13 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
         if fmt["strip_spaces"]:
             fixed = _SPACES_DOTS.sub("", fixed)
         candidates.append((fixed, "repaired", "+digit_fix"))
+    if fmt.get("fix_specks"):
+        # Scanner specks read as punctuation in running text: "rượu. bia", "Thuận,.Xã", "Số.86".
+        fixed = _SPECK_COMMA.sub(", ", raw)
+        fixed = _SPECK_BEFORE_DIGIT.sub(" ", fixed)
+        fixed = _SPECK_BEFORE_LOWER.sub("", fixed)
+        if fixed != raw:
+            candidates.insert(0, (clean_ws(fixed), "repaired", "+speck_fix"))
     if fmt["fix_punctuation"]:
         # Specks read as punctuation inside a name ('Nguyễn Gia.Tân', 'Lê, Văn') become spaces.
         fixed = " ".join(_NAME_SPECKS.sub(" ", raw).split())
@@ -164,10 +175,13 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
                 cut = _repair_digits(" ".join(toks[:-n]))
                 candidates.append((_SPACES_DOTS.sub("", cut) if fmt["strip_spaces"] else cut, "repaired", "+trimmed"))
     if fmt.get("date_words"):
-        # A date in words with a slip in its fixed words: the template's words ("nắm" -> "năm").
+        # A date in words: always in the template's words ("nắm" -> "năm", "thang" -> "tháng"); folded,
+        # a slip would pass the check as printed, and cleaning reads only the real words.
         found = date_in_words(raw, *fmt["date_words"], whole=True)
-        if found and found[0] != raw:
-            candidates.append((found[0], "repaired", "+words_fixed"))
+        if found:
+            canon = found[0]
+            same = clean_ws(raw).lower() in (canon, canon.split(" ", 1)[1])
+            candidates.insert(0, (raw, "ok", "") if same else (canon, "repaired", "+words_fixed"))
     if fmt.get("search") is not None:
         # The value inside more text: "CCCD số 087201856100", "05/03/1990 (bằng chữ: …)".
         for text in {_repair_digits(raw), _SPACES_DOTS.sub("", _repair_digits(raw)) if fmt["strip_spaces"] else raw}:
@@ -216,7 +230,9 @@ def _lines(pages: list[str]) -> list[_Line]:
     row = 0
     for page in pages:
         for raw in str(page or "").replace("\f", "\n").split("\n"):
-            parts = [p for p in (_LEADING_DEBRIS.sub("", clean_ws(x)).strip() for x in _SEGMENTS.split(raw)) if p]
+            # Segments that are only OCR debris ("-", ":", "|") are no column.
+            parts = [p for p in (_LEADING_DEBRIS.sub("", clean_ws(x)).strip() for x in _SEGMENTS.split(raw))
+                     if _WORDS.search(p)]
             if not parts:
                 out.append(_Line(len(out), "", "", row))
             for col, t in enumerate(parts):  # leading OCR debris dropped: '| Số:', '— Họ và tên'
@@ -514,19 +530,23 @@ def _agency_header(lines: list[_Line], title_idx: int, rules: dict) -> str | Non
     for ln in window:
         if any(r.search(ln.folded) for r in st["motto_lines"]):
             continue
-        starts = any(ln.folded == p or ln.folded.startswith(p + " ") for p in st["agency_prefixes"])
+        head = " ".join(_WORDS.findall(ln.folded)) + " "   # "UBND-XÃ A" starts a tier like "UBND XÃ A"
+        # Never a "Label: value" line, nor a number ("Số: 30/2019" / "Số 30/2019" is no "Sở").
+        starts = (any(head.startswith(p + " ") for p in st["agency_prefixes"])
+                  and not any(ch in st["separators"] for ch in ln.text)
+                  and not any(ch.isdigit() for ch in ln.text.split(" ", 1)[-1][:3]))
         if starts and _is_caps(ln.text) and not closed:
             tiers.append([ln.text])
         elif tiers and not closed and _is_caps(ln.text) and len(tiers[-1]) < 2:
             tiers[-1].append(ln.text)   # a tier wrapped onto a second capitalised line
         elif tiers:
             closed = True               # the block ends at the first other line (fields, "Số: …")
-        elif starts:
+        elif starts and not any(ch.isdigit() for ch in ln.text):
             tiers.append([ln.text])     # a lower-case agency line ("Ủy ban nhân dân xã A")
             closed = True
     if not tiers:
         return None
-    words = " ".join(tiers[-1]).split()
+    words = _WORDS.findall(" ".join(tiers[-1]))
     abbr = st["abbreviations"]
     return " ".join(abbr.get(fold(w), w) for w in words)
 

@@ -209,7 +209,8 @@ def _compile(raw: Any, path: Path) -> dict:
     for name, f in raw["formats"].items():
         key = f"formats.{name}"
         _need(isinstance(f, dict), path, key, "must be a mapping")
-        bad = set(f) - {"digits", "strip_spaces", "fix_punctuation", "patterns", "check", "search"}
+        bad = set(f) - {"digits", "strip_spaces", "fix_punctuation", "patterns", "check", "search",
+                          "fix_specks"}
         _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
         check = f.get("check")
         _need(check is None or check in _CHECKS, path, f"{key}.check", f"unknown check {check!r}; known: {sorted(_CHECKS)}")
@@ -220,6 +221,7 @@ def _compile(raw: Any, path: Path) -> dict:
             "digits": bool(f.get("digits", False)),
             "strip_spaces": bool(f.get("strip_spaces", False)),
             "fix_punctuation": bool(f.get("fix_punctuation", False)),
+            "fix_specks": bool(f.get("fix_specks", False)),
             "patterns": [_regex(r, path, f"{key}.patterns[{i}]") for i, r in enumerate(pats)],
             "check": check,
             "search": _regex(f["search"], path, f"{key}.search") if f.get("search") else None,
