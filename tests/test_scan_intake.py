@@ -19,7 +19,7 @@ from tthc.codes import is_valid_code
 from tthc.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
-from tthc.scans.intake import FixityError, fixity_check, list_new_files, run_drop
+from tthc.scans.intake import FixityError, fixity_check, list_drop, list_new_files, run_drop
 from tthc.sources.config import load_source
 from tthc.sources.pipeline import run_batch
 from tthc.warehouse.db import fetch_all
@@ -222,6 +222,10 @@ def test_rerun_changes_nothing(env):
     again = run_drop(env["zone"], url)
     assert again["files_listed"] == 0 and again["staged"] == 0
     assert state(url) == before
+    # It says it did nothing, and counts no earlier quarantine as its own work.
+    assert again["processed_this_run"] == 0 and again["quarantined_this_run"] == 0
+    assert again["note"].startswith("nothing new to process: ")
+    assert again["files_done_before"] == again["files_in_drop"] > 0
 
 
 def test_stability_window(env, tmp_path):
@@ -240,6 +244,26 @@ def test_stability_window(env, tmp_path):
     assert [f["name"] for f in ready] == ["new.png"]
     (drop / "new.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 200)            # still being written
     assert list_new_files(zone, url, now + dt.timedelta(seconds=40)) == []
+    # Held-back files are counted, with the settings that hold them back and the zone's file.
+    files, seen = list_drop(zone, url, now + dt.timedelta(seconds=45))
+    assert files == [] and seen["files_waiting"] == 1 and seen["files_in_drop"] == 1
+    assert "stability.min_age_seconds=3600" in seen["waiting_note"]
+    assert "stability.settle_seconds=30" in seen["waiting_note"] and "slow_drop.yaml" in seen["waiting_note"]
+
+
+def test_zone_by_name_file_or_path_and_relative_folders(tmp_path, monkeypatch):
+    from tthc.scans.config import DropConfigError, drop_named
+
+    folder = tmp_path / "drops"
+    folder.mkdir()
+    (folder / "inbox_a.yaml").write_text("name: zone_a\nlocation: drops/inbox\narchive: /tmp/arch\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)   # the current directory must not matter
+    by_name = drop_named("zone_a", folder)
+    assert drop_named("inbox_a.yaml", folder) == by_name == drop_named("inbox_a", folder)
+    assert drop_named(str(folder / "inbox_a.yaml")) == by_name
+    assert by_name.location == str(ROOT / "drops" / "inbox")          # the project's drops/, not the cwd's
+    with pytest.raises(DropConfigError, match="zone_a"):
+        drop_named("nope", folder)
 
 
 def test_fixity_detects_a_tampered_archive_file(env):
