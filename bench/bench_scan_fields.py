@@ -125,8 +125,8 @@ def main() -> int:
         for rec in recs:
             t = rec["truth"]
             rows = fetch_all(url, """SELECT result_id FROM core.result WHERE procedure_code = %s AND doc_number = %s
-                                     AND issue_date = %s AND doc_book IS NOT DISTINCT FROM %s""",
-                             (rec["proc"], t["number"], t["issue_date"], t.get("book")))
+                                     AND issue_date = %s AND coalesce(doc_book, '') = %s""",
+                             (rec["proc"], t["number"], t["issue_date"], t.get("book") or ""))
             known[t["result_id"]] = {r[0] for r in rows}
         (work / "zone.yaml").write_text(textwrap.dedent(f"""\
             name: bench_fields
@@ -143,7 +143,7 @@ def main() -> int:
 
         docs = {r[0]: r[1:] for r in fetch_all(url, """
             SELECT f.file_name, f.status, d.result_id,
-                   json_build_array(r.procedure_code, r.doc_number, r.issue_date::text, r.doc_book), r.holder_name_key,
+                   json_build_array(r.procedure_code, r.doc_number, r.issue_date::text, coalesce(r.doc_book, '')), r.holder_name_key,
                    EXISTS (SELECT 1 FROM core.result_source s WHERE s.result_id = r.result_id
                            AND s.source NOT LIKE 'scan.%%'),
                    (SELECT string_agg(p.text, E'\\n\\f\\n' ORDER BY p.page_no) FROM core.document_page p
@@ -169,7 +169,7 @@ def main() -> int:
         base = extract_fields([x.replace("\t", " ") for x in (text or "").split("\n\f\n")]).fields
         t = rec["truth"]
         held = known[t["result_id"]]             # results the warehouse held with the scan's key
-        right_key = linked_key == [rec["proc"], t["number"], t["issue_date"], t.get("book")]
+        right_key = linked_key == [rec["proc"], t["number"], t["issue_date"], t.get("book") or ""]
         for g, pick in groups.items():
             if not pick(p):
                 continue
@@ -192,6 +192,11 @@ def main() -> int:
                 r["wrong_holder"] += not right_holder
             elif held:
                 r["links_missed"] += 1
+        if result_id is not None and not (known_result and result_id in held and right_key):
+            if known_result or held:
+                misses.append(f"{p['file']} link: to result {result_id} {linked_key} (legacy: {known_result}), "
+                              f"the page shows {[rec['proc'], t['number'], t['issue_date'], t.get('book') or '']} "
+                              f"held as {sorted(held)}")
         for f, v in want.items():
             if not same(f, fields.get(f), v):
                 misses.append(f"{p['file']} {f}: got {fields.get(f)!r}, want {v!r}")

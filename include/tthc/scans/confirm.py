@@ -108,7 +108,7 @@ def warehouse_holder_problem(cur, cand: dict) -> str | None:
     if not cand.get("holder_name_key") or not cand.get("doc_number") or not cand.get("issue_date"):
         return None
     cur.execute("""SELECT result_code, holder_name_key FROM core.result
-                   WHERE agency_id = %s AND procedure_code = %s AND doc_book IS NOT DISTINCT FROM %s
+                   WHERE agency_id = %s AND procedure_code = %s AND coalesce(doc_book, '') = coalesce(%s, '')
                      AND doc_number = %s AND issue_date = %s AND holder_name_key IS NOT NULL""",
                 (cand.get("agency_id"), cand.get("document_type"), cand.get("doc_book"), cand["doc_number"],
                  cand["issue_date"]))
