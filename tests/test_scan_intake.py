@@ -282,3 +282,60 @@ def test_fixity_detects_a_tampered_archive_file(env):
     path.unlink()
     with pytest.raises(FixityError, match="missing"):
         fixity_check(url, [env["zone"]])
+
+
+def test_a_scan_is_never_linked_or_created_under_a_wrong_holder(env, tmp_path):
+    """Precision before recall, end to end: text-layer scans (no OCR) of a result the warehouse holds.
+    The right holder links; another holder's name on the same number goes to review (the warehouse
+    cross-check); the mother's name with no holder label, and a holder whose personal ID disagrees with
+    the birth date, go to review with the reason; nothing is linked or created for them."""
+    import random
+
+    from tthc.demo_data import scans as S
+    from tthc.demo_data.reference import load_reference as demo_reference
+    from tthc.demo_data.sources import UnitNamer
+
+    url = env["url"]
+    truth = [json.loads(x) for x in (Path(os.environ["TTHC_DEMO_DATA_DIR"]) / "ground_truth.jsonl")
+             .read_text(encoding="utf-8").splitlines()]
+    ref = demo_reference()
+    held = fetch_all(url, "SELECT procedure_code, doc_number, issue_date::text, doc_book, holder_name_key FROM core.result")
+    keys = {(p, n, d, b or "") for p, n, d, b, _ in held}
+    recs = [r for r in S.records_from_truth(truth, ref) if r["proc"] == "KS" and
+            (r["proc"], r["truth"]["number"], r["truth"]["issue_date"], r["truth"]["book"] or "") in keys
+            and not any(a["source"] == "scan_drop" for a in r["truth"]["appears"])]
+    assert recs, "the loaded civil-status source should hold birth registrations"
+    rec = recs[0]
+    drop = tmp_path / "drop"
+    drop.mkdir()
+
+    def page(name: str, edit) -> None:
+        rows, _ = S.layout_rows(rec, UnitNamer(ref), ref.province_name, "tt04_2020", random.Random(1))
+        rows = edit([[(st, tx, x, a) for st, tx, x, a in row] for row in rows])
+        (drop / name).write_bytes(S.layout_pdf_bytes(rows, "DejaVuSans"))
+
+    holder = rec["truth"]["name"]
+    swap = lambda new: lambda rows: [[(st, tx.replace(holder, new), x, a) for st, tx, x, a in r] for r in rows]  # noqa: E731
+    page("right.pdf", lambda rows: rows)
+    page("other_holder.pdf", swap("Đinh Công Tráng"))
+    page("mother_only.pdf", lambda rows: [r for r in rows if not r[0][1].startswith("Họ, chữ đệm, tên:")])
+    pid = rec["truth"]["person_id"]
+    bad_pid = pid[:4] + f"{(int(pid[4:6]) + 7) % 100:02d}" + pid[6:]
+    page("id_disagrees.pdf", lambda rows: [[(st, tx.replace(pid, bad_pid), x, a) for st, tx, x, a in r] for r in rows])
+    cfg = tmp_path / "precision_drop.yaml"
+    cfg.write_text(f"name: precision_drop\nlocation: {drop}\narchive: {tmp_path / 'arch'}\n"
+                   "stability: {min_age_seconds: 0}\n", encoding="utf-8")
+    results_before = fetch_all(url, "SELECT count(*) FROM core.result")[0][0]
+    run_drop(load_drop(cfg), url)
+    got = {name: (status, result_id, reason) for name, status, result_id, reason in fetch_all(url, """
+        SELECT f.file_name, f.status, d.result_id, q.reason FROM ops.scan_file f
+        JOIN core.document d ON d.document_id = f.document_id
+        LEFT JOIN ops.review_queue q ON q.document_id = d.document_id WHERE f.drop_zone = 'precision_drop'""")}
+    assert got["right.pdf"][0] == "linked" and got["right.pdf"][1] is not None, got["right.pdf"]
+    for name, why in (("other_holder.pdf", "has another holder than 'Đinh Công Tráng'"),
+                      ("mother_only.pdf", "holder_name not found"),
+                      ("id_disagrees.pdf", f"personal ID {bad_pid} does not agree with the birth date")):
+        status, result_id, reason = got[name]
+        assert status == "review" and result_id is None, (name, got[name])
+        assert why in reason, (name, reason)
+    assert fetch_all(url, "SELECT count(*) FROM core.result")[0][0] == results_before   # nothing created

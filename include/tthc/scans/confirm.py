@@ -79,7 +79,9 @@ def confirmation_problems(document_type: str | None, required: list[str],
     for name in [f for f in KEY_FIELDS if f in required]:
         value, rule = fields.get(name, (None, None))
         if not value:
-            continue  # missing required fields are reported by the confidence check
+            if name not in ("doc_number", "issue_date"):   # those two are reported by review_reasons itself
+                problems.append(f"{name} not found")
+            continue
         why = _unconfirmed(rule)
         if why:
             problems.append(f"{name} {value!r} not confirmed: {why}")
