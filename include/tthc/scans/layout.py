@@ -125,15 +125,14 @@ def pdfium_page_text(textpage, page_height: float) -> str:
 
     raw = textpage.raw
     n = pdfium_c.FPDFText_CountChars(raw)
+    text = textpage.get_text_range(0, n) if n > 0 else ""
+    if len(text) != n:   # characters outside the BMP: the text no longer maps 1:1 onto char indices
+        text = "".join(chr(pdfium_c.FPDFText_GetUnicode(raw, i)) for i in range(n))
     ox, oy = ctypes.c_double(), ctypes.c_double()
     rect = pdfium_c.FS_RECTF()
     chars = []
-    for i in range(n):
-        code = pdfium_c.FPDFText_GetUnicode(raw, i)
-        if code in (0, 0xFFFE) or pdfium_c.FPDFText_IsGenerated(raw, i) == 1:
-            continue
-        ch = chr(code)
-        if not ch.strip():
+    for i, ch in enumerate(text):
+        if not ch.strip() or ch == "\ufffe":   # spaces and PDFium's generated line breaks: geometry decides
             continue
         # The loose box spans the glyph's advance: letters of a word touch, a space leaves a gap.
         if not pdfium_c.FPDFText_GetLooseCharBox(raw, i, rect):
