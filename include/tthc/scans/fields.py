@@ -1,6 +1,6 @@
 """Field extraction from the text of scanned results; the rules are data (seeds/scan_fields.yaml).
 
-A1's intake pipeline OCRs (or reads the text layer of) each scan and calls
+The intake pipeline OCRs (or reads the text layer of) each scan and calls
 ``extract_fields(pages, hints)``. We recognise the document type from its title, then
 read ``Label: value`` lines. Labels are compared diacritic-insensitively because
 Tesseract often drops or swaps Vietnamese marks; the price of a sloppy match is a lower
