@@ -478,6 +478,9 @@ def test_rules_file_loads_and_covers_all_procedures():
         (lambda d: d["fields"]["doc_number"].update(format="roman"), "fields.doc_number.format"),
         (lambda d: d["document_types"]["KH"]["anchors"]["holder2_id"].update(after="spouse"), "document_types.KH.anchors.holder2_id.after"),
         (lambda d: d["confidence"]["label"].update(exact=1.5), "confidence.label.exact"),
+        (lambda d: d["confirmation"]["key_fields"].append("shoe_size"), "confirmation.key_fields[7]"),
+        (lambda d: d["document_types"]["KH"]["rows"][0]["fields"].append("spouse"), "document_types.KH.rows[0].fields"),
+        (lambda d: d["settings"].update(date_words=["ngày", "tháng"]), "settings.date_words"),
     ],
 )
 def test_malformed_rules_name_file_and_key(tmp_path, mutate, key):

@@ -8,7 +8,9 @@ rest of the document (the personal ID's century/gender and year digits against t
 a birth registered on or after the birth). Values from the drop's manifest or an official's
 correction count as confirmed.
 
-Works on what is stored per field (value, confidence, rule), so the review queue can re-run it.
+Works on what is stored per field (value, rule), so the review queue can re-run it. The policy
+(key fields, the rule marks that make a value a guess, a name's word count) is the `confirmation`
+section of seeds/scan_fields.yaml.
 """
 
 from __future__ import annotations
@@ -18,28 +20,21 @@ import re
 
 from tthc.clean.dates import parse_date
 
-# The fields that identify a result and its holder, when the document type requires them.
-KEY_FIELDS = ("doc_number", "doc_book", "issue_date", "holder_name", "holder2_name", "business_name", "tax_code")
-# Rule marks that make a value a guess, not a reading.
-UNCONFIRMED_MARKS = {"label_fuzzy": "read from a label that only looks like the field's",
-                     "+format_failed": "not in the field's format",
-                     "+bad_checksum": "its check digit is wrong",
-                     "hint": "only given as a hint"}
 _NAME_WORD = re.compile(r"^[^\W\d_][^\W\d_'\-]*$")
 
 
-def _unconfirmed(rule: str | None) -> str | None:
+def _unconfirmed(rule: str | None, marks: dict[str, str]) -> str | None:
     if rule is None:
         return None
-    for mark, why in UNCONFIRMED_MARKS.items():
+    for mark, why in marks.items():
         if mark in rule:
             return why
     return None
 
 
-def _name_problem(value: str) -> str | None:
+def _name_problem(value: str, fewest: int, most: int) -> str | None:
     words = value.split()
-    if not 2 <= len(words) <= 6:
+    if not fewest <= len(words) <= most:
         return f"has {len(words)} words, not a person's name"
     if not all(_NAME_WORD.match(w) and w[0].isupper() for w in words):
         return "is not written as a name (capitalised words)"
@@ -68,25 +63,30 @@ def id_birth_problem(person_id: str | None, birth: str | None) -> str | None:
 
 
 def confirmation_problems(document_type: str | None, required: list[str],
-                          fields: dict[str, tuple[str | None, str | None]]) -> list[str]:
+                          fields: dict[str, tuple[str | None, str | None]], rules: dict | None = None) -> list[str]:
     """Why the holder or key fields of a scan are not confirmed ([] = confirmed).
-    fields: name -> (value, rule); rule None = given by the manifest or an official (confirmed)."""
+    fields: name -> (value, rule); rule None = given by the manifest or an official (confirmed).
+    rules: the scan-field rules (default seeds/scan_fields.yaml), section `confirmation`."""
+    from tthc.scans.rules import load_rules
+
+    policy = (rules or load_rules())["confirmation"]
+    marks = policy["unconfirmed_rules"]
     problems = []
     dtype = fields.get("document_type", (document_type, None))
-    why = _unconfirmed(dtype[1])
+    why = _unconfirmed(dtype[1], marks)
     if why:
         problems.append(f"document type {dtype[0]} {why}")
-    for name in [f for f in KEY_FIELDS if f in required]:
+    for name in [f for f in policy["key_fields"] if f in required]:
         value, rule = fields.get(name, (None, None))
         if not value:
             if name not in ("doc_number", "issue_date"):   # those two are reported by review_reasons itself
                 problems.append(f"{name} not found")
             continue
-        why = _unconfirmed(rule)
+        why = _unconfirmed(rule, marks)
         if why:
             problems.append(f"{name} {value!r} not confirmed: {why}")
         elif name in ("holder_name", "holder2_name") and rule is not None:
-            bad = _name_problem(value)
+            bad = _name_problem(value, *policy["name_words"])
             if bad:
                 problems.append(f"{name} {value!r} not confirmed: {bad}")
     for id_field, birth_field in (("holder_id", "holder_birth_date"), ("holder2_id", "holder2_birth_date")):
@@ -121,4 +121,4 @@ def warehouse_holder_problem(cur, cand: dict) -> str | None:
     return None
 
 
-__all__ = ["KEY_FIELDS", "confirmation_problems", "id_birth_problem", "warehouse_holder_problem"]
+__all__ = ["confirmation_problems", "id_birth_problem", "warehouse_holder_problem"]

@@ -161,7 +161,7 @@ def _compile(raw: Any, path: Path) -> dict:
     for sec in _RULE_SECTIONS:
         _need(sec in raw, path, sec, "missing section")
         _need(isinstance(raw[sec], dict), path, sec, "must be a mapping")
-    unknown = set(raw) - set(_RULE_SECTIONS) - {"version"}
+    unknown = set(raw) - set(_RULE_SECTIONS) - {"version", "confirmation"}
     _need(not unknown, path, ", ".join(sorted(map(str, unknown))), "unknown top-level key")
 
     s = raw["settings"]
@@ -285,6 +285,21 @@ def _compile(raw: Any, path: Path) -> dict:
                 _need(n in fields, path, f"{key}.rows[{i}].fields", f"unknown field {n!r}")
         types[code] = {"titles": titles, "required": required, "labels": labels, "anchors": anchors, "rows": rows}
     _need(bool(types), path, "document_types", "no document types")
+    c = raw.get("confirmation") or {}
+    _need(isinstance(c, dict), path, "confirmation", "must be a mapping")
+    bad = set(c) - {"key_fields", "unconfirmed_rules", "name_words"}
+    _need(not bad, path, f"confirmation.{sorted(bad)[0] if bad else ''}", "unknown key")
+    key_fields = _str_list(c.get("key_fields", ["doc_number", "doc_book", "issue_date", "holder_name"]), path,
+                           "confirmation.key_fields")
+    for i, n in enumerate(key_fields):
+        _need(n in fields, path, f"confirmation.key_fields[{i}]", f"unknown field {n!r}")
+    marks = c.get("unconfirmed_rules", {}) or {}
+    _need(isinstance(marks, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in marks.items()),
+          path, "confirmation.unconfirmed_rules", "must be a mapping rule mark -> reason")
+    words = c.get("name_words", [2, 6])
+    _need(isinstance(words, list) and len(words) == 2 and all(isinstance(x, int) for x in words) and words[0] <= words[1],
+          path, "confirmation.name_words", "must be [fewest, most] words of a person's name")
+    confirmation = {"key_fields": key_fields, "unconfirmed_rules": dict(marks), "name_words": tuple(words)}
     return {"path": str(path), "settings": settings, "confidence": conf, "formats": formats,
-            "fields": fields, "document_types": types}
+            "fields": fields, "document_types": types, "confirmation": confirmation}
 
