@@ -667,6 +667,8 @@ def test_confirmation_rules():
     wrong_id = dict(stored, holder_id=("087195001234", "label_exact"))          # born 1995 by its digits
     assert confirmation_problems("KS", res.required, wrong_id) == [
         "personal ID 087195001234 does not agree with the birth date 05/03/2024"]
+    assert confirmation_problems("KS", res.required, dict(stored, gender=("Nữ", "label_exact"))) == [
+        "personal ID 087224001234 does not agree with the gender Nữ"]                # 2: a boy born 2000-2099
     hinted = dict(stored, document_type=("KS", "hint"))
     assert confirmation_problems("KS", res.required, hinted) == ["document type KS only given as a hint"]
     bad_number = dict(stored, doc_number=("3092024", "label_exact+format_failed"))

@@ -50,15 +50,24 @@ def _date(value: str | None) -> dt.date | None:
         return None
 
 
-def id_birth_problem(person_id: str | None, birth: str | None) -> str | None:
-    """A 12-digit personal ID carries the century/gender digit and the year of birth (digits 4-6)."""
+_GENDER = {"nam": 0, "nu": 1}
+
+
+def id_birth_problem(person_id: str | None, birth: str | None, gender: str | None = None) -> str | None:
+    """A 12-digit personal ID carries the century/gender digit (even: male, odd: female) and the year of
+    birth (digits 4-6): they must agree with the birth date and the gender printed beside it."""
+    from tthc.scans.rules import fold
+
     pid = re.sub(r"\D", "", person_id or "")
-    born = _date(birth)
-    if len(pid) != 12 or born is None:
+    if len(pid) != 12:
         return None
+    born = _date(birth)
     century = {0: 1900, 1: 1900, 2: 2000, 3: 2000, 4: 2100, 5: 2100}.get(int(pid[3]))
-    if century is None or century + int(pid[4:6]) != born.year:
+    if born is not None and (century is None or century + int(pid[4:6]) != born.year):
         return f"personal ID {pid} does not agree with the birth date {birth}"
+    sex = _GENDER.get(fold(gender or "").strip())
+    if sex is not None and int(pid[3]) % 2 != sex:
+        return f"personal ID {pid} does not agree with the gender {gender}"
     return None
 
 
@@ -89,12 +98,13 @@ def confirmation_problems(document_type: str | None, required: list[str],
             bad = _name_problem(value, *policy["name_words"])
             if bad:
                 problems.append(f"{name} {value!r} not confirmed: {bad}")
-    for id_field, birth_field in (("holder_id", "holder_birth_date"), ("holder2_id", "holder2_birth_date")):
+    for id_field, birth_field, gender_field in (("holder_id", "holder_birth_date", "gender"),
+                                                ("holder2_id", "holder2_birth_date", None)):
         pid, pid_rule = fields.get(id_field, (None, None))
         birth, birth_rule = fields.get(birth_field, (None, None))
         if pid_rule is None and birth_rule is None:
             continue  # both given by people: their business
-        bad = id_birth_problem(pid, birth)
+        bad = id_birth_problem(pid, birth, fields.get(gender_field, (None,))[0] if gender_field else None)
         if bad:
             problems.append(bad)
     if document_type == "KS":
