@@ -669,6 +669,9 @@ def test_confirmation_rules():
         "personal ID 087195001234 does not agree with the birth date 05/03/2024"]
     assert confirmation_problems("KS", res.required, dict(stored, gender=("Nữ", "label_exact"))) == [
         "personal ID 087224001234 does not agree with the gender Nữ"]                # 2: a boy born 2000-2099
+    words = dict(stored, holder_birth_date=("05/08/2024", "label_exact+found_in_text+disagrees_with_words"))
+    assert confirmation_problems("KS", res.required, words) == [
+        "holder_birth_date '05/08/2024': the date in figures and the date in words disagree"]
     hinted = dict(stored, document_type=("KS", "hint"))
     assert confirmation_problems("KS", res.required, hinted) == ["document type KS only given as a hint"]
     bad_number = dict(stored, doc_number=("3092024", "label_exact+format_failed"))
@@ -727,3 +730,24 @@ def test_every_tuned_layout_gives_its_fields_from_the_text_layer(layout_pages):
         from tthc.clean.dates import parse_date
 
         assert parse_date(v["issue_date"]).isoformat() == t["issue_date"], (where, v["issue_date"])
+
+
+@pytest.mark.parametrize("words, date", [
+    ("ngày năm, tháng ba, năm một nghìn chín trăm chín mươi", (5, 3, 1990)),
+    ("Ngày mười lăm tháng mười hai năm hai nghìn không trăm linh tư", (15, 12, 2004)),
+    ("ngày hai mươi mốt tháng giêng năm hai nghìn hai mươi tư", (21, 1, 2024)),
+    ("ngày ba mươi mốt, tháng tám, năm một nghìn chín trăm tám mươi lăm", (31, 8, 1985)),
+    ("ngày mười tháng mười một năm hai nghìn không trăm mười", (10, 11, 2010)),
+])
+def test_dates_spelled_out_in_words(words, date):
+    from tthc.scans.fields import date_spelled_out
+
+    assert date_spelled_out(words) == date
+
+
+def test_date_in_figures_checked_against_the_date_in_words():
+    page = "GIẤY KHAI SINH\nNgày, tháng, năm sinh: {} (bằng chữ: ngày năm, tháng ba, năm một nghìn chín trăm chín mươi)\n"
+    agree = extract_fields([page.format("05/03/1990")]).fields["holder_birth_date"]
+    assert agree.value == "05/03/1990" and agree.rule.endswith("+agrees_with_words")
+    disagree = extract_fields([page.format("05/08/1990")]).fields["holder_birth_date"]
+    assert disagree.value == "05/08/1990" and disagree.rule.endswith("+disagrees_with_words")

@@ -98,6 +98,10 @@ def confirmation_problems(document_type: str | None, required: list[str],
             bad = _name_problem(value, *policy["name_words"])
             if bad:
                 problems.append(f"{name} {value!r} not confirmed: {bad}")
+    for name, (value, rule) in fields.items():
+        why = _unconfirmed(rule, policy["contradictions"])
+        if why:
+            problems.append(f"{name} {value!r}: {why}")
     for id_field, birth_field, gender_field in (("holder_id", "holder_birth_date", "gender"),
                                                 ("holder2_id", "holder2_birth_date", None)):
         pid, pid_rule = fields.get(id_field, (None, None))

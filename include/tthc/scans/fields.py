@@ -127,6 +127,60 @@ def date_in_words(text: str, words: tuple[str, str, str] = ("ngày", "tháng", "
     return None
 
 
+_NUMBER_WORDS = {"khong": 0, "mot": 1, "hai": 2, "ba": 3, "bon": 4, "tu": 4, "nam": 5, "lam": 5,
+                 "sau": 6, "bay": 7, "tam": 8, "chin": 9}
+_MONTH_NAMES = {"gieng": 1, "chap": 12}
+
+
+def number_in_words(tokens: list[str]) -> int | None:
+    """A Vietnamese number written in (folded) words, up to 9999: "mot nghin chin tram chin muoi lam",
+    "hai nghin khong tram linh tu", "muoi lam", "hai muoi mot". None when the words are not a number."""
+    total, current, last = 0, None, None    # current: the digits since the last scale word (None: none)
+    for tok in tokens:
+        if tok in ("nghin", "ngan", "tram"):
+            total += (1 if current is None else current) * (1000 if tok != "tram" else 100)
+            current, last = None, "scale"
+        elif tok == "muoi":
+            current = (1 if current is None else current) * 10
+            last = "tens"
+        elif tok in ("linh", "le"):
+            last = "zero"
+        elif tok in _NUMBER_WORDS:
+            current = (current or 0) + _NUMBER_WORDS[tok]
+            last = "digit"
+        else:
+            return None
+    if last is None:
+        return None
+    return total + (current or 0)
+
+
+def date_spelled_out(text: str) -> tuple[int, int, int] | None:
+    """(day, month, year) of a date written in words ("ngày năm, tháng ba, năm một nghìn chín trăm chín
+    mươi"), else None. The year's keyword is the "năm" just before the year's words (which hold "nghìn")."""
+    toks = _WORDS.findall(fold(text))
+    if "ngay" not in toks or "thang" not in toks:
+        return None
+    k = next((i for i, t in enumerate(toks) if t in ("nghin", "ngan")), None)
+    if k is None or k < 2 or toks[k - 2] != "nam":
+        return None
+    i, j = toks.index("ngay"), toks.index("thang")
+    if not i < j < k - 2:
+        return None
+    month_words = toks[j + 1:k - 2]
+    month = _MONTH_NAMES.get(month_words[0]) if len(month_words) == 1 and month_words[0] in _MONTH_NAMES else \
+        number_in_words(month_words)
+    day, year_tail = number_in_words(toks[i + 1:j]), []
+    for t in toks[k - 1:]:
+        if t not in _NUMBER_WORDS and t not in ("nghin", "ngan", "tram", "muoi", "linh", "le"):
+            break
+        year_tail.append(t)
+    year = number_in_words(year_tail)
+    if None in (day, month, year):
+        return None
+    return day, month, year
+
+
 def _check_date(value: str) -> bool:
     f = fold(value).strip()
     m = _DATE_NUM.match(f) or _DATE_WORDS.match(f)
@@ -187,7 +241,14 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
         for text in {_repair_digits(raw), _SPACES_DOTS.sub("", _repair_digits(raw)) if fmt["strip_spaces"] else raw}:
             m = fmt["search"].search(text)
             if m:
-                candidates.append((m.group(0), "repaired", "+found_in_text"))
+                suffix = "+found_in_text"
+                if fmt["check"] == "date":   # "05/03/1990 (bằng chữ: ngày năm, tháng ba, năm một nghìn …)"
+                    spelled = date_spelled_out(raw[m.end():] if text is raw else raw)
+                    if spelled is not None:
+                        d = _DATE_NUM.match(m.group(0))
+                        figures = (int(d[1]), int(d[2]), int(d[3])) if d else None
+                        suffix += "+agrees_with_words" if spelled == figures else "+disagrees_with_words"
+                candidates.append((m.group(0), "repaired", suffix))
                 break
     for value, grade, suffix in candidates:
         if fmt["patterns"] and not any(p.fullmatch(value) for p in fmt["patterns"]):

@@ -287,19 +287,21 @@ def _compile(raw: Any, path: Path) -> dict:
     _need(bool(types), path, "document_types", "no document types")
     c = raw.get("confirmation") or {}
     _need(isinstance(c, dict), path, "confirmation", "must be a mapping")
-    bad = set(c) - {"key_fields", "unconfirmed_rules", "name_words"}
+    bad = set(c) - {"key_fields", "unconfirmed_rules", "contradictions", "name_words"}
     _need(not bad, path, f"confirmation.{sorted(bad)[0] if bad else ''}", "unknown key")
     key_fields = _str_list(c.get("key_fields", ["doc_number", "doc_book", "issue_date", "holder_name"]), path,
                            "confirmation.key_fields")
     for i, n in enumerate(key_fields):
         _need(n in fields, path, f"confirmation.key_fields[{i}]", f"unknown field {n!r}")
-    marks = c.get("unconfirmed_rules", {}) or {}
-    _need(isinstance(marks, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in marks.items()),
-          path, "confirmation.unconfirmed_rules", "must be a mapping rule mark -> reason")
+    marks, contradictions = c.get("unconfirmed_rules", {}) or {}, c.get("contradictions", {}) or {}
+    for key, m in (("unconfirmed_rules", marks), ("contradictions", contradictions)):
+        _need(isinstance(m, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in m.items()),
+              path, f"confirmation.{key}", "must be a mapping rule mark -> reason")
     words = c.get("name_words", [2, 6])
     _need(isinstance(words, list) and len(words) == 2 and all(isinstance(x, int) for x in words) and words[0] <= words[1],
           path, "confirmation.name_words", "must be [fewest, most] words of a person's name")
-    confirmation = {"key_fields": key_fields, "unconfirmed_rules": dict(marks), "name_words": tuple(words)}
+    confirmation = {"key_fields": key_fields, "unconfirmed_rules": dict(marks), "contradictions": dict(contradictions),
+                    "name_words": tuple(words)}
     return {"path": str(path), "settings": settings, "confidence": conf, "formats": formats,
             "fields": fields, "document_types": types, "confirmation": confirmation}
 
