@@ -674,6 +674,10 @@ def test_confirmation_rules():
         "holder_birth_date '05/08/2024': the date in figures and the date in words disagree"]
     hinted = dict(stored, document_type=("KS", "hint"))
     assert confirmation_problems("KS", res.required, hinted) == ["document type KS only given as a hint"]
+    slash = extract_fields([KS_2020.replace("Số: 309/2024", "Số: 3092024")]).fields["doc_number"]
+    assert (slash.value, slash.rule) == ("309/2024", "label_exact+slash_fixed")
+    assert confirmation_problems("KS", res.required, dict(stored, doc_number=(slash.value, slash.rule))) == [
+        "doc_number '309/2024' not confirmed: a slash OCR lost was put back"]
     bad_number = dict(stored, doc_number=("3092024", "label_exact+format_failed"))
     assert "doc_number '3092024' not confirmed: not in the field's format" in confirmation_problems(
         "KS", res.required, bad_number)

@@ -74,6 +74,8 @@ _NUM_SEP_SPACES = re.compile(r"(?<=\d)\s*([/.\-])\s*(?=[\dOolI|])")
 _ALNUM_TOKEN = re.compile(r"[0-9A-Za-z|!]+")
 _SPACES_DOTS = re.compile(r"[\s.]")
 _NAME_SPECKS = re.compile(r"(?<=\w)[.,_:;'`´|~]+(?=\w)|(?<=\w)[.,_:;`´|~]+(?=\s)")
+_SLASH_REPAIRS = [(re.compile(r"(\d{1,7}/\d{4})([A-ZĐ][A-ZĐ0-9\-]*)"), r"\1/\2"),
+                  (re.compile(r"(\d{1,5})((?:19|20)\d{2})"), r"\1/\2")]
 _SPECK_COMMA = re.compile(r"\s*(?:,[.:;]*|[.:;]+,)\s*(?=\S)")
 _SPECK_BEFORE_DIGIT = re.compile(r"(?<=[^\W\d_])[.:](?=\d)")
 _SPECK_BEFORE_LOWER = re.compile(r"(?<=[^\W\d_]{2})[.:](?= [a-zà-ỹđ])|(?<= )['`´‘’](?=[^\W\d_])")
@@ -236,6 +238,13 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
             canon = found[0]
             same = clean_ws(raw).lower() in (canon, canon.split(" ", 1)[1])
             candidates.insert(0, (raw, "ok", "") if same else (canon, "repaired", "+words_fixed"))
+    if fmt.get("slash_repair"):
+        # OCR lost a slash: "332/2015DKHKD" -> "332/2015/DKHKD", "3892002" -> "389/2002".
+        fixed = _repair_digits(raw).replace(" ", "")
+        for pattern, repl in _SLASH_REPAIRS:
+            if pattern.fullmatch(fixed):
+                candidates.append((pattern.sub(repl, fixed), "repaired", "+slash_fixed"))
+                break
     if fmt.get("search") is not None:
         # The value inside more text: "CCCD số 087201856100", "05/03/1990 (bằng chữ: …)".
         for text in {_repair_digits(raw), _SPACES_DOTS.sub("", _repair_digits(raw)) if fmt["strip_spaces"] else raw}:

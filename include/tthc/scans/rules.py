@@ -210,7 +210,7 @@ def _compile(raw: Any, path: Path) -> dict:
         key = f"formats.{name}"
         _need(isinstance(f, dict), path, key, "must be a mapping")
         bad = set(f) - {"digits", "strip_spaces", "fix_punctuation", "patterns", "check", "search",
-                          "fix_specks"}
+                          "fix_specks", "slash_repair"}
         _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
         check = f.get("check")
         _need(check is None or check in _CHECKS, path, f"{key}.check", f"unknown check {check!r}; known: {sorted(_CHECKS)}")
@@ -222,6 +222,7 @@ def _compile(raw: Any, path: Path) -> dict:
             "strip_spaces": bool(f.get("strip_spaces", False)),
             "fix_punctuation": bool(f.get("fix_punctuation", False)),
             "fix_specks": bool(f.get("fix_specks", False)),
+            "slash_repair": bool(f.get("slash_repair", False)),
             "patterns": [_regex(r, path, f"{key}.patterns[{i}]") for i, r in enumerate(pats)],
             "check": check,
             "search": _regex(f["search"], path, f"{key}.search") if f.get("search") else None,
