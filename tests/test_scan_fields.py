@@ -813,3 +813,17 @@ def test_other_peoples_names_never_become_a_confirmed_holder(drop):
     # Every mode ran on many pages; a dropped label never yields somebody else's name at all.
     assert sum(n for (m, _), n in seen.items() if m == "drop") >= 50, seen
     assert seen["drop", "other"] == 0 and seen["no_colon", "holder"] >= 40, seen
+
+
+@pytest.mark.parametrize("printed, fixed", [
+    ("Ủy ban nhân dân xã Tân Phú, huyện Châu Thành, SIỂI Đồng Tháp", "Ủy ban nhân dân xã Tân Phú, huyện Châu Thành, tỉnh Đồng Tháp"),
+    ("Ủy ban nhân dần xã Phú Long, huyện Châu Thành, tỉnh ¡ ĐÓN Tháp", "Ủy ban nhân dân xã Phú Long, huyện Châu Thành, tỉnh Đồng Tháp"),
+    ("Ủy ban nhần dân xã Tân Hòa, huyện Thanh Bình, tỉnh Đồng Tháp", "Ủy ban nhân dân xã Tân Hòa, huyện Thanh Bình, tỉnh Đồng Tháp"),
+    ("Uỷ ban nhân dân xã A, huyện B, Đồng Tháp", None),      # old tone placement, no "tỉnh": as printed
+])
+def test_fixed_phrases_misread_by_ocr_are_repaired(printed, fixed):
+    got = extract_fields([f"GIẤY KHAI SINH\nNơi đăng ký: {printed}\n"]).fields["unit_name"]
+    if fixed is None:
+        assert (got.value, got.rule) == (printed, "label_exact")
+    else:
+        assert (got.value, got.rule) == (fixed, "label_exact+phrase_fixed")

@@ -183,6 +183,50 @@ def date_spelled_out(text: str) -> tuple[int, int, int] | None:
     return day, month, year
 
 
+# Old and new tone-mark placement are the same word ("Uỷ ban" = "Ủy ban", "hoà" = "hòa").
+_TONE_PLACEMENT = {old: new for old, new in (
+    ("oà", "òa"), ("oá", "óa"), ("oả", "ỏa"), ("oã", "õa"), ("oạ", "ọa"), ("oè", "òe"), ("oé", "óe"),
+    ("oẻ", "ỏe"), ("oẽ", "õe"), ("oẹ", "ọe"), ("uỳ", "ùy"), ("uý", "úy"), ("uỷ", "ủy"), ("uỹ", "ũy"), ("uỵ", "ụy"))}
+_TONE_RE = re.compile("|".join(_TONE_PLACEMENT))
+
+
+def _tones(text: str) -> str:
+    return _TONE_RE.sub(lambda m: _TONE_PLACEMENT[m.group(0)], unicodedata.normalize("NFC", text).lower())
+
+
+def _fix_phrases(value: str, phrases: tuple[str, ...], minimum: float) -> str:
+    """Each run of words close to a fixed phrase is replaced by the phrase as the template prints it:
+    same letters with other diacritics ("nhần"), or a difflib ratio of the squashed forms >= minimum
+    ("SIỂI Đồng Tháp", "tỉnh ¡ ĐÓN Tháp"). Runs as long as the phrase or one word longer (a speck
+    read as a word) are tried; never a shorter one ("…, Đồng Tháp" is written so, not misread)."""
+    words = value.split(" ")
+    for phrase in phrases:
+        target, low = squash(phrase), _tones(phrase)
+        n = len(phrase.split())
+        best = None
+        for size in (n, n + 1):
+            for i in range(0, len(words) - size + 1):
+                if any(w.endswith((",", ";")) for w in words[i:i + size - 1]):
+                    continue              # a phrase never spans a comma
+                text = " ".join(words[i:i + size])
+                run = squash(text)
+                if not run:
+                    continue
+                if _tones(text.strip(",.;:")) == low:
+                    r = 2.0                       # as printed: nothing to repair, and it wins
+                elif run == target:
+                    r = 1.5                       # the same letters, other diacritics
+                else:
+                    r = difflib.SequenceMatcher(None, run, target).ratio()
+                if r >= minimum and (best is None or r > best[0]):
+                    best = (r, i, size)
+        if best is not None and best[0] < 2.0:
+            _, i, size = best
+            tail = re.search(r"[^\w]*$", words[i + size - 1]).group(0)   # keep the comma after the run
+            words[i:i + size] = (phrase + tail).split(" ")
+    return " ".join(words)
+
+
 def _check_date(value: str) -> bool:
     f = fold(value).strip()
     m = _DATE_NUM.match(f) or _DATE_WORDS.match(f)
@@ -219,6 +263,12 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
         fixed = _SPECK_BEFORE_LOWER.sub("", fixed)
         if fixed != raw:
             candidates.insert(0, (clean_ws(fixed), "repaired", "+speck_fix"))
+    if fmt.get("phrases"):
+        # Fixed phrases of the forms misread by OCR ("Ủy ban nhần dân", "SIỂI Đồng Tháp"): put back.
+        base = candidates[0][0] if candidates[0][2] == "+speck_fix" else raw
+        fixed = _fix_phrases(base, *fmt["phrases"])
+        if fixed != base:
+            candidates.insert(0, (fixed, "repaired", "+phrase_fixed"))
     if fmt["fix_punctuation"]:
         # Specks read as punctuation inside a name ('Nguyễn Gia.Tân', 'Lê, Văn') become spaces.
         fixed = " ".join(_NAME_SPECKS.sub(" ", raw).split())

@@ -181,6 +181,7 @@ def _compile(raw: Any, path: Path) -> dict:
         "holder_fields": _str_list(s.get("holder_fields", []), path, "settings.holder_fields"),
         "date_words": _str_list(s.get("date_words", ["ngày", "tháng", "năm"]), path, "settings.date_words"),
         "date_word_min_ratio": _number(s.get("date_word_min_ratio", 0.5), path, "settings.date_word_min_ratio"),
+        "phrase_min_ratio": _number(s.get("phrase_min_ratio", 0.75), path, "settings.phrase_min_ratio"),
     }
     abbr = s.get("abbreviations", {}) or {}
     _need(isinstance(abbr, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in abbr.items()),
@@ -210,7 +211,7 @@ def _compile(raw: Any, path: Path) -> dict:
         key = f"formats.{name}"
         _need(isinstance(f, dict), path, key, "must be a mapping")
         bad = set(f) - {"digits", "strip_spaces", "fix_punctuation", "patterns", "check", "search",
-                          "fix_specks", "slash_repair"}
+                          "fix_specks", "slash_repair", "phrases"}
         _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
         check = f.get("check")
         _need(check is None or check in _CHECKS, path, f"{key}.check", f"unknown check {check!r}; known: {sorted(_CHECKS)}")
@@ -223,6 +224,8 @@ def _compile(raw: Any, path: Path) -> dict:
             "fix_punctuation": bool(f.get("fix_punctuation", False)),
             "fix_specks": bool(f.get("fix_specks", False)),
             "slash_repair": bool(f.get("slash_repair", False)),
+            "phrases": (tuple(_str_list(f["phrases"], path, f"{key}.phrases")),
+                        settings["phrase_min_ratio"]) if f.get("phrases") else None,
             "patterns": [_regex(r, path, f"{key}.patterns[{i}]") for i, r in enumerate(pats)],
             "check": check,
             "search": _regex(f["search"], path, f"{key}.search") if f.get("search") else None,
