@@ -287,8 +287,9 @@ def test_fixity_detects_a_tampered_archive_file(env):
 def test_a_scan_is_never_linked_or_created_under_a_wrong_holder(env, tmp_path):
     """Precision before recall, end to end: text-layer scans (no OCR) of a result the warehouse holds.
     The right holder links; another holder's name on the same number goes to review (the warehouse
-    cross-check); the mother's name with no holder label, and a holder whose personal ID disagrees with
-    the birth date, go to review with the reason; nothing is linked or created for them."""
+    cross-check); the mother's name with no holder label, a holder whose personal ID disagrees with
+    the birth date, and a misread number (the same holder's result is in the warehouse) go to review
+    with the reason; nothing is linked or created for them."""
     import random
 
     from tthc.demo_data import scans as S
@@ -322,6 +323,10 @@ def test_a_scan_is_never_linked_or_created_under_a_wrong_holder(env, tmp_path):
     pid = rec["truth"]["person_id"]
     bad_pid = pid[:4] + f"{(int(pid[4:6]) + 7) % 100:02d}" + pid[6:]
     page("id_disagrees.pdf", lambda rows: [[(st, tx.replace(pid, bad_pid), x, a) for st, tx, x, a in r] for r in rows])
+    number = rec["truth"]["number"]
+    misread = "9" + number        # OCR added (or lost) a digit: no such result, but the same holder's is there
+    page("number_misread.pdf", lambda rows: [[(st, tx.replace(f"Số: {number}", f"Số: {misread}"), x, a)
+                                              for st, tx, x, a in r] for r in rows])
     cfg = tmp_path / "precision_drop.yaml"
     cfg.write_text(f"name: precision_drop\nlocation: {drop}\narchive: {tmp_path / 'arch'}\n"
                    "stability: {min_age_seconds: 0}\n", encoding="utf-8")
@@ -334,7 +339,8 @@ def test_a_scan_is_never_linked_or_created_under_a_wrong_holder(env, tmp_path):
     assert got["right.pdf"][0] == "linked" and got["right.pdf"][1] is not None, got["right.pdf"]
     for name, why in (("other_holder.pdf", "has another holder than 'Đinh Công Tráng'"),
                       ("mother_only.pdf", "holder_name not found"),
-                      ("id_disagrees.pdf", f"personal ID {bad_pid} does not agree with the birth date")):
+                      ("id_disagrees.pdf", f"personal ID {bad_pid} does not agree with the birth date"),
+                      ("number_misread.pdf", f"of the same holder with number {number}")):
         status, result_id, reason = got[name]
         assert status == "review" and result_id is None, (name, got[name])
         assert why in reason, (name, reason)

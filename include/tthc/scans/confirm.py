@@ -118,20 +118,44 @@ def confirmation_problems(document_type: str | None, required: list[str],
     return problems
 
 
+def _dmy(value) -> str:
+    return value.strftime("%d/%m/%Y") if hasattr(value, "strftime") else str(value)
+
+
 def warehouse_holder_problem(cur, cand: dict) -> str | None:
-    """The warehouse's result with the scan's natural key (agency, type, book, number, date) has a
-    holder whose name differs from the scan's: the scan is of another paper, or misread."""
+    """The scan against the warehouse's results of its agency and type:
+    - a result with the scan's natural key (book, number, date) has another holder: the scan is of
+      another paper, or its holder was misread;
+    - no result has that key, but one of the same holder shares two of (number, date, book): the
+      scan shows that result with a misread number, date or book; a new paper-only result would
+      count it twice."""
     if not cand.get("holder_name_key") or not cand.get("doc_number") or not cand.get("issue_date"):
         return None
+    key = (cand.get("agency_id"), cand.get("document_type"))
     cur.execute("""SELECT result_code, holder_name_key FROM core.result
                    WHERE agency_id = %s AND procedure_code = %s AND coalesce(doc_book, '') = coalesce(%s, '')
-                     AND doc_number = %s AND issue_date = %s AND holder_name_key IS NOT NULL""",
-                (cand.get("agency_id"), cand.get("document_type"), cand.get("doc_book"), cand["doc_number"],
-                 cand["issue_date"]))
-    for code, key in cur.fetchall():
-        if key != cand["holder_name_key"]:
+                     AND doc_number = %s AND issue_date = %s""",
+                key + (cand.get("doc_book"), cand["doc_number"], cand["issue_date"]))
+    same_key = cur.fetchall()
+    for code, holder in same_key:
+        if holder is not None and holder != cand["holder_name_key"]:
             return (f"the warehouse result {code or ''} with number {cand['doc_number']} has another holder "
                     f"than {cand.get('holder_name')!r}").replace("result  with", "result with")
+    if same_key:
+        return None
+    cur.execute("""SELECT result_code, doc_number, issue_date, doc_book FROM core.result
+                   WHERE agency_id = %s AND procedure_code = %s AND holder_name_key = %s
+                     AND (doc_number = %s)::int + (issue_date = %s)::int
+                         + (coalesce(doc_book, '') = coalesce(%s, ''))::int >= 2
+                   ORDER BY result_id LIMIT 1""",
+                key + (cand["holder_name_key"], cand["doc_number"], cand["issue_date"], cand.get("doc_book")))
+    near = cur.fetchone()
+    if near:
+        code, number, issued, book = near
+        return (f"the warehouse holds result {code or ''} of the same holder with number {number}, "
+                f"book {book or '-'}, issued {_dmy(issued)}; the scan reads number {cand['doc_number']}, "
+                f"book {cand.get('doc_book') or '-'}, issued {_dmy(cand['issue_date'])}: misread?"
+                ).replace("result  of", "result of")
     return None
 
 
