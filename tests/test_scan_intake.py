@@ -19,7 +19,7 @@ from tthc.codes import is_valid_code
 from tthc.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
-from tthc.scans.intake import FixityError, fixity_check, list_new_files, run_drop
+from tthc.scans.intake import FixityError, fixity_check, list_drop, list_new_files, run_drop
 from tthc.sources.config import load_source
 from tthc.sources.pipeline import run_batch
 from tthc.warehouse.db import fetch_all
@@ -222,6 +222,10 @@ def test_rerun_changes_nothing(env):
     again = run_drop(env["zone"], url)
     assert again["files_listed"] == 0 and again["staged"] == 0
     assert state(url) == before
+    # It says it did nothing, and counts no earlier quarantine as its own work.
+    assert again["processed_this_run"] == 0 and again["quarantined_this_run"] == 0
+    assert again["note"].startswith("nothing new to process: ")
+    assert again["files_done_before"] == again["files_in_drop"] > 0
 
 
 def test_stability_window(env, tmp_path):
@@ -240,6 +244,26 @@ def test_stability_window(env, tmp_path):
     assert [f["name"] for f in ready] == ["new.png"]
     (drop / "new.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 200)            # still being written
     assert list_new_files(zone, url, now + dt.timedelta(seconds=40)) == []
+    # Held-back files are counted, with the settings that hold them back and the zone's file.
+    files, seen = list_drop(zone, url, now + dt.timedelta(seconds=45))
+    assert files == [] and seen["files_waiting"] == 1 and seen["files_in_drop"] == 1
+    assert "stability.min_age_seconds=3600" in seen["waiting_note"]
+    assert "stability.settle_seconds=30" in seen["waiting_note"] and "slow_drop.yaml" in seen["waiting_note"]
+
+
+def test_zone_by_name_file_or_path_and_relative_folders(tmp_path, monkeypatch):
+    from tthc.scans.config import DropConfigError, drop_named
+
+    folder = tmp_path / "drops"
+    folder.mkdir()
+    (folder / "inbox_a.yaml").write_text("name: zone_a\nlocation: drops/inbox\narchive: /tmp/arch\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)   # the current directory must not matter
+    by_name = drop_named("zone_a", folder)
+    assert drop_named("inbox_a.yaml", folder) == by_name == drop_named("inbox_a", folder)
+    assert drop_named(str(folder / "inbox_a.yaml")) == by_name
+    assert by_name.location == str(ROOT / "drops" / "inbox")          # the project's drops/, not the cwd's
+    with pytest.raises(DropConfigError, match="zone_a"):
+        drop_named("nope", folder)
 
 
 def test_fixity_detects_a_tampered_archive_file(env):
@@ -258,3 +282,66 @@ def test_fixity_detects_a_tampered_archive_file(env):
     path.unlink()
     with pytest.raises(FixityError, match=r"\(1 lost, 0 damaged\).*loss: archive file missing"):
         fixity_check(url, [env["zone"]])
+
+
+def test_a_scan_is_never_linked_or_created_under_a_wrong_holder(env, tmp_path):
+    """Precision before recall, end to end: text-layer scans (no OCR) of a result the warehouse holds.
+    The right holder links; another holder's name on the same number goes to review (the warehouse
+    cross-check); the mother's name with no holder label, a holder whose personal ID disagrees with
+    the birth date, and a misread number (the same holder's result is in the warehouse) go to review
+    with the reason; nothing is linked or created for them."""
+    import random
+
+    from tthc.demo_data import scans as S
+    from tthc.demo_data.reference import load_reference as demo_reference
+    from tthc.demo_data.sources import UnitNamer
+
+    url = env["url"]
+    truth = [json.loads(x) for x in (Path(os.environ["TTHC_DEMO_DATA_DIR"]) / "ground_truth.jsonl")
+             .read_text(encoding="utf-8").splitlines()]
+    ref = demo_reference()
+    held = fetch_all(url, "SELECT procedure_code, doc_number, issue_date::text, doc_book, holder_name_key FROM core.result")
+    keys = {(p, n, d, b or "") for p, n, d, b, _ in held}
+    recs = [r for r in S.records_from_truth(truth, ref) if r["proc"] == "KS" and
+            (r["proc"], r["truth"]["number"], r["truth"]["issue_date"], r["truth"]["book"] or "") in keys
+            and not any(a["source"] == "scan_drop" for a in r["truth"]["appears"])]
+    assert recs, "the loaded civil-status source should hold birth registrations"
+    rec = recs[0]
+    drop = tmp_path / "drop"
+    drop.mkdir()
+
+    def page(name: str, edit) -> None:
+        rows, _ = S.layout_rows(rec, UnitNamer(ref), ref.province_name, "tt04_2020", random.Random(1))
+        rows = edit([[(st, tx, x, a) for st, tx, x, a in row] for row in rows])
+        (drop / name).write_bytes(S.layout_pdf_bytes(rows, "DejaVuSans"))
+
+    holder = rec["truth"]["name"]
+    swap = lambda new: lambda rows: [[(st, tx.replace(holder, new), x, a) for st, tx, x, a in r] for r in rows]  # noqa: E731
+    page("right.pdf", lambda rows: rows)
+    page("other_holder.pdf", swap("Đinh Công Tráng"))
+    page("mother_only.pdf", lambda rows: [r for r in rows if not r[0][1].startswith("Họ, chữ đệm, tên:")])
+    pid = rec["truth"]["person_id"]
+    bad_pid = pid[:4] + f"{(int(pid[4:6]) + 7) % 100:02d}" + pid[6:]
+    page("id_disagrees.pdf", lambda rows: [[(st, tx.replace(pid, bad_pid), x, a) for st, tx, x, a in r] for r in rows])
+    number = rec["truth"]["number"]
+    misread = "9" + number        # OCR added (or lost) a digit: no such result, but the same holder's is there
+    page("number_misread.pdf", lambda rows: [[(st, tx.replace(f"Số: {number}", f"Số: {misread}"), x, a)
+                                              for st, tx, x, a in r] for r in rows])
+    cfg = tmp_path / "precision_drop.yaml"
+    cfg.write_text(f"name: precision_drop\nlocation: {drop}\narchive: {tmp_path / 'arch'}\n"
+                   "stability: {min_age_seconds: 0}\n", encoding="utf-8")
+    results_before = fetch_all(url, "SELECT count(*) FROM core.result")[0][0]
+    run_drop(load_drop(cfg), url)
+    got = {name: (status, result_id, reason) for name, status, result_id, reason in fetch_all(url, """
+        SELECT f.file_name, f.status, d.result_id, q.reason FROM ops.scan_file f
+        JOIN core.document d ON d.document_id = f.document_id
+        LEFT JOIN ops.review_queue q ON q.document_id = d.document_id WHERE f.drop_zone = 'precision_drop'""")}
+    assert got["right.pdf"][0] == "linked" and got["right.pdf"][1] is not None, got["right.pdf"]
+    for name, why in (("other_holder.pdf", "has another holder than 'Đinh Công Tráng'"),
+                      ("mother_only.pdf", "holder_name not found"),
+                      ("id_disagrees.pdf", f"personal ID {bad_pid} does not agree with the birth date"),
+                      ("number_misread.pdf", f"of the same holder with number {number}")):
+        status, result_id, reason = got[name]
+        assert status == "review" and result_id is None, (name, got[name])
+        assert why in reason, (name, reason)
+    assert fetch_all(url, "SELECT count(*) FROM core.result")[0][0] == results_before   # nothing created

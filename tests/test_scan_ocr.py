@@ -16,7 +16,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from tthc.demo_data import scans as S
 from tthc.scans import ocr
-from tthc.scans.fields import extract_fields
+from tthc.scans.fields import extract_fields, fold
 from tthc.scans.text import OcrPool, plan_pages
 
 ENGINES = ["pytesseract"] + (["tesserocr"] if ocr.tesserocr is not None else [])
@@ -128,3 +128,41 @@ def test_pool_of_two_workers_reads_every_page(tmp_path):
         assert r.confidence > 80 and r.dpi == 150
         got = extract_fields([r.text])
         assert got.fields["doc_number"].value == truth["doc_number"]
+
+
+HEADER_ROWS = [[("agency", "UBND HUYỆN HỒNG NGỰ", 0.22, "c"), ("motto", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", 0.69, "c")],
+               [("agency", "UBND XÃ THƯỜNG THỚI TIỀN", 0.22, "c"), ("motto", "Độc lập - Tự do - Hạnh phúc", 0.69, "c")],
+               [("field", "Số: 309/2024", 0.08, "l"), ("field", "Quyển số: 02", 0.42, "l")],
+               [("title", "GIẤY KHAI SINH", 0.5, "c")]]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_columns_come_back_as_segments(tmp_path, monkeypatch, engine):
+    """The agency block beside the motto, and two labels on one line: OCR word boxes rebuild them as
+    TAB-separated columns, never one run-on line (a page with only its header: one cheap OCR)."""
+    monkeypatch.setenv("TTHC_OCR_ENGINE", engine)
+    im = S.layout_image(HEADER_ROWS, "DejaVuSans", 200, color=False)   # a portrait page, mostly blank
+    path = tmp_path / "header.png"
+    im.save(path, dpi=(200, 200))
+    text = ocr.ocr_page(ocr.PageJob(str(path), "image/png", 0, None)).text
+    rows = [line.split("\t") for line in text.splitlines()]
+    assert any(r[0].startswith("UBND HUYỆN HỒNG NGỰ") and r[-1].startswith("CỘNG HÒA") for r in rows), text
+    assert ["Số: 309/2024", "Quyển số: 02"] in rows, text
+    res = extract_fields([text])
+    assert fold(res.fields["issuing_body"].value) == "uy ban nhan dan xa thuong thoi tien"
+    assert (res.fields["doc_number"].value, res.fields["doc_book"].value) == ("309/2024", "02")
+
+
+def test_text_layer_columns_from_character_boxes():
+    """PDFium character boxes: a two-column header and two labels on one line, in several fonts."""
+    from tthc.scans.layout import Word, join_line
+
+    for font in S.installed_fonts():
+        pdf = S.layout_pdf_bytes(HEADER_ROWS, font)
+        text = plan_pages(pdf, "application/pdf", "", min_text_chars=10, ocr_dpi=300, lang="vie").pages[0].text
+        assert text.splitlines()[:3] == ["UBND HUYỆN HỒNG NGỰ\tCỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+                                         "UBND XÃ THƯỜNG THỚI TIỀN\tĐộc lập - Tự do - Hạnh phúc",
+                                         "Số: 309/2024\tQuyển số: 02"], (font, text)
+    words = [Word("Số:", 0, 0, 30, 20), Word("309/2024", 36, 0, 110, 20), Word("Quyển", 150, 0, 200, 20),
+             Word("số:", 206, 0, 230, 20)]
+    assert join_line(words) == "Số: 309/2024\tQuyển số:"

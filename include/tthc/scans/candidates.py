@@ -20,6 +20,7 @@ from psycopg2.extras import Json, execute_values
 from tthc.clean.names import name_key
 from tthc.ops.quarantine import Rejection, quarantine
 from tthc.scans.config import DropZone
+from tthc.scans.confirm import warehouse_holder_problem
 from tthc.sources.clean import CANDIDATE_COLUMNS, CleanContext, clean_row
 from tthc.sources.config import FieldRule, SourceConfig
 from tthc.sources.pipeline import canonical_payload, normalize_batch, record_failed_checks
@@ -117,9 +118,14 @@ def _kind(document_type: str | None) -> str:
 
 
 def review_reasons(zone: DropZone, doc_type_conf: float | None, required: list[str], conf: dict[str, float],
-                   row: dict) -> list[str]:
-    """Why a document needs a human: a required field missing or below the thresholds."""
-    reasons = []
+                   row: dict, rules: dict[str, str] | None = None) -> list[str]:
+    """Why a document needs a human: a required field missing or below the thresholds, or (precision
+    before recall, tthc.scans.confirm) its holder or key fields not confirmed. rules: the extraction
+    rule of each OCR field; fields the manifest or an official gave have none (confirmed)."""
+    from tthc.scans.confirm import confirmation_problems
+
+    reasons = confirmation_problems(row.get("document_type"), required,
+                                    {k: (v, (rules or {}).get(k)) for k, v in row.items()})
     for name in REQUIRED:
         if not row.get(name):
             reasons.append(f"{name} not found")
@@ -209,9 +215,11 @@ def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
             docs = cur.fetchall()
             candidates = []
             for file_id, document_id, sidecar, file_name, sha, overall, required, pages, fields in docs:
+                given = {SIDECAR_COLUMNS[c] for c, v in (sidecar or {}).items() if c in SIDECAR_COLUMNS and v}
+                rules = {k: v[2] for k, v in (fields or {}).items() if k not in given}
                 fields = {k: (v[0], float(v[1])) for k, v in (fields or {}).items()}
                 row, conf = raw_row(sha, file_name, fields, sidecar)
-                reasons = review_reasons(zone, conf.get("document_type"), list(required), conf, row)
+                reasons = review_reasons(zone, conf.get("document_type"), list(required), conf, row, rules)
                 if reasons:
                     # The unit as cleaning reads it: officials filter the queue by unit (mart.review_queue).
                     guess = clean_candidate(configs, row, ctx)
@@ -223,6 +231,14 @@ def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
                     review += 1
                     continue
                 cand = clean_candidate(configs, row, ctx)
+                other = warehouse_holder_problem(cur, cand)
+                if other:  # the warehouse's result with this number has another holder: never link it
+                    _to_review(cur, document_id, file_id, "not confirmed: " + other, pages or "",
+                               {"fields": {k: {"value": v, "confidence": c} for k, (v, c) in fields.items()},
+                                "sidecar": sidecar, "overall_confidence": overall, "raw_row": row,
+                                "unit_key": cand["unit_key"], "agency_id": cand["agency_id"]}, batch_id)
+                    review += 1
+                    continue
                 candidates.append((sha, row, cand))
                 staged += 1
             stage_candidates(cur, zone, batch_id, candidates)

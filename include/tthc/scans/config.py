@@ -121,11 +121,11 @@ def load_drop(path: Path) -> DropZone:
     roots = doc.get("trust_roots")
     if roots is None:
         roots = [r for r in os.environ.get("TTHC_SCAN_TRUST_ROOTS", "").split(os.pathsep) if r]
-    archive = str(doc["archive"]).rstrip("/")
+    archive = _local_path(str(doc["archive"]).rstrip("/"))
     return DropZone(
         name=doc["name"], description_vi=doc.get("description_vi", ""),
-        location=str(doc["location"]).rstrip("/"), archive=archive,
-        signed_archive=str(doc.get("signed_archive") or f"{archive}/signed").rstrip("/"),
+        location=_local_path(str(doc["location"]).rstrip("/")), archive=archive,
+        signed_archive=_local_path(str(doc.get("signed_archive") or f"{archive}/signed").rstrip("/")),
         s3=S3Options(endpoint_url=s3.get("endpoint_url") or None, region=s3.get("region") or None,
                      access_key_id=s3.get("access_key_id") or None,
                      secret_access_key=s3.get("secret_access_key") or None),
@@ -144,9 +144,26 @@ def load_drop(path: Path) -> DropZone:
         path=path)
 
 
+def _local_path(location: str) -> str:
+    """A relative folder ("drops/inbox") is the project's, not the current directory's; URIs stay as given."""
+    if "://" in location or Path(location).expanduser().is_absolute():
+        return location
+    return str(project_root() / location)
+
+
 def load_drops(directory: Path | None = None) -> list[DropZone]:
     return load_config_folder(directory or drops_dir(), load_drop, "drop-zone", DropConfigError)
 
 
 def drop_named(name: str, directory: Path | None = None) -> DropZone:
-    return config_named(load_drops(directory), name, directory or drops_dir(), "drop zone", DropConfigError)
+    """A drop zone by its `name:`, by its file in the drops folder ("demo_scans.yaml", or the stem), or by the
+    path of a YAML file anywhere. The error lists the known names."""
+    folder = directory or drops_dir()
+    as_path = Path(name).expanduser()
+    if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
+        return load_drop(as_path.resolve())
+    zones = load_drops(directory)
+    for zone in zones:
+        if zone.name == name or (zone.path is not None and name in (zone.path.name, zone.path.stem)):
+            return zone
+    return config_named(zones, name, folder, "drop zone", DropConfigError)

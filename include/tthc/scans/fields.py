@@ -1,6 +1,6 @@
 """Field extraction from the text of scanned results; the rules are data (seeds/scan_fields.yaml).
 
-A1's intake pipeline OCRs (or reads the text layer of) each scan and calls
+The intake pipeline OCRs (or reads the text layer of) each scan and calls
 ``extract_fields(pages, hints)``. We recognise the document type from its title, then
 read ``Label: value`` lines. Labels are compared diacritic-insensitively because
 Tesseract often drops or swaps Vietnamese marks; the price of a sloppy match is a lower
@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tthc.paths import seeds_dir
+from tthc.scans.rules import RulesError, clean_ws, default_rules_path, fold, load_rules, ratio_at_least, squash
 
 __all__ = ["FieldGuess", "ExtractedFields", "RulesError", "load_rules", "extract_fields", "fold"]
 
@@ -48,6 +46,8 @@ class ExtractedFields:
     confidence: float = 0.0
     # The fields the detected type requires (from the rules); not part of the equality contract.
     required: list[str] = field(default_factory=list, repr=False, compare=False)
+    # Fields deliberately not read, and why (a table row not split into its columns).
+    blocked: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def missing_required(self) -> list[str]:
@@ -59,249 +59,9 @@ class ExtractedFields:
             "fields": {k: g.as_dict() for k, g in self.fields.items()},
             "confidence": self.confidence,
             "missing_required": self.missing_required,
+            "blocked": self.blocked,
         }
 
-
-class RulesError(ValueError):
-    """The rules YAML is malformed; the message names the file and the bad key."""
-
-
-# ------------------------------------------------------------------ text folding
-
-
-def _fold_char(ch: str) -> str:
-    if ch in "đĐ":
-        return "d"
-    base = unicodedata.normalize("NFD", ch)[0]
-    low = base.lower()
-    return low[0] if low else ch
-
-
-class _FoldTable(dict):
-    """str.translate table filled on first sight of each character: folding is one C-level pass."""
-
-    def __missing__(self, code: int) -> str:
-        folded = _fold_char(chr(code))
-        self[code] = folded
-        return folded
-
-
-_FOLD_TABLE = _FoldTable()
-_NON_WORD = re.compile(r"[\W_]+")
-
-
-def fold(text: str) -> str:
-    """Diacritic- and case-insensitive form, one character per input character (positions map back)."""
-    return unicodedata.normalize("NFC", text).translate(_FOLD_TABLE)
-
-
-def _squash(text: str) -> str:
-    """Folded, without spaces or punctuation: the key labels and titles are compared on."""
-    return _NON_WORD.sub("", fold(text))
-
-
-def _ratio_at_least(matcher: difflib.SequenceMatcher, a: str, minimum: float) -> float | None:
-    """difflib ratio of a against the matcher's seq2 when it reaches minimum, else None.
-    The length and character-count bounds are exact upper bounds of ratio(), so they only skip
-    the expensive computation, never a match."""
-    b = matcher.b
-    if 2.0 * min(len(a), len(b)) / (len(a) + len(b)) < minimum:
-        return None
-    matcher.set_seq1(a)
-    if matcher.quick_ratio() < minimum:
-        return None
-    r = matcher.ratio()
-    return r if r >= minimum else None
-
-
-def _clean_ws(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-# ------------------------------------------------------------------ rules loading
-
-_RULE_SECTIONS = ("settings", "confidence", "formats", "fields", "document_types")
-_CHECKS = {"date", "mst"}
-_FALLBACKS = {"agency_header", "date_words"}
-_cache: dict[tuple[str, int], dict] = {}
-_cache_lock = threading.Lock()
-
-
-def default_rules_path() -> Path:
-    return seeds_dir() / "scan_fields.yaml"
-
-
-_resolved_paths: dict[str, str] = {}
-_default: dict[str | None, Path] = {}
-
-
-def _default_path() -> Path:
-    """default_rules_path(), memoised per TTHC_PROJECT_ROOT (it resolves paths: lstat calls)."""
-    env = os.environ.get("TTHC_PROJECT_ROOT")
-    if env not in _default:
-        _default[env] = default_rules_path()
-    return _default[env]
-
-
-def _resolved(p: str) -> str:
-    r = _resolved_paths.get(p)
-    if r is None:
-        r = _resolved_paths[p] = str(Path(p).resolve())
-    return r
-
-
-def load_rules(path: str | Path | None = None) -> dict:
-    """Load and validate the rules YAML (cached by path and mtime). Raises RulesError naming file and key."""
-    p = Path(path) if path is not None else _default_path()
-    try:
-        mtime = os.stat(p).st_mtime_ns   # one stat per call: an edited file is reloaded
-    except OSError as exc:
-        raise RulesError(f"{p}: cannot read the scan-field rules: {exc}") from None
-    key = (_resolved(str(p)), mtime)
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{p}: not valid YAML: {exc}") from None
-    rules = _compile(raw, p)
-    with _cache_lock:
-        _cache[key] = rules
-    return rules
-
-
-def _need(cond: bool, path: Path, key: str, msg: str) -> None:
-    if not cond:
-        raise RulesError(f"{path}: {key}: {msg}")
-
-
-def _str_list(value: Any, path: Path, key: str, *, allow_empty: bool = True) -> list[str]:
-    _need(isinstance(value, list), path, key, f"must be a list of strings, got {type(value).__name__}")
-    for i, v in enumerate(value):
-        _need(isinstance(v, str) and v.strip() != "", path, f"{key}[{i}]", f"must be a non-empty string, got {v!r}")
-    _need(allow_empty or bool(value), path, key, "must not be empty")
-    return [_clean_ws(v) for v in value]
-
-
-def _regex(pattern: Any, path: Path, key: str) -> re.Pattern:
-    _need(isinstance(pattern, str), path, key, f"must be a regex string, got {pattern!r}")
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise RulesError(f"{path}: {key}: bad regex {pattern!r}: {exc}") from None
-
-
-def _number(value: Any, path: Path, key: str) -> float:
-    _need(isinstance(value, (int, float)) and not isinstance(value, bool), path, key, f"must be a number, got {value!r}")
-    return float(value)
-
-
-def _compile(raw: Any, path: Path) -> dict:
-    _need(isinstance(raw, dict), path, "<top level>", "must be a mapping")
-    for sec in _RULE_SECTIONS:
-        _need(sec in raw, path, sec, "missing section")
-        _need(isinstance(raw[sec], dict), path, sec, "must be a mapping")
-    unknown = set(raw) - set(_RULE_SECTIONS) - {"version"}
-    _need(not unknown, path, ", ".join(sorted(map(str, unknown))), "unknown top-level key")
-
-    s = raw["settings"]
-    settings = {
-        "separators": s.get("separators", ":;"),
-        "max_label_words": int(_number(s.get("max_label_words", 7), path, "settings.max_label_words")),
-        "fuzzy_label_min_ratio": _number(s.get("fuzzy_label_min_ratio", 0.84), path, "settings.fuzzy_label_min_ratio"),
-        "fuzzy_label_min_length": int(_number(s.get("fuzzy_label_min_length", 6), path, "settings.fuzzy_label_min_length")),
-        "title_search_lines": int(_number(s.get("title_search_lines", 20), path, "settings.title_search_lines")),
-        "fuzzy_title_min_ratio": _number(s.get("fuzzy_title_min_ratio", 0.82), path, "settings.fuzzy_title_min_ratio"),
-        "wrap_min_chars": int(_number(s.get("wrap_min_chars", 48), path, "settings.wrap_min_chars")),
-        "stop_lines": [_regex(r, path, f"settings.stop_lines[{i}]") for i, r in enumerate(s.get("stop_lines", []))],
-        "motto_lines": [_regex(r, path, f"settings.motto_lines[{i}]") for i, r in enumerate(s.get("motto_lines", []))],
-        "agency_prefixes": [fold(x) for x in _str_list(s.get("agency_prefixes", []), path, "settings.agency_prefixes")],
-    }
-    _need(isinstance(settings["separators"], str) and settings["separators"], path, "settings.separators",
-          "must be a non-empty string of characters")
-
-    c = raw["confidence"]
-    conf: dict[str, Any] = {}
-    for group, keys in (("label", ("exact", "folded", "no_separator", "fuzzy", "fallback")),
-                        ("format", ("ok", "repaired", "checksum", "failed")),
-                        ("title", ("exact", "folded", "fuzzy", "hint"))):
-        _need(isinstance(c.get(group), dict), path, f"confidence.{group}", "missing or not a mapping")
-        conf[group] = {}
-        for k in keys:
-            _need(k in c[group], path, f"confidence.{group}.{k}", "missing")
-            v = _number(c[group][k], path, f"confidence.{group}.{k}")
-            _need(0.0 <= v <= 1.0, path, f"confidence.{group}.{k}", f"must be within 0..1, got {v}")
-            conf[group][k] = v
-    conf["next_line"] = _number(c.get("next_line", 0.9), path, "confidence.next_line")
-    conf["ocr_floor"] = _number(c.get("ocr_floor", 0.5), path, "confidence.ocr_floor")
-
-    formats: dict[str, dict] = {}
-    for name, f in raw["formats"].items():
-        key = f"formats.{name}"
-        _need(isinstance(f, dict), path, key, "must be a mapping")
-        bad = set(f) - {"digits", "strip_spaces", "fix_punctuation", "patterns", "check"}
-        _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
-        check = f.get("check")
-        _need(check is None or check in _CHECKS, path, f"{key}.check", f"unknown check {check!r}; known: {sorted(_CHECKS)}")
-        pats = f.get("patterns", [])
-        _need(isinstance(pats, list), path, f"{key}.patterns", "must be a list of regexes")
-        _need(bool(pats) or check, path, key, "needs patterns or a check")
-        formats[name] = {
-            "digits": bool(f.get("digits", False)),
-            "strip_spaces": bool(f.get("strip_spaces", False)),
-            "fix_punctuation": bool(f.get("fix_punctuation", False)),
-            "patterns": [_regex(r, path, f"{key}.patterns[{i}]") for i, r in enumerate(pats)],
-            "check": check,
-        }
-
-    fields: dict[str, dict] = {}
-    for name, f in raw["fields"].items():
-        key = f"fields.{name}"
-        _need(isinstance(f, dict), path, key, "must be a mapping")
-        bad = set(f) - {"format", "labels", "multiline", "fallback"}
-        _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
-        _need(f.get("format") in formats, path, f"{key}.format", f"unknown format {f.get('format')!r}; known: {sorted(formats)}")
-        fb = f.get("fallback")
-        _need(fb is None or fb in _FALLBACKS, path, f"{key}.fallback", f"unknown fallback {fb!r}; known: {sorted(_FALLBACKS)}")
-        fields[name] = {
-            "format": f["format"],
-            "labels": _str_list(f.get("labels", []), path, f"{key}.labels"),
-            "multiline": bool(f.get("multiline", False)),
-            "fallback": fb,
-        }
-
-    types: dict[str, dict] = {}
-    for code, t in raw["document_types"].items():
-        key = f"document_types.{code}"
-        _need(isinstance(code, str) and re.fullmatch(r"[A-Z]{2,5}", code or "") is not None, path, key,
-              "the key must be a procedure code (2-5 capital letters)")
-        _need(isinstance(t, dict), path, key, "must be a mapping")
-        bad = set(t) - {"titles", "required", "labels", "anchors"}
-        _need(not bad, path, f"{key}.{sorted(bad)[0] if bad else ''}", "unknown key")
-        titles = _str_list(t.get("titles"), path, f"{key}.titles", allow_empty=False) if "titles" in t else None
-        _need(titles is not None, path, f"{key}.titles", "missing")
-        required = _str_list(t.get("required", []), path, f"{key}.required")
-        for i, r in enumerate(required):
-            _need(r in fields, path, f"{key}.required[{i}]", f"unknown field {r!r}")
-        labels = {n: list(spec["labels"]) for n, spec in fields.items()}
-        over = t.get("labels", {}) or {}
-        _need(isinstance(over, dict), path, f"{key}.labels", "must be a mapping field -> list of labels")
-        for n, lst in over.items():
-            _need(n in fields, path, f"{key}.labels.{n}", "unknown field")
-            labels[n] = _str_list(lst, path, f"{key}.labels.{n}")
-        anchors = t.get("anchors", {}) or {}
-        _need(isinstance(anchors, dict), path, f"{key}.anchors", "must be a mapping")
-        for n, a in anchors.items():
-            _need(n in fields, path, f"{key}.anchors.{n}", "unknown field")
-            _need(isinstance(a, dict) and set(a) <= {"after", "before"} and a, path, f"{key}.anchors.{n}",
-                  "must be a mapping with 'after' and/or 'before'")
-            for side, other in a.items():
-                _need(other in fields and other != n, path, f"{key}.anchors.{n}.{side}", f"unknown field {other!r}")
-        types[code] = {"titles": titles, "required": required, "labels": labels, "anchors": anchors}
-    _need(bool(types), path, "document_types", "no document types")
-    return {"path": str(path), "settings": settings, "confidence": conf, "formats": formats,
-            "fields": fields, "document_types": types}
 
 
 # ------------------------------------------------------------------ value formats
@@ -314,7 +74,12 @@ _NUM_SEP_SPACES = re.compile(r"(?<=\d)\s*([/.\-])\s*(?=[\dOolI|])")
 _ALNUM_TOKEN = re.compile(r"[0-9A-Za-z|!]+")
 _SPACES_DOTS = re.compile(r"[\s.]")
 _NAME_SPECKS = re.compile(r"(?<=\w)[.,_:;'`´|~]+(?=\w)|(?<=\w)[.,_:;`´|~]+(?=\s)")
-_LEADING_DEBRIS = re.compile(r"^[^\w(\"']+")
+_SLASH_REPAIRS = [(re.compile(r"(\d{1,7}/\d{4})([A-ZĐ][A-ZĐ0-9\-]*)"), r"\1/\2"),
+                  (re.compile(r"(\d{1,5})((?:19|20)\d{2})"), r"\1/\2")]
+_SPECK_COMMA = re.compile(r"\s*(?:,[.:;]*|[.:;]+,)\s*(?=\S)")
+_SPECK_BEFORE_DIGIT = re.compile(r"(?<=[^\W\d_])[.:](?=\d)")
+_SPECK_BEFORE_LOWER = re.compile(r"(?<=[^\W\d_]{2})[.:](?= [a-zà-ỹđ])|(?<= )['`´‘’](?=[^\W\d_])")
+_LEADING_DEBRIS = re.compile(r"^(?:[^\w(\"']|[\u02b0-\u02ff])+")
 _VALUE_HEAD = re.compile(r"^(?:[^\w(]|_)+")
 _VALUE_TAIL = re.compile(r"(?:[^\w)]|_)+$")
 
@@ -336,6 +101,130 @@ def _repair_digits(value: str) -> str:
 _DATE_NUM = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
 _DATE_WORDS = re.compile(r"^(?:ngay\s*)?(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})$")
 _DATE_WORDS_IN_TEXT = re.compile(r"ngay\s*(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})")
+
+
+_DATE_WORDS_LOOSE = re.compile(r"(?:\b([a-z]{2,6})[\s.,:]*)?\b(\d{1,2})[\s.,]*([a-z]{3,7})[\s.,]*(\d{1,2})[\s.,]*"
+                               r"([a-z]{2,5})[\s.,]*(\d{4})\b")
+
+
+def _word_close(token: str | None, word: str, minimum: float) -> bool:
+    return token is not None and (token == word or difflib.SequenceMatcher(None, token, word).ratio() >= minimum)
+
+
+def date_in_words(text: str, words: tuple[str, str, str] = ("ngày", "tháng", "năm"), minimum: float = 0.5,
+                  *, whole: bool = False) -> tuple[str, int, int] | None:
+    """The first "ngày D tháng M năm YYYY" in text, its fixed words repaired against the template's
+    (OCR slips: "nắm", "thang", "narn"): (canonical text, start, end) or None. whole: the text must be
+    nothing but the date."""
+    folded = fold(text)
+    day_w, month_w, year_w = (squash(w) for w in words)
+    for m in _DATE_WORDS_LOOSE.finditer(folded):
+        if not (_word_close(m[3], month_w, minimum) and _word_close(m[5], year_w, minimum)):
+            continue
+        start = m.start() if _word_close(m[1], day_w, minimum) else m.start(2)
+        if whole and (folded[:start].strip(" ,.") or folded[m.end():].strip(" ,.")):
+            return None
+        canon = f"{words[0]} {int(m[2])} {words[1]} {int(m[4])} {words[2]} {m[6]}"
+        return canon, start, m.end()
+    return None
+
+
+_NUMBER_WORDS = {"khong": 0, "mot": 1, "hai": 2, "ba": 3, "bon": 4, "tu": 4, "nam": 5, "lam": 5,
+                 "sau": 6, "bay": 7, "tam": 8, "chin": 9}
+_MONTH_NAMES = {"gieng": 1, "chap": 12}
+
+
+def number_in_words(tokens: list[str]) -> int | None:
+    """A Vietnamese number written in (folded) words, up to 9999: "mot nghin chin tram chin muoi lam",
+    "hai nghin khong tram linh tu", "muoi lam", "hai muoi mot". None when the words are not a number."""
+    total, current, last = 0, None, None    # current: the digits since the last scale word (None: none)
+    for tok in tokens:
+        if tok in ("nghin", "ngan", "tram"):
+            total += (1 if current is None else current) * (1000 if tok != "tram" else 100)
+            current, last = None, "scale"
+        elif tok == "muoi":
+            current = (1 if current is None else current) * 10
+            last = "tens"
+        elif tok in ("linh", "le"):
+            last = "zero"
+        elif tok in _NUMBER_WORDS:
+            current = (current or 0) + _NUMBER_WORDS[tok]
+            last = "digit"
+        else:
+            return None
+    if last is None:
+        return None
+    return total + (current or 0)
+
+
+def date_spelled_out(text: str) -> tuple[int, int, int] | None:
+    """(day, month, year) of a date written in words ("ngày năm, tháng ba, năm một nghìn chín trăm chín
+    mươi"), else None. The year's keyword is the "năm" just before the year's words (which hold "nghìn")."""
+    toks = _WORDS.findall(fold(text))
+    if "ngay" not in toks or "thang" not in toks:
+        return None
+    k = next((i for i, t in enumerate(toks) if t in ("nghin", "ngan")), None)
+    if k is None or k < 2 or toks[k - 2] != "nam":
+        return None
+    i, j = toks.index("ngay"), toks.index("thang")
+    if not i < j < k - 2:
+        return None
+    month_words = toks[j + 1:k - 2]
+    month = _MONTH_NAMES.get(month_words[0]) if len(month_words) == 1 and month_words[0] in _MONTH_NAMES else \
+        number_in_words(month_words)
+    day, year_tail = number_in_words(toks[i + 1:j]), []
+    for t in toks[k - 1:]:
+        if t not in _NUMBER_WORDS and t not in ("nghin", "ngan", "tram", "muoi", "linh", "le"):
+            break
+        year_tail.append(t)
+    year = number_in_words(year_tail)
+    if None in (day, month, year):
+        return None
+    return day, month, year
+
+
+# Old and new tone-mark placement are the same word ("Uỷ ban" = "Ủy ban", "hoà" = "hòa").
+_TONE_PLACEMENT = {old: new for old, new in (
+    ("oà", "òa"), ("oá", "óa"), ("oả", "ỏa"), ("oã", "õa"), ("oạ", "ọa"), ("oè", "òe"), ("oé", "óe"),
+    ("oẻ", "ỏe"), ("oẽ", "õe"), ("oẹ", "ọe"), ("uỳ", "ùy"), ("uý", "úy"), ("uỷ", "ủy"), ("uỹ", "ũy"), ("uỵ", "ụy"))}
+_TONE_RE = re.compile("|".join(_TONE_PLACEMENT))
+
+
+def _tones(text: str) -> str:
+    return _TONE_RE.sub(lambda m: _TONE_PLACEMENT[m.group(0)], unicodedata.normalize("NFC", text).lower())
+
+
+def _fix_phrases(value: str, phrases: tuple[str, ...], minimum: float) -> str:
+    """Each run of words close to a fixed phrase is replaced by the phrase as the template prints it:
+    same letters with other diacritics ("nhần"), or a difflib ratio of the squashed forms >= minimum
+    ("SIỂI Đồng Tháp", "tỉnh ¡ ĐÓN Tháp"). Runs as long as the phrase or one word longer (a speck
+    read as a word) are tried; never a shorter one ("…, Đồng Tháp" is written so, not misread)."""
+    words = value.split(" ")
+    for phrase in phrases:
+        target, low = squash(phrase), _tones(phrase)
+        n = len(phrase.split())
+        best = None
+        for size in (n, n + 1):
+            for i in range(0, len(words) - size + 1):
+                if any(w.endswith((",", ";")) for w in words[i:i + size - 1]):
+                    continue              # a phrase never spans a comma
+                text = " ".join(words[i:i + size])
+                run = squash(text)
+                if not run:
+                    continue
+                if _tones(text.strip(",.;:")) == low:
+                    r = 2.0                       # as printed: nothing to repair, and it wins
+                elif run == target:
+                    r = 1.5                       # the same letters, other diacritics
+                else:
+                    r = difflib.SequenceMatcher(None, run, target).ratio()
+                if r >= minimum and (best is None or r > best[0]):
+                    best = (r, i, size)
+        if best is not None and best[0] < 2.0:
+            _, i, size = best
+            tail = re.search(r"[^\w]*$", words[i + size - 1]).group(0)   # keep the comma after the run
+            words[i:i + size] = (phrase + tail).split(" ")
+    return " ".join(words)
 
 
 def _check_date(value: str) -> bool:
@@ -367,6 +256,19 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
         if fmt["strip_spaces"]:
             fixed = _SPACES_DOTS.sub("", fixed)
         candidates.append((fixed, "repaired", "+digit_fix"))
+    if fmt.get("fix_specks"):
+        # Scanner specks read as punctuation in running text: "rượu. bia", "Thuận,.Xã", "Số.86".
+        fixed = _SPECK_COMMA.sub(", ", raw)
+        fixed = _SPECK_BEFORE_DIGIT.sub(" ", fixed)
+        fixed = _SPECK_BEFORE_LOWER.sub("", fixed)
+        if fixed != raw:
+            candidates.insert(0, (clean_ws(fixed), "repaired", "+speck_fix"))
+    if fmt.get("phrases"):
+        # Fixed phrases of the forms misread by OCR ("Ủy ban nhần dân", "SIỂI Đồng Tháp"): put back.
+        base = candidates[0][0] if candidates[0][2] == "+speck_fix" else raw
+        fixed = _fix_phrases(base, *fmt["phrases"])
+        if fixed != base:
+            candidates.insert(0, (fixed, "repaired", "+phrase_fixed"))
     if fmt["fix_punctuation"]:
         # Specks read as punctuation inside a name ('Nguyễn Gia.Tân', 'Lê, Văn') become spaces.
         fixed = " ".join(_NAME_SPECKS.sub(" ", raw).split())
@@ -378,6 +280,35 @@ def _check_format(raw: str, fmt: dict, conf: dict) -> tuple[str, float, str]:
             if len(toks) > n:
                 cut = _repair_digits(" ".join(toks[:-n]))
                 candidates.append((_SPACES_DOTS.sub("", cut) if fmt["strip_spaces"] else cut, "repaired", "+trimmed"))
+    if fmt.get("date_words"):
+        # A date in words: always in the template's words ("nắm" -> "năm", "thang" -> "tháng"); folded,
+        # a slip would pass the check as printed, and cleaning reads only the real words.
+        found = date_in_words(raw, *fmt["date_words"], whole=True)
+        if found:
+            canon = found[0]
+            same = clean_ws(raw).lower() in (canon, canon.split(" ", 1)[1])
+            candidates.insert(0, (raw, "ok", "") if same else (canon, "repaired", "+words_fixed"))
+    if fmt.get("slash_repair"):
+        # OCR lost a slash: "332/2015DKHKD" -> "332/2015/DKHKD", "3892002" -> "389/2002".
+        fixed = _repair_digits(raw).replace(" ", "")
+        for pattern, repl in _SLASH_REPAIRS:
+            if pattern.fullmatch(fixed):
+                candidates.append((pattern.sub(repl, fixed), "repaired", "+slash_fixed"))
+                break
+    if fmt.get("search") is not None:
+        # The value inside more text: "CCCD số 087201856100", "05/03/1990 (bằng chữ: …)".
+        for text in {_repair_digits(raw), _SPACES_DOTS.sub("", _repair_digits(raw)) if fmt["strip_spaces"] else raw}:
+            m = fmt["search"].search(text)
+            if m:
+                suffix = "+found_in_text"
+                if fmt["check"] == "date":   # "05/03/1990 (bằng chữ: ngày năm, tháng ba, năm một nghìn …)"
+                    spelled = date_spelled_out(raw[m.end():] if text is raw else raw)
+                    if spelled is not None:
+                        d = _DATE_NUM.match(m.group(0))
+                        figures = (int(d[1]), int(d[2]), int(d[3])) if d else None
+                        suffix += "+agrees_with_words" if spelled == figures else "+disagrees_with_words"
+                candidates.append((m.group(0), "repaired", suffix))
+                break
     for value, grade, suffix in candidates:
         if fmt["patterns"] and not any(p.fullmatch(value) for p in fmt["patterns"]):
             continue
@@ -397,6 +328,8 @@ class _Line:
     idx: int
     text: str          # NFC, whitespace collapsed ("" for a blank line / page break)
     folded: str
+    row: int = -1      # the printed line this segment is on (segments of one row share it)
+    col: int = 0       # the segment's place on its row, left to right
 
 
 @dataclass
@@ -407,14 +340,46 @@ class _LabelHit:
     after_sep: bool
 
 
+# A column gap: the layout's TAB (tthc.scans.layout), or a wide run of spaces in plain text.
+_SEGMENTS = re.compile(r"\t| {4,}")
+
+
 def _lines(pages: list[str]) -> list[_Line]:
+    """The pages as segments: one per column of each printed line, then a blank one per page break."""
     out: list[_Line] = []
+    row = 0
     for page in pages:
         for raw in str(page or "").replace("\f", "\n").split("\n"):
-            t = _clean_ws(raw)
-            t = _LEADING_DEBRIS.sub("", t).strip()   # leading OCR debris: '| Số:', '— Họ và tên'
-            out.append(_Line(len(out), t, fold(t)))
-        out.append(_Line(len(out), "", ""))            # page break ends multi-line values
+            # Segments that are only OCR debris ("-", ":", "|") are no column.
+            parts = [p for p in (_LEADING_DEBRIS.sub("", clean_ws(x)).strip() for x in _SEGMENTS.split(raw))
+                     if _WORDS.search(p)]
+            if not parts:
+                out.append(_Line(len(out), "", "", row))
+            for col, t in enumerate(parts):  # leading OCR debris dropped: '| Số:', '— Họ và tên'
+                out.append(_Line(len(out), t, fold(t), row, col))
+            row += 1
+        out.append(_Line(len(out), "", "", row))            # page break ends multi-line values
+        row += 1
+    return out
+
+
+def _split_inline(lines: list[_Line], pattern: re.Pattern | None, seps: str) -> list[_Line]:
+    """A second "Label:" inside a segment's value starts a segment of its own: "Số: 309/2024 Quyển số: 02"
+    read as one line gives two fields. Only after a first separator, so a long label is never cut."""
+    if pattern is None:
+        return lines
+    out: list[_Line] = []
+    for ln in lines:
+        pieces = [ln.text]
+        while True:
+            text = pieces[-1]
+            first = next((i for i, ch in enumerate(text) if ch in seps), -1)
+            m = pattern.search(fold(text), first + 1) if first > 0 else None
+            if m is None or not text[:m.start()].strip():
+                break
+            pieces[-1:] = [text[:m.start()].rstrip(), text[m.start():]]
+        for k, t in enumerate(pieces):
+            out.append(_Line(len(out), t, fold(t), ln.row, ln.col + k))
     return out
 
 
@@ -430,7 +395,7 @@ class _LabelIndex:
         entries = []
         for fname, lst in labels.items():
             for label in lst:
-                lab_sq = _squash(label)
+                lab_sq = squash(label)
                 if not lab_sq:
                     continue
                 entries.append((lab_sq, label, fname))
@@ -444,6 +409,26 @@ class _LabelIndex:
         self.prefix: dict[str, list[tuple[str, str]]] = {}
         for lab_sq, label, fname in sorted(entries, key=lambda x: -len(x[0])):
             self.prefix.setdefault(lab_sq, []).append((label, fname))
+        # Holder fields, and the other-person words their own labels carry ("chồng" on KH).
+        self.others = settings.get("other_person_words", [])
+        self.holder_own_words = {f: {w for w in self.others for lab in labels.get(f, []) if _has_words(fold(lab), w)}
+                                 for f in settings.get("holder_fields", []) if f in labels}
+
+    def foreign_person(self, fname: str, label_text: str) -> bool:
+        """The label names somebody else than the holder field fname is for ("Họ và tên mẹ")."""
+        own = self.holder_own_words.get(fname)
+        if own is None:
+            return False
+        folded = fold(label_text)
+        return any(w not in own and _has_words(folded, w) for w in self.others)
+
+
+def _has_words(folded: str, words: str) -> bool:
+    """folded text holds these (folded) words as whole words."""
+    return f" {words} " in " " + " ".join(_WORDS.findall(folded)) + " "
+
+
+_WORDS = re.compile(r"[^\W_]+")
 
 
 def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[str, tuple[float, str]]:
@@ -451,13 +436,13 @@ def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[s
     Exact/folded matches come from a table lookup; fuzzy matching only runs when it could still
     change the answer (it never beats an exact or folded match with the default scores)."""
     st, lc = rules["settings"], rules["confidence"]["label"]
-    part_sq = _squash(part)
+    part_sq = squash(part)
     if not part_sq:
         return {}
     best: dict[str, tuple[float, str]] = {}
     exact_list = index.exact.get(part_sq)
     if exact_list:
-        part_low = _clean_ws(unicodedata.normalize("NFC", part).lower())
+        part_low = clean_ws(unicodedata.normalize("NFC", part).lower())
         for fname, lab_low in exact_list:
             exact = part_low == lab_low and sep == ":"
             cand = (lc["exact"], "exact") if exact else (lc["folded"], "folded")
@@ -470,7 +455,7 @@ def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[s
             minimum = st["fuzzy_label_min_ratio"]
             fuzzy_fields = [fname for fname, matcher in index.fuzzy
                             if matcher.b != part_sq   # an exact key, scored above
-                            and _ratio_at_least(matcher, part_sq, minimum) is not None]
+                            and ratio_at_least(matcher, part_sq, minimum) is not None]
             if len(index.fuzzy_seen) > 20000:  # OCR noise is endless: bound the memo
                 index.fuzzy_seen.clear()
             index.fuzzy_seen[part_sq] = fuzzy_fields
@@ -478,6 +463,8 @@ def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[s
             cand = (lc["fuzzy"], "fuzzy")
             if fname not in best or cand[0] > best[fname][0]:
                 best[fname] = cand
+    for fname in [f for f in best if index.foreign_person(f, part)]:
+        del best[fname]   # "Họ và tên mẹ" is never the holder, whatever the fuzzy score
     if not best:
         return {}
     # Field order as in the labels mapping; keep only the best-scoring fields for this line.
@@ -505,7 +492,7 @@ def _label_hits(lines: list[_Line], index: _LabelIndex, formats: dict[str, dict]
         words = ln.text.split(" ")
         top = min(len(words) - 1, st["max_label_words"])
         # squash() works character by character, so a head's key is the join of its words' keys.
-        word_sq = [_squash(w) for w in words[:max(top, 0)]]
+        word_sq = [squash(w) for w in words[:max(top, 0)]]
         for n in range(top, 0, -1):
             head_sq = "".join(word_sq[:n])
             candidates = prefix.get(head_sq) if head_sq else None
@@ -516,6 +503,8 @@ def _label_hits(lines: list[_Line], index: _LabelIndex, formats: dict[str, dict]
                 continue
             found = {}
             for label, fname in candidates:
+                if index.foreign_person(fname, " ".join(words[:n + 3])):
+                    continue  # "Họ và tên mẹ Nguyễn Thị C": the label goes on past the holder's
                 short = len(label.split()) < 2
                 fmt = formats[rules["fields"][fname]["format"]]
                 if short and _check_format(rest, fmt, rules["confidence"])[1] < rules["confidence"]["format"]["repaired"]:
@@ -556,7 +545,7 @@ class _Prepared:
         self.title_matchers: list[tuple[str, str, difflib.SequenceMatcher]] = []
         for code, t in rules["document_types"].items():
             for title in t["titles"]:
-                t_sq, t_up = _squash(title), unicodedata.normalize("NFC", title).upper()
+                t_sq, t_up = squash(title), unicodedata.normalize("NFC", title).upper()
                 self.titles_by_sq.setdefault(t_sq, []).append((code, t_sq, t_up))
                 self.title_rank.setdefault((code, t_sq), len(self.title_rank))
                 self.title_matchers.append((code, t_sq, difflib.SequenceMatcher(None, "", t_sq)))
@@ -564,9 +553,22 @@ class _Prepared:
         self.type_labels = {code: _LabelIndex(t["labels"], st) for code, t in rules["document_types"].items()}
         self.all_labels = {n: list(f["labels"]) for n, f in rules["fields"].items()}
         self.untyped_labels = _LabelIndex(self.all_labels, st)
+        # Labels of two words or more, followed by a separator: where a second label starts inside a line.
+        words = {tuple(_WORDS.findall(fold(lab)))
+                 for lst in [*self.all_labels.values(),
+                             *(lab for t in rules["document_types"].values() for lab in t["labels"].values()),
+                             *(r["labels"] for t in rules["document_types"].values() for r in t["rows"])]
+                 for lab in lst}
+        alts = sorted((w for w in words if len(w) >= 2), key=lambda w: (-len(" ".join(w)), w))
+        seps = re.escape(st["separators"])
+        self.inline = re.compile(r"(?<![^\W_])(?:" + "|".join(r"[\W_]*".join(map(re.escape, w)) for w in alts)
+                                 + rf")\s*[{seps}]") if alts else None
+        self.rows = {code: [(r, {squash(lab) for lab in r["labels"]}) for r in t["rows"]]
+                     for code, t in rules["document_types"].items()}
 
 
 _prepared_cache: dict[tuple[int, int], tuple[dict, _Prepared]] = {}
+_cache_lock = threading.Lock()
 
 
 def _prepared(rules: dict) -> _Prepared:
@@ -593,7 +595,7 @@ def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str
     window = [ln for ln in lines if ln.text][: st["title_search_lines"]]
     # A title may wrap: try each line alone and joined with the next. squash() works character by
     # character, so the joined key is the two keys concatenated.
-    line_sq = [_squash(ln.text) for ln in window]
+    line_sq = [squash(ln.text) for ln in window]
     texts: list[tuple[_Line, str, str]] = []   # (line, text, squashed) in line order
     for i, ln in enumerate(window):
         texts.append((ln, ln.text, line_sq[i]))
@@ -603,7 +605,7 @@ def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str
     # Exact/folded first: a table lookup per line. They outscore any fuzzy match (checked at load).
     for ln, text, sq in texts:
         for code, t_sq, t_up in prep.titles_by_sq.get(sq, ()):
-            exact = _clean_ws(text).upper().rstrip(".") == t_up
+            exact = clean_ws(text).upper().rstrip(".") == t_up
             key = (tc["exact"] if exact else tc["folded"], 1.0, len(t_sq), -ln.idx, code,
                    "exact" if exact else "folded")
             if best is None or key[:4] > best[:4] or (key[:4] == best[:4] and prep.title_rank[(code, t_sq)] < prep.title_rank[(best[4], best_sq)]):
@@ -615,7 +617,7 @@ def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str
             for ln, text, sq in texts:
                 if sq == t_sq or len(sq) < 6:
                     continue
-                r = _ratio_at_least(matcher, sq, minimum)
+                r = ratio_at_least(matcher, sq, minimum)
                 if r is None:
                     continue
                 key = (tc["fuzzy"], r, len(t_sq), -ln.idx, code, "fuzzy")
@@ -632,29 +634,71 @@ def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str
 # ------------------------------------------------------------------ fallbacks
 
 
+def _is_caps(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.8
+
+
 def _agency_header(lines: list[_Line], title_idx: int, rules: dict) -> str | None:
+    """The issuing agency from the agency block (the header's left column, beside the motto): its tiers
+    ("UBND HUYỆN HỒNG NGỰ" / "UBND XÃ THƯỜNG THỚI TIỀN"), each maybe wrapped onto a capitalised
+    line ("ỦY BAN NHÂN DÂN" / "XÃ TÂN DƯƠNG"); the issuer is the last tier. Abbreviations expanded."""
     st = rules["settings"]
     window = [ln for ln in lines if ln.text and (title_idx < 0 or ln.idx < title_idx)][: st["title_search_lines"]]
-    parts: list[str] = []
+    tiers: list[list[str]] = []
+    closed = False
     for ln in window:
         if any(r.search(ln.folded) for r in st["motto_lines"]):
             continue
-        if parts:
-            # An agency name wrapped onto a second capitalised line ("ỦY BAN NHÂN DÂN" / "XÃ TÂN DƯƠNG").
-            letters = [c for c in ln.text if c.isalpha()]
-            if letters and sum(c.isupper() for c in letters) / len(letters) > 0.8 and len(parts) < 2:
-                parts.append(ln.text)
-                continue
-            break
-        if any(ln.folded == p or ln.folded.startswith(p + " ") for p in st["agency_prefixes"]):
-            parts.append(ln.text)
-    return " ".join(parts) if parts else None
+        head = " ".join(_WORDS.findall(ln.folded)) + " "   # "UBND-XÃ A" starts a tier like "UBND XÃ A"
+        # Never a "Label: value" line, nor a number ("Số: 30/2019" / "Số 30/2019" is no "Sở").
+        starts = (any(head.startswith(p + " ") for p in st["agency_prefixes"])
+                  and not any(ch in st["separators"] for ch in ln.text)
+                  and not any(ch.isdigit() for ch in ln.text.split(" ", 1)[-1][:3]))
+        if starts and _is_caps(ln.text) and not closed:
+            tiers.append([ln.text])
+        elif tiers and not closed and _is_caps(ln.text) and len(tiers[-1]) < 2:
+            tiers[-1].append(ln.text)   # a tier wrapped onto a second capitalised line
+        elif tiers:
+            closed = True               # the block ends at the first other line (fields, "Số: …")
+        elif starts and not any(ch.isdigit() for ch in ln.text):
+            tiers.append([ln.text])     # a lower-case agency line ("Ủy ban nhân dân xã A")
+            closed = True
+    if not tiers:
+        return None
+    words = _WORDS.findall(" ".join(tiers[-1]))
+    abbr = st["abbreviations"]
+    return " ".join(abbr.get(fold(w), w) for w in words)
 
 
-def _date_words(lines: list[_Line]) -> str | None:
-    text = " ".join(ln.text for ln in lines if ln.text)
-    m = _DATE_WORDS_IN_TEXT.search(fold(text))
-    return text[m.start():m.end()] if m else None
+def _date_words(lines: list[_Line], hit_lines: set[int], fmt: dict) -> str | None:
+    """The last date in words outside the label lines: the place and date above the signature
+    ("Tân Dương, ngày 3 tháng 4 năm 2019"), its fixed words repaired."""
+    words = fmt.get("date_words") or (("ngày", "tháng", "năm"), 0.5)
+    found = None
+    for ln in lines:
+        if ln.text and ln.idx not in hit_lines:
+            m = date_in_words(ln.text, *words)
+            if m:
+                found = m[0]
+    return found
+
+
+_PLACE_HEAD = re.compile(r"^([^,;]+)")
+
+
+def _body_from_place(place: str, rules: dict) -> str | None:
+    """The committee a registration place names ("Ủy ban nhân dân xã A, huyện B, tỉnh C" -> "Ủy ban nhân
+    dân xã A"): on civil-status papers the registering committee is the issuer."""
+    m = _PLACE_HEAD.match(place.strip())
+    if not m:
+        return None
+    head = m.group(1).strip()
+    f = fold(head)
+    if not any(f.startswith(p + " ") for p in rules["settings"]["agency_prefixes"] if p in ("uy ban nhan dan", "ubnd")):
+        return None
+    abbr = rules["settings"]["abbreviations"]
+    return " ".join(abbr.get(fold(w), w) for w in head.split())
 
 
 # ------------------------------------------------------------------ extraction
@@ -674,13 +718,56 @@ def _ocr_factor(hints: dict, rules: dict) -> float:
 
 def _strip_value(value: str) -> str:
     """Whitespace/NFC normalized, without OCR debris at the ends ('369/2007 _ :' -> '369/2007')."""
-    value = _clean_ws(value)
+    value = clean_ws(value)
     value = _VALUE_HEAD.sub("", value)
     return _VALUE_TAIL.sub("", value).strip()
 
 
+def _table_rows(lines: list[_Line], specs: list, rules: dict, ocr_factor: float, used: set[int],
+                found_at: dict[str, int], out: dict[str, FieldGuess], blocked: dict[str, str]) -> None:
+    """Table rows (the 2016/2020 marriage certificate): a label, then one value per column, each in
+    its own segment. A row whose values are not split into exactly that many segments gives none of
+    its fields: a run-on "Nguyễn Văn A Trần Thị B" is no holder name."""
+    conf, seps = rules["confidence"], rules["settings"]["separators"]
+    by_row: dict[int, list[_Line]] = {}
+    for ln in lines:
+        if ln.text:
+            by_row.setdefault(ln.row, []).append(ln)
+    for spec, keys in specs:
+        for ln in lines:
+            if not ln.text or ln.idx in used:
+                continue
+            pos = next((i for i, ch in enumerate(ln.text) if ch in seps), -1)
+            label = ln.text[:pos] if pos > 0 else ln.text
+            if squash(label) not in keys:
+                continue
+            first = ln.text[pos + 1:].strip() if pos > 0 else ""
+            rest = [x.text for x in by_row[ln.row] if x.col > ln.col]
+            if not rest:
+                continue  # a label line of its own ("Ngày sinh: …" under "Họ và tên chồng"): not a table
+            values = ([first] if first else []) + rest
+            names = spec["fields"]
+            if len(values) != len(names):
+                for n in names:
+                    blocked.setdefault(n, f"the table row {label.strip()!r} is not split into {len(names)} columns")
+                continue
+            exact = pos > 0 and ln.text[pos] == ":" and clean_ws(label).lower() in {x.lower() for x in spec["labels"]}
+            score = conf["label"]["exact"] if exact else conf["label"]["folded"]
+            for n, raw in zip(names, values):
+                fmt = rules["formats"][rules["fields"][n]["format"]]
+                value, fscore, fextra = _check_format(_strip_value(raw), fmt, conf)
+                out[n] = FieldGuess(value, round(score * fscore * ocr_factor, 4),
+                                    f"label_{'exact' if exact else 'folded'}+column{fextra}")
+                found_at[n] = ln.idx
+            used.add(ln.idx)
+            break
+
+
 def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict | None = None) -> ExtractedFields:
     """Recognise the document type and read its fields from page texts (OCR or text layer).
+
+    Page text is lines; a TAB (or a run of 3+ spaces) separates the columns of a line (see
+    tthc.scans.layout), and each column is read on its own.
 
     hints: ``ocr_confidence`` (0-100, mean Tesseract word confidence) scales every field's
     confidence; ``procedure_code`` (e.g. from the drop manifest or file name) is used as the
@@ -690,22 +777,29 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
     rules = rules or load_rules(hints.get("rules_path"))
     if isinstance(pages, str):
         pages = [pages]
-    lines = _lines(list(pages))
     prep = _prepared(rules)
+    seps = rules["settings"]["separators"]
+    lines = _split_inline(_lines(list(pages)), prep.inline, seps)
     code, type_guess, title_idx = _detect_type(lines, rules, hints.get("procedure_code"))
     if code:
         t = rules["document_types"][code]
         labels, anchors, required = t["labels"], t["anchors"], list(t["required"])
         index = prep.type_labels[code]
+        row_specs = prep.rows[code]
     else:
         labels = prep.all_labels
         anchors, required = {}, []
         index = prep.untyped_labels
+        row_specs = []
     conf = rules["confidence"]
-    seps = rules["settings"]["separators"]
     ocr_factor = _ocr_factor(hints, rules)
+    found_at: dict[str, int] = {}
+    out: dict[str, FieldGuess] = {}
+    used: set[int] = set()
+    blocked: dict[str, str] = {}
+    _table_rows(lines, row_specs, rules, ocr_factor, used, found_at, out, blocked)
     hits = _label_hits(lines, index, rules["formats"], rules)
-    hit_lines = {h.line for h in hits}
+    hit_lines = {h.line for h in hits} | used
 
     # Resolve fields in anchor order (a field after the fields it is anchored to).
     order: list[str] = []
@@ -722,10 +816,9 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
             order.extend(pending)
             break
 
-    found_at: dict[str, int] = {}
-    out: dict[str, FieldGuess] = {}
-    used: set[int] = set()
     for fname in order:
+        if fname in out or fname in blocked:
+            continue
         spec = rules["fields"][fname]
         fmt = rules["formats"][spec["format"]]
         lo, hi = -1, len(lines)
@@ -742,18 +835,21 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
                 continue
             score, kind = h.fields[fname]
             value, rule_extra, factor = h.value, "", 1.0
-            if not value:  # label alone on its line: the value is on the next line
+            if not value:  # label alone: the value is the next column of its row, or the next line
                 nxt = next((ln for ln in lines[h.line + 1:h.line + 3] if ln.text), None)
                 if nxt is None or _is_label_line(nxt, hit_lines, seps):
                     continue
-                value, rule_extra, factor = nxt.text, "+next_line", conf["next_line"]
+                same_row = nxt.row == lines[h.line].row
+                value, rule_extra = nxt.text, "+column" if same_row else "+next_line"
+                factor = 1.0 if same_row else conf["next_line"]
                 last = nxt.idx
             else:
                 last = h.line
             if spec["multiline"]:
                 while len(lines[last].text) >= rules["settings"]["wrap_min_chars"] and last + 1 < len(lines):
                     nxt = lines[last + 1]
-                    if not nxt.text or _is_label_line(nxt, hit_lines, seps) or _is_stop_line(nxt, rules):
+                    if (not nxt.text or nxt.row == lines[last].row or nxt.col != 0
+                            or _is_label_line(nxt, hit_lines, seps) or _is_stop_line(nxt, rules)):
                         break
                     value += " " + nxt.text
                     last = nxt.idx
@@ -767,7 +863,10 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
             used.add(h.line)
             break
         if guess is None and spec["fallback"]:
-            value = _agency_header(lines, title_idx, rules) if spec["fallback"] == "agency_header" else _date_words(lines)
+            if spec["fallback"] == "agency_header":
+                value = _agency_header(lines, title_idx, rules)
+            else:
+                value = _date_words(lines, hit_lines, fmt)
             if value:
                 value, fscore, fextra = _check_format(_strip_value(value), fmt, conf)
                 guess = FieldGuess(value, round(conf["label"]["fallback"] * fscore * ocr_factor, 4),
@@ -775,9 +874,29 @@ def extract_fields(pages: list[str], hints: dict | None = None, *, rules: dict |
         if guess is not None:
             out[fname] = guess
 
+    _cross_check_body(out, code, rules, ocr_factor)
     ordered = {n: out[n] for n in rules["fields"] if n in out}
     if type_guess is None:
         overall = 0.0
     else:
         overall = min([type_guess.confidence] + [out[n].confidence if n in out else 0.0 for n in required])
-    return ExtractedFields(type_guess, ordered, round(overall, 4), required)
+    return ExtractedFields(type_guess, ordered, round(overall, 4), required, blocked)
+
+
+def _cross_check_body(out: dict[str, FieldGuess], code: str | None, rules: dict, ocr_factor: float) -> None:
+    """The issuing body against the registration place. A required field another field already gives
+    is derived, not failed: no agency line (or an unreadable one) -> the committee of the place. The
+    header and the place naming the same committee confirm each other."""
+    place = out.get("unit_name")
+    derived = _body_from_place(place.value, rules) if place else None
+    if not derived:
+        return
+    body = out.get("issuing_body")
+    fb = rules["confidence"]["label"]["fallback"]
+    if body is None or "+format_failed" in body.rule:
+        out["issuing_body"] = FieldGuess(derived, round(fb * ocr_factor, 4), "derived_from_unit_name")
+    elif squash(body.value) == squash(derived) and "+agrees_with_unit_name" not in body.rule:
+        score = max(body.confidence, round(rules["confidence"]["label"]["folded"] * ocr_factor, 4))
+        out["issuing_body"] = FieldGuess(body.value, score, body.rule + "+agrees_with_unit_name")
+
+

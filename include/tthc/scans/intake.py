@@ -104,6 +104,22 @@ def chunks(items: list, size: int) -> list[list]:
 
 def list_new_files(zone: DropZone, url: str, now: dt.datetime | None = None) -> list[dict]:
     """Stable files of the drop that no earlier run finished, oldest first, as JSON-able dicts."""
+    return list_drop(zone, url, now)[0]
+
+
+def waiting_note(zone: DropZone, waiting: int) -> str | None:
+    """Why files of the drop were not taken yet, naming the settings that hold them back."""
+    if not waiting:
+        return None
+    where = zone.path or zone.name
+    return (f"{waiting} file{'s' if waiting != 1 else ''} not stable yet: younger than stability.min_age_seconds="
+            f"{zone.min_age_seconds:g} and not seen unchanged for stability.settle_seconds={zone.settle_seconds:g} "
+            f"({where}); they are taken by a later run")
+
+
+def list_drop(zone: DropZone, url: str, now: dt.datetime | None = None) -> tuple[list[dict], dict]:
+    """list_new_files, and what the listing saw: files in the drop, already done, waiting to settle (with
+    the note naming the setting that holds them back)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     store = open_store(zone.location, zone.s3)
     objects = [o for o in store.list() if o.name != zone.manifest]
@@ -147,7 +163,12 @@ def list_new_files(zone: DropZone, url: str, now: dt.datetime | None = None) -> 
         conn.close()
     ready.sort(key=lambda o: (o.mtime, o.name))
     log.info("drop %s: %d files, %d ready, %d still settling", zone.name, len(objects), len(ready), unstable)
-    return [{"uri": o.uri, "name": o.name, "size": o.size, "mtime": o.mtime.isoformat()} for o in ready]
+    note = waiting_note(zone, unstable)
+    if note:
+        log.warning("drop %s: %s", zone.name, note)
+    seen = {"files_in_drop": len(objects), "files_done_before": len(objects) - len(ready) - unstable,
+            "files_waiting": unstable, "waiting_note": note}
+    return [{"uri": o.uri, "name": o.name, "size": o.size, "mtime": o.mtime.isoformat()} for o in ready], seen
 
 
 def open_scan_batch(zone: DropZone, url: str, start=None, end=None, dag_id=None, run_id=None) -> int:
@@ -560,12 +581,21 @@ def _after_commit(zone: DropZone, url: str) -> None:
 def run_drop(zone: DropZone, url: str, start=None, end=None, dag_id=None, run_id=None,
              pool: OcrPool | None = None) -> dict:
     """The whole DAG in one call (tests, CLI, benchmarks): list → chunks → process → finalize."""
-    files = list_new_files(zone, url)
+    files, seen = list_drop(zone, url)
     batch_id = open_scan_batch(zone, url, start, end, dag_id, run_id)
     chunk_reports = [process_chunk(zone, url, batch_id, c, pool) for c in chunks(files, zone.chunk_size)]
     result = finalize(zone, url, batch_id)
     result["files_listed"] = len(files)
+    result.update(seen)
+    # This run's own work, apart from the state of earlier files.
+    result["processed_this_run"] = sum(c["processed"] for c in chunk_reports)
+    result["quarantined_this_run"] = sum(c["quarantined"] for c in chunk_reports)
     result["chunks"] = chunk_reports
+    if not files:
+        result["note"] = ("nothing new to process: "
+                          f"{seen['files_done_before']} file(s) already processed by earlier runs"
+                          + (f"; {seen['waiting_note']}" if seen["waiting_note"] else ""))
+        log.info("drop %s: %s", zone.name, result["note"])
     return result
 
 

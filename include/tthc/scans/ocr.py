@@ -37,6 +37,8 @@ try:  # optional: a persistent in-process Tesseract (PyPI tesserocr)
 except ImportError:  # pragma: no cover - depends on the installation
     tesserocr = None
 
+from tthc.scans.layout import Word, lines_text  # noqa: E402
+
 log = logging.getLogger(__name__)
 
 
@@ -183,11 +185,12 @@ def _set_gray(api, image, dpi: float | None) -> None:
 
 
 def _read_words(api) -> tuple[str, list[float]]:
-    """Text as Tesseract's lines (words joined by one space) and the confidences of the real words,
-    the same shape _assemble gives for pytesseract's image_to_data."""
+    """Text as lines rebuilt from the word boxes (tthc.scans.layout: a wide gap inside a line is a
+    column, a TAB) and the confidences of the real words, the same shape _assemble gives for
+    pytesseract's image_to_data."""
     api.Recognize()
     it = api.GetIterator()
-    lines: list[list[str]] = []
+    lines: list[list[Word]] = []
     confs: list[float] = []
     if it is None:
         return "", confs
@@ -204,13 +207,15 @@ def _read_words(api) -> tuple[str, list[float]]:
             if new_line or not lines:
                 lines.append([])
                 new_line = False
-            lines[-1].append(word)
+            box = it.BoundingBox(level)
+            if box:
+                lines[-1].append(Word(word, *box))
             conf = it.Confidence(level)
             if conf >= 0:
                 confs.append(conf)
         if not it.Next(level):
             break
-    return "\n".join(" ".join(words) for words in lines), confs
+    return lines_text(lines), confs
 
 
 def _osd_rotation_tesserocr(small) -> int | None:
@@ -307,18 +312,20 @@ def ocr_page(job: PageJob) -> PageText:
 
 
 def _assemble(data: dict) -> tuple[str, list[float]]:
-    """Tesseract's words back into lines, and the confidences of the real words."""
-    lines: dict[tuple, list[str]] = {}
+    """Tesseract's TSV words back into lines rebuilt from their boxes (tthc.scans.layout), and the
+    confidences of the real words."""
+    lines: dict[tuple, list[Word]] = {}
     confs: list[float] = []
     for i, word in enumerate(data["text"]):
         if not word or not word.strip():
             continue
         key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
-        lines.setdefault(key, []).append(word)
+        x, y = float(data["left"][i]), float(data["top"][i])
+        lines.setdefault(key, []).append(Word(word, x, y, x + float(data["width"][i]), y + float(data["height"][i])))
         conf = float(data["conf"][i])
         if conf >= 0:
             confs.append(conf)
-    return "\n".join(" ".join(words) for _, words in sorted(lines.items())), confs
+    return lines_text([ln for _, ln in sorted(lines.items())]), confs
 
 
 def init_worker() -> None:

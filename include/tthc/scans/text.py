@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
+from tthc.scans.layout import pdfium_page_text
 from tthc.scans.ocr import PageJob, PageText, init_worker, ocr_engine, ocr_page, tessdata_dir
 
 log = logging.getLogger(__name__)
@@ -181,8 +182,10 @@ def _plan_pdf(data: bytes, local_path: str, *, min_text_chars: int, ocr_dpi: int
             page = doc[i]
             try:
                 textpage = page.get_textpage()
-                text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
-                textpage.close()
+                try:  # lines and columns from the characters' boxes (tthc.scans.layout)
+                    text = pdfium_page_text(textpage, page.get_height())
+                finally:
+                    textpage.close()
             except pdfium.PdfiumError as exc:  # broken content stream: OCR the page instead
                 log.debug("page %d: text layer unreadable (%s), OCR instead", i + 1, exc)
                 text = ""
