@@ -85,6 +85,16 @@ def cmd_embedded(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from tthc.app.main import create_app
+
+    uvicorn.run(create_app(warehouse_url=_warehouse(args)), host=args.host, port=args.port, proxy_headers=True,
+                log_level="info")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tthc.settings import Settings
 
@@ -118,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=settings.demo_seed)
     p.add_argument("--size", type=int, default=settings.demo_size)
     p.set_defaults(func=cmd_demo)
+    p = with_url(sub.add_parser("serve", help="run the lookup/statistics application and API (docs/app.md)"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8090)
+    p.set_defaults(func=cmd_serve)
     p = sub.add_parser("embedded", help="start or stop the embedded PostgreSQL under .local/pgdata")
     p.add_argument("action", choices=["start", "stop"])
     p.set_defaults(func=cmd_embedded)
