@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "mat-khau-thu-nghiem-" + os.urandom(6).hex()
 
 
-def load_results(url: str, data_dir: Path, interval=None) -> None:
+def load_results(url: str, interval=None) -> None:
     """The public entry point of ingestion, used by every application test (and the feed test's
     concurrent load): one legacy source's batch through the pipeline."""
     from tthc.sources.config import load_source
@@ -102,8 +103,9 @@ def serve(url: str, extra_env: dict | None = None):
     env = {**os.environ, "TTHC_APP_COOKIE_SECURE": "0", "TTHC_APP_SECRET": "test-" + os.urandom(16).hex(),
            **(extra_env or {})}
     env.pop("TTHC_APP_DATABASE_URL", None)
+    log = tempfile.NamedTemporaryFile("w+", prefix="tthc-serve-", suffix=".log", delete=False)  # a pipe would fill up
     proc = subprocess.Popen([sys.executable, "-m", "tthc", "serve", "--warehouse-url", url, "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -114,7 +116,7 @@ def serve(url: str, extra_env: dict | None = None):
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("tthc serve did not start:\n" + (proc.stdout.read() if proc.stdout else ""))
+                raise RuntimeError("tthc serve did not start:\n" + Path(log.name).read_text())
             time.sleep(0.3)
         yield base
     finally:
@@ -123,6 +125,9 @@ def serve(url: str, extra_env: dict | None = None):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+        if os.environ.get("TTHC_TEST_KEEP_SERVER_LOG") is None:
+            os.unlink(log.name)
 
 
 def login(base: str, username: str, password: str = PASSWORD) -> str:

@@ -90,6 +90,20 @@ def token(request: Request, username: Annotated[str, Form(max_length=64)],
     return {"access_token": tok, "token_type": "bearer", "expires_in": st.settings.token_minutes * 60}
 
 
+@router.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request, who: Annotated[Principal, Depends(principal)]) -> dict:
+    return request.app.openapi()
+
+
+@router.get("/docs", include_in_schema=False)
+def docs(request: Request, who: Annotated[Principal, Depends(principal)]) -> Response:
+    """The OpenAPI description as a plain page (no third-party scripts: the CSP allows none)."""
+    from tthc.app.pages import render
+
+    spec = request.app.openapi()
+    return render(request, "api_docs.html", who=who, spec=spec)
+
+
 @router.get("/me", tags=["auth"])
 def me(who: Annotated[Principal, Depends(principal)]) -> dict:
     return {"username": who.username, "role": who.role, "scopes": sorted(who.scopes), "units": list(who.units),

@@ -41,7 +41,7 @@ def create_app(database_url: str | None = None, warehouse_url: str | None = None
                   description="Tra cứu, thống kê và chia sẻ kết quả giải quyết TTHC đã số hóa (Đồng Tháp). "
                               "Every endpoint except /api/v1/health needs credentials: a bearer token "
                               "(POST /api/v1/token) or an API key (X-API-Key).",
-                  docs_url="/api/v1/docs", redoc_url=None, openapi_url="/api/v1/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url=None)  # served below, behind credentials
     app.state.holder = holder
     app.include_router(api.router)
     app.include_router(pages.router)

@@ -168,7 +168,8 @@ def chart_inputs(cur, who: Principal, plan: str, view: str, unit: str | None) ->
     cur.execute("SELECT plan_code, level, year, target_pct FROM core.plan_target WHERE plan_code = %s", (plan,))
     targets = cur.fetchall()
     cur.execute("""
-        SELECT s.plan_code, s.unit_level, s.period_end, sum(s.in_scope), sum(s.digitized + s.digitized_elsewhere)
+        SELECT s.plan_code, s.unit_level, s.period_end, sum(s.in_scope)::bigint,
+               sum(s.digitized + s.digitized_elsewhere)::bigint
         FROM mart.progress_snapshot s
         WHERE s.period_kind = 'quarter' AND s.plan_code = %(plan)s AND s.unit_view = %(view)s
           AND (CASE WHEN %(unit)s::text IS NULL THEN true ELSE s.unit_key = %(unit)s END)
