@@ -187,7 +187,9 @@ def changes(request: Request, who: Annotated[Principal, Depends(require("feed:re
     with state(request).db.cursor() as cur:
         items, cursor, more = queries.changes(cur, who, xid, rid, limit)
         audit_pii(cur, who, items)
-    return {"items": [queries.public(i) for i in items], "next_cursor": cursor, "has_more": more}
+    # each item's own cursor: a client may resume right after any item it has processed
+    return {"items": [{**queries.public(i), "cursor": f"{i['_xid']}-{i['_id']}"} for i in items],
+            "next_cursor": cursor, "has_more": more}
 
 
 @router.get("/progress", tags=["statistics"], summary="Tiến độ số hóa tính đến một ngày")
