@@ -43,4 +43,9 @@ GRANT SELECT, INSERT ON app.audit_log TO tthc_app;          -- no UPDATE, DELETE
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA app TO tthc_app;
 
 -- The analyst role reads mart only: nothing of app (accounts, keys, audit).
-REVOKE ALL ON SCHEMA app FROM tthc_analyst;
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'tthc_analyst') THEN
+        REVOKE ALL ON SCHEMA app FROM tthc_analyst;
+    END IF;
+END $$;
