@@ -6,6 +6,8 @@
 ALTER TABLE core.result ADD COLUMN IF NOT EXISTS change_xid xid8;
 UPDATE core.result SET change_xid = pg_current_xact_id() WHERE change_xid IS NULL;
 ALTER TABLE core.result ALTER COLUMN change_xid SET NOT NULL;
+-- also for bulk loads that bypass triggers (session_replication_role = replica): inserts get stamped
+ALTER TABLE core.result ALTER COLUMN change_xid SET DEFAULT pg_current_xact_id();
 COMMENT ON COLUMN core.result.change_xid IS
     'transaction that inserted or last changed the row (change feed cursor, with result_id)';
 

@@ -66,7 +66,7 @@ class BadCode(Exception):
 def lookup(st, who: Principal, code: str) -> dict | None:
     """A result by its code within the caller's scope; BadCode (with likely intended codes) on a typo."""
     normalized = code.strip().upper()
-    with st.db.cursor() as cur:
+    with st.db.read() as cur:
         if not is_valid_code(normalized):
             raise BadCode(code, queries.existing_codes(cur, who, likely_intended(normalized)))
         item = queries.result_by_code(cur, who, normalized)
@@ -77,7 +77,7 @@ def lookup(st, who: Principal, code: str) -> dict | None:
 
 @router.get("/health", tags=["health"], summary="Liveness (the only endpoint without credentials)")
 def health(request: Request) -> dict:
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         cur.execute("SELECT 1")
     return {"status": "ok"}
 
@@ -172,7 +172,7 @@ def results(request: Request, who: Annotated[Principal, Depends(require("results
             status: Literal["valid", "expired", "revoked"] | None = None,
             cursor: Annotated[int | None, Query(ge=0)] = None,
             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         items, nxt = queries.search(cur, who, {"procedure": procedure, "unit": unit, "year": year, "book": book,
                                                "number": number, "status": status}, cursor, limit)
         audit_pii(cur, who, items)
@@ -184,7 +184,7 @@ def changes(request: Request, who: Annotated[Principal, Depends(require("feed:re
             since: Annotated[str, Query(pattern=r"^(0|[0-9]{1,20}-[0-9]{1,19})$")] = "0",
             limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict:
     xid, rid = (0, 0) if since == "0" else map(int, since.split("-"))
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         items, cursor, more = queries.changes(cur, who, xid, rid, limit)
         audit_pii(cur, who, items)
     # each item's own cursor: a client may resume right after any item it has processed
@@ -198,7 +198,7 @@ def progress(request: Request, who: Annotated[Principal, Depends(require("progre
              view: View = "issuing", unit: Annotated[str | None, Query(pattern=UNIT_KEY)] = None,
              parent: Annotated[str | None, Query(pattern=UNIT_KEY)] = None) -> dict:
     as_of = as_of or dt.date.today()
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         rows = queries.progress(cur, who, as_of, plan, view, unit, parent)
     return {"as_of": as_of, "view": view, "items": rows}
 
@@ -208,7 +208,7 @@ def snapshots(request: Request, who: Annotated[Principal, Depends(require("progr
               plan: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = None, view: View = "issuing",
               unit: Annotated[str | None, Query(pattern=UNIT_KEY)] = None,
               period_kind: Literal["month", "quarter", "year"] = "quarter") -> dict:
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         return {"items": queries.snapshots(cur, who, plan, view, unit, period_kind)}
 
 
@@ -217,7 +217,7 @@ def units(request: Request, who: Annotated[Principal, Depends(principal)],
           era: Literal["pre2025", "post2025"] | None = None,
           level: Literal["province", "district", "commune"] | None = None,
           parent: Annotated[str | None, Query(pattern=UNIT_KEY)] = None) -> dict:
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         return {"items": queries.units(cur, era, level, parent)}
 
 

@@ -86,7 +86,7 @@ def authenticate(state, request: Request) -> Principal:
     if not token:
         raise AuthError("cần đăng nhập")
     claims = read_token(state.secret, token)
-    with state.db.cursor() as cur:
+    with state.db.read() as cur:
         cur.execute(_ACCOUNT + " WHERE a.account_id = %s AND a.disabled_at IS NULL AND a.role <> 'integration'",
                     (int(claims["sub"]),))
         row = cur.fetchone()
@@ -98,7 +98,7 @@ def authenticate(state, request: Request) -> Principal:
 def _by_key(state, request: Request, key: str) -> Principal:
     buckets = [f"ip:{client_addr(request)}"]
     parts = split_api_key(key)
-    with state.db.cursor() as cur:
+    with state.db.read() as cur:
         check_throttle(cur, buckets, state.settings.login_max_failures, state.settings.login_window_minutes)
         row = None
         if parts:

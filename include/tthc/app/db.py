@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 from contextlib import contextmanager
@@ -24,11 +26,13 @@ class UnsafeDatabaseRole(RuntimeError):
     """The application was given a connection with more rights than its role allows."""
 
 
-def provision_login(admin_url: str) -> str:
-    """Create or refresh the login `tthc_app_login` (member of tthc_app, nothing else) with a fresh
-    random password, and return the URL the application connects with. The password lives only in
-    this process: it is never written anywhere. Needs a role that may create roles (the migrating one)."""
-    password = secrets.token_urlsafe(32)
+def provision_login(admin_url: str, secret: str | None = None) -> str:
+    """Create or refresh the login `tthc_app_login` (member of tthc_app, nothing else) and return the
+    URL the application connects with. Its password is derived from the app's secret (so processes
+    sharing TTHC_APP_SECRET agree on it), else random; it is never written anywhere. Needs a role
+    that may create roles (the migrating one). In production set TTHC_APP_DATABASE_URL instead."""
+    password = (hmac.new(secret.encode(), b"tthc_app_login", hashlib.sha256).hexdigest() if secret
+                else secrets.token_urlsafe(32))
     conn = psycopg2.connect(**psycopg_kwargs(admin_url))
     try:
         conn.autocommit = True
@@ -90,6 +94,20 @@ class Database:
                 with conn.cursor() as cur:
                     yield cur
         finally:
+            self.pool.putconn(conn, close=bool(conn.closed))
+
+    @contextmanager
+    def read(self) -> Iterator[psycopg2.extensions.cursor]:
+        """Autocommit: for reads, one round trip per statement (no BEGIN/COMMIT). A caller that writes
+        an audit row does it here too, before it returns the data: the row commits at once."""
+        conn = self.pool.getconn()
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                yield cur
+        finally:
+            if not conn.closed:
+                conn.autocommit = False
             self.pool.putconn(conn, close=bool(conn.closed))
 
     def close(self) -> None:

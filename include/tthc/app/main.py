@@ -23,6 +23,31 @@ HEADERS = {
 }
 
 
+class SecurityHeaders:
+    """Plain ASGI middleware (BaseHTTPMiddleware costs a task per request): the headers of HEADERS on
+    every response, and no caching of API answers."""
+
+    def __init__(self, app):
+        self.app = app
+        self.raw = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        api = scope["path"][len(scope.get("root_path", "")):].startswith("/api/")
+
+        async def wrapped(message):
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.raw if k not in present]
+                if api and b"cache-control" not in present:
+                    extra.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": list(message.get("headers", [])) + extra}
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path[len(request.scope.get("root_path", "")):].startswith("/api/")
 
@@ -46,14 +71,7 @@ def create_app(database_url: str | None = None, warehouse_url: str | None = None
     app.include_router(api.router)
     app.include_router(pages.router)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for k, v in HEADERS.items():
-            response.headers.setdefault(k, v)
-        if _is_api(request):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     def _json(status: int, message: str, **extra) -> JSONResponse:
         return JSONResponse({"detail": message, **extra}, status_code=status)

@@ -138,7 +138,7 @@ def lookup_page(request: Request, who: Annotated[Principal, Depends(person)],
     if any(v not in (None, "") for v in filters.values()):
         if not who.can("results:read"):
             raise Forbidden("vai trò này không tra cứu kết quả")
-        with st.db.cursor() as cur:
+        with st.db.read() as cur:
             items, nxt = queries.search(cur, who, filters, cursor, 50)
             from tthc.app.api import audit_pii
 
@@ -164,7 +164,7 @@ def copy_page(code: str, request: Request, who: Annotated[Principal, Depends(per
 
 def _progress_context(request: Request, who: Principal, plan: str | None, view: str, unit: str | None,
                       as_of: dt.date) -> dict:
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         plan_list = queries.plans(cur)
         plan = plan or (plan_list[0][0] if plan_list else None)
         if unit:
@@ -198,7 +198,7 @@ def queue_page(request: Request, who: Annotated[Principal, Depends(person)],
                unit: Annotated[str, Query(pattern=UNIT_KEY)]) -> Response:
     if not who.can("progress:read"):
         raise Forbidden("vai trò này không xem thống kê")
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         rows = queries.work_queue(cur, who, unit)
     return render(request, "queue.html", who=who, unit=unit, rows=rows)
 
@@ -210,7 +210,7 @@ def snapshots_page(request: Request, who: Annotated[Principal, Depends(person)],
                    unit: Annotated[str | None, Query(pattern=UNIT_KEY)] = None) -> Response:
     if not who.can("progress:read"):
         raise Forbidden("vai trò này không xem thống kê")
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         rows = queries.snapshots(cur, who, plan, view, unit, "quarter")
     return render(request, "snapshots.html", who=who, unit=unit, plan=plan, view=view, rows=rows)
 
@@ -227,7 +227,7 @@ def export(request: Request, who: Annotated[Principal, Depends(person)], bang: L
     """Any statistics table as CSV (UTF-8 with BOM, opens in Excel) or XLSX."""
     if not who.can("progress:read"):
         raise Forbidden("vai trò này không xem thống kê")
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         if bang == "progress":
             rows = queries.progress(cur, who, as_of or dt.date.today(), plan, view, None, unit)
         elif bang == "queue":
@@ -263,7 +263,7 @@ def ops_page(request: Request, who: Annotated[Principal, Depends(person)]) -> Re
     from tthc.alerts.callbacks import base_url
     from tthc.alerts.config import load_config
 
-    with state(request).db.cursor() as cur:
+    with state(request).db.read() as cur:
         rows = queries.health(cur)
     try:
         airflow = base_url(load_config())

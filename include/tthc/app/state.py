@@ -40,12 +40,12 @@ class StateHolder:
 
     def _build(self) -> AppState:
         settings = self._settings or Settings.from_env().app
+        secret = settings.secret
         url = self._database_url or settings.database_url
         if not url:
             from tthc.warehouse.server import resolve_warehouse_url
 
-            url = provision_login(self._warehouse_url or resolve_warehouse_url())
-        secret = settings.secret
+            url = provision_login(self._warehouse_url or resolve_warehouse_url(), secret)
         if not secret:
             log.warning("TTHC_APP_SECRET is not set: sessions are signed with a random per-process key and end "
                         "when the process restarts (set it when running several workers)")
