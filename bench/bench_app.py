@@ -11,6 +11,7 @@ key (results:read, progress:read; no personal data, so no audit write per reques
 (one keep-alive HTTP connection, or one psycopg2 connection, each) run for --seconds:
   lookup        GET /api/v1/results/{code}, random codes          vs tthc.app.queries.result_by_code bare
   progress      GET /api/v1/progress?as_of=...&unit=<a district>   vs tthc.app.queries.progress bare
+and the lookup once more with a single client (latency without queueing).
 Reported: requests/s, p50/p95/p99 latency (ms), and app/bare throughput ratios. Goals: lookup p95
 < 50 ms; app throughput >= 0.5x bare. The clients run on the same 2-core machine as the server and
 the database. The database is dropped at the end (--keep to keep it).
@@ -73,7 +74,6 @@ def run_clients(n: int, seconds: float, make_worker) -> dict:
 
 
 def start_server(url: str, workers: int, port: int) -> subprocess.Popen:
-    import httpx
 
     env = {**os.environ, "WAREHOUSE_URL": url, "TTHC_APP_COOKIE_SECURE": "0"}
     env.pop("TTHC_APP_DATABASE_URL", None)
@@ -103,7 +103,6 @@ def main() -> int:
 
     import datetime as dt
 
-    import httpx
     import psycopg2
 
     from tthc.app import queries
@@ -195,6 +194,12 @@ def main() -> int:
                             "ratio_rps_app_to_bare": round(app["rps"] / bare["rps"], 2) if bare["rps"] else None}
             print(f"{kind}: app {app['rps']} req/s p95 {app['p95_ms']} ms; bare {bare['rps']} q/s p95 "
                   f"{bare['p95_ms']} ms; ratio {report[kind]['ratio_rps_app_to_bare']}", file=sys.stderr)
+        # one client: the latency of a lookup on its own, without queueing behind 31 others
+        bare1 = run_clients(1, args.seconds / 2, bare_worker("lookup"))
+        app1 = run_clients(1, args.seconds / 2, app_worker("lookup"))
+        report["lookup_one_client"] = {"app": app1, "bare": bare1}
+        print(f"lookup, one client: app p50 {app1['p50_ms']} ms p95 {app1['p95_ms']} ms; bare p50 {bare1['p50_ms']} ms "
+              f"p95 {bare1['p95_ms']} ms", file=sys.stderr)
         report["loadavg_after"] = os.getloadavg()
         report["goals"] = {"lookup_p95_below_50ms": report["lookup"]["app"]["p95_ms"] < 50,
                            "lookup_rps_at_least_half_of_bare": report["lookup"]["ratio_rps_app_to_bare"] >= 0.5,

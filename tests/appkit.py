@@ -4,6 +4,7 @@ an archived copy, and a real `tthc serve` (uvicorn) process on a free localhost 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import io
 import os
@@ -31,6 +32,34 @@ def load_results(url: str, interval=None) -> None:
 
     cfg = load_source(ROOT / "sources" / "civil_status.yaml")
     run_batch(cfg, url, *(interval or ()))
+
+
+def build_site(tmp_path_factory, make_database, name: str, quarters=(dt.date(2025, 12, 31),)) -> dict:
+    """A migrated warehouse with generated civil-status results loaded, quarterly snapshots, accounts
+    of every role (officials of the commune `unit_a`) and an archived copy of `code_a`. Sets
+    TTHC_DEMO_DATA_DIR for the caller's module (undo with the returned `monkeypatch`)."""
+    import pytest
+
+    from tthc.demo_data import generate
+    from tthc.progress.snapshot import take_snapshot
+    from tthc.reference.load import load_reference
+    from tthc.warehouse.migrate import migrate
+
+    mp = pytest.MonkeyPatch()
+    data = tmp_path_factory.mktemp(name) / "data"
+    generate(data, seed=5, size=300, scans=12)
+    mp.setenv("TTHC_DEMO_DATA_DIR", str(data))
+    url = make_database(name)
+    migrate(url)
+    load_reference(url)
+    load_results(url)
+    for quarter_end in quarters:
+        take_snapshot(url, "quarter", quarter_end)
+    (unit_a, code_a), (unit_b, code_b) = two_units(url)
+    keys = make_accounts(url, unit_a)
+    copy_path = attach_copy(url, code_a, tmp_path_factory.mktemp("archive"))
+    return {"url": url, "unit_a": unit_a, "code_a": code_a, "unit_b": unit_b, "code_b": code_b, "keys": keys,
+            "copy_path": copy_path, "monkeypatch": mp}
 
 
 def pdf_bytes(text: str) -> bytes:

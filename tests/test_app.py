@@ -5,7 +5,6 @@ check, the least-privilege database role, throttling, CSRF and cookie flags."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 
@@ -14,13 +13,9 @@ import jwt
 import psycopg2
 import pytest
 
-from appkit import PASSWORD, attach_copy, load_results, login, make_accounts, serve, two_units
+from appkit import PASSWORD, build_site, login, serve
 from tthc.app.security import issue_token
-from tthc.demo_data import generate
-from tthc.progress.snapshot import take_snapshot
-from tthc.reference.load import load_reference
 from tthc.warehouse.db import fetch_all, transaction
-from tthc.warehouse.migrate import migrate
 from tthc.warehouse.server import psycopg_kwargs
 
 SECRET = "test-secret-" + "x" * 40
@@ -28,25 +23,14 @@ SECRET = "test-secret-" + "x" * 40
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, make_database):
-    mp = pytest.MonkeyPatch()
-    data = tmp_path_factory.mktemp("app") / "data"
-    generate(data, seed=5, size=300, scans=12)
-    mp.setenv("TTHC_DEMO_DATA_DIR", str(data))
-    url = make_database("app")
-    migrate(url)
-    load_reference(url)
-    load_results(url)
-    take_snapshot(url, "quarter", dt.date(2025, 12, 31))
-    (unit_a, code_a), (unit_b, code_b) = two_units(url)
-    keys = make_accounts(url, unit_a)
-    copy_path = attach_copy(url, code_a, tmp_path_factory.mktemp("archive"))
+    site = build_site(tmp_path_factory, make_database, "app")
+    url, code_a = site["url"], site["code_a"]
     holder = fetch_all(url, """SELECT h.display_name, i.id_value FROM core.result r JOIN core.holder h USING (holder_id)
                                JOIN core.holder_identity i USING (holder_id) WHERE r.result_code = %s""", (code_a,))[0]
     with serve(url, {"TTHC_APP_SECRET": SECRET, "TTHC_APP_LOGIN_MAX_FAILURES": "1000"}) as base:
         tokens = {u: login(base, u) for u in ("canbo.a", "canbo.pii", "phantich", "admin")}
-        yield {"url": url, "base": base, "unit_a": unit_a, "code_a": code_a, "unit_b": unit_b, "code_b": code_b,
-               "keys": keys, "tokens": tokens, "copy_path": copy_path, "holder": holder}
-    mp.undo()
+        yield {**site, "base": base, "tokens": tokens, "holder": holder}
+    site["monkeypatch"].undo()
 
 
 def account_id(url, username):

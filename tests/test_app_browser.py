@@ -11,11 +11,7 @@ import shutil
 
 import pytest
 
-from appkit import PASSWORD, attach_copy, load_results, make_accounts, serve, two_units
-from tthc.demo_data import generate
-from tthc.progress.snapshot import take_snapshot
-from tthc.reference.load import load_reference
-from tthc.warehouse.migrate import migrate
+from appkit import PASSWORD, build_site, serve
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,24 +23,14 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian c
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, make_database):
-    mp = pytest.MonkeyPatch()
-    data = tmp_path_factory.mktemp("browser") / "data"
-    generate(data, seed=5, size=300, scans=12)
-    mp.setenv("TTHC_DEMO_DATA_DIR", str(data))
-    url = make_database("browser")
-    migrate(url)
-    load_reference(url)
-    load_results(url)
-    for quarter_end in (dt.date(2025, 3, 31), dt.date(2025, 6, 30), dt.date(2025, 9, 30), dt.date(2025, 12, 31)):
-        take_snapshot(url, "quarter", quarter_end)
-    (unit, code), _ = two_units(url)
-    make_accounts(url, unit)
-    copy = attach_copy(url, code, tmp_path_factory.mktemp("archive"))
+    quarters = (dt.date(2025, 3, 31), dt.date(2025, 6, 30), dt.date(2025, 9, 30), dt.date(2025, 12, 31))
+    built = build_site(tmp_path_factory, make_database, "browser", quarters)
+    url, unit, code, copy = built["url"], built["unit_a"], built["code_a"], built["copy_path"]
     # Secure cookies on: Chromium accepts them from http://localhost (a trustworthy origin)
     with serve(url, {"TTHC_APP_COOKIE_SECURE": "1"}) as base:
         yield {"base": base.replace("127.0.0.1", "localhost"), "unit": unit, "code": code,
                "sha256": hashlib.sha256(copy.read_bytes()).hexdigest()}
-    mp.undo()
+    built["monkeypatch"].undo()
 
 
 @pytest.fixture(scope="module")

@@ -33,14 +33,14 @@ def principal(request: Request) -> Principal:
 
 
 def require(scope: str):
-    def dep(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def dep(who: Annotated[Principal, Depends(principal)]) -> Principal:  # no I/O: no thread hop
         if not who.can(scope):
             raise Forbidden(f"vai trò {who.role} không có quyền {scope}")
         return who
     return dep
 
 
-def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
     if who.role != "admin":
         raise Forbidden("chỉ quản trị viên")
     return who

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -79,6 +80,8 @@ class Database:
         kwargs = psycopg_kwargs(url)
         kwargs.setdefault("application_name", "tthc-app")
         self.pool = psycopg2.pool.ThreadedConnectionPool(1, size, **kwargs)
+        # the pool raises when exhausted; requests wait for a connection instead
+        self.slots = threading.BoundedSemaphore(size)
         conn = self.pool.getconn()
         try:
             self.role = check_role(conn)
@@ -88,27 +91,29 @@ class Database:
     @contextmanager
     def cursor(self) -> Iterator[psycopg2.extensions.cursor]:
         """One transaction: commit on success, roll back on error."""
-        conn = self.pool.getconn()
-        try:
-            with conn:
-                with conn.cursor() as cur:
-                    yield cur
-        finally:
-            self.pool.putconn(conn, close=bool(conn.closed))
+        with self.slots:
+            conn = self.pool.getconn()
+            try:
+                with conn:
+                    with conn.cursor() as cur:
+                        yield cur
+            finally:
+                self.pool.putconn(conn, close=bool(conn.closed))
 
     @contextmanager
     def read(self) -> Iterator[psycopg2.extensions.cursor]:
         """Autocommit: for reads, one round trip per statement (no BEGIN/COMMIT). A caller that writes
         an audit row does it here too, before it returns the data: the row commits at once."""
-        conn = self.pool.getconn()
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                yield cur
-        finally:
-            if not conn.closed:
-                conn.autocommit = False
-            self.pool.putconn(conn, close=bool(conn.closed))
+        with self.slots:
+            conn = self.pool.getconn()
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
+                self.pool.putconn(conn, close=bool(conn.closed))
 
     def close(self) -> None:
         self.pool.closeall()

@@ -70,7 +70,7 @@ def _who_or_none(request: Request) -> Principal | None:
         return None
 
 
-def person(who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def person(who: Annotated[Principal, Depends(principal)]) -> Principal:
     if who.role == "integration":
         raise Forbidden("trang dành cho người dùng; hệ thống tích hợp dùng /api/v1")
     return who
