@@ -74,6 +74,8 @@ def run_clients(n: int, seconds: float, make_worker) -> dict:
 
 
 def start_server(url: str, workers: int, port: int) -> subprocess.Popen:
+    import httpx
+
 
     env = {**os.environ, "WAREHOUSE_URL": url, "TTHC_APP_COOKIE_SECURE": "0"}
     env.pop("TTHC_APP_DATABASE_URL", None)
