@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=settings.demo_size)
     p.set_defaults(func=cmd_demo)
     p = with_url(sub.add_parser("serve", help="run the lookup/statistics application and API (docs/app.md)"))
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 only behind TLS)")
     p.add_argument("--port", type=int, default=8090)
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     p.set_defaults(func=cmd_serve)
