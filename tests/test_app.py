@@ -15,6 +15,7 @@ import pytest
 
 from appkit import PASSWORD, build_site, login, serve
 from tthc.app.security import issue_token
+from tthc.codes import CodeFormat
 from tthc.warehouse.db import fetch_all, transaction
 from tthc.warehouse.server import psycopg_kwargs
 
@@ -22,12 +23,32 @@ SECRET = "test-secret-" + "x" * 40
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, make_database):
+def s3():
+    """A real S3 endpoint over HTTP (moto's server): the archive of some copies."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from appkit import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"TTHC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    client = boto3.client("s3", endpoint_url=env["TTHC_S3_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket="archive")
+    yield client, env
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, make_database, s3):
     site = build_site(tmp_path_factory, make_database, "app")
     url, code_a = site["url"], site["code_a"]
     holder = fetch_all(url, """SELECT h.display_name, i.id_value FROM core.result r JOIN core.holder h USING (holder_id)
                                JOIN core.holder_identity i USING (holder_id) WHERE r.result_code = %s""", (code_a,))[0]
-    with serve(url, {"TTHC_APP_SECRET": SECRET, "TTHC_APP_LOGIN_MAX_FAILURES": "1000"}) as base:
+    with serve(url, {"TTHC_APP_SECRET": SECRET, "TTHC_APP_LOGIN_MAX_FAILURES": "1000", **s3[1]}) as base:
         tokens = {u: login(base, u) for u in ("canbo.a", "canbo.pii", "phantich", "admin")}
         yield {**site, "base": base, "tokens": tokens, "holder": holder}
     site["monkeypatch"].undo()
@@ -192,8 +213,10 @@ def test_mistyped_code_gets_its_likely_intended_code(env):
     assert env["code_b"] not in httpx.get(f"{base}/api/v1/results/{typo_b}", headers=creds["official"]).text
     page = httpx.get(f"{base}/tra-cuu", params={"ma": typo.lower()}, headers=creds["official"])
     assert page.status_code == 422 and "Mã không hợp lệ" in page.text and code in page.text
-    unknown = code[:i] + "9" * 0 + code[i:]
-    assert httpx.get(f"{base}/api/v1/results/{unknown}", headers=creds["official"]).status_code in (200, 404)
+    agency, type_, year = code.split("-")[:3]
+    unknown = CodeFormat().render(agency, type_, int(year), 999999)        # well formed, never allocated
+    r = httpx.get(f"{base}/api/v1/results/{unknown}", headers=creds["official"])
+    assert r.status_code == 404 and unknown in r.json()["detail"]
     bad = httpx.get(f"{base}/api/v1/results", params={"year": "abc"}, headers=creds["official"])
     assert bad.status_code == 422 and "year" in bad.json()["detail"]
 
@@ -269,6 +292,31 @@ def test_copy_is_hash_checked_audited_and_never_served_when_altered(env):
     actions = [a for (a,) in fetch_all(url, "SELECT action FROM app.audit_log WHERE object_id = %s AND action LIKE 'read_copy' "
                                             "OR action = 'copy_refused' ORDER BY audit_id", (code,))]
     assert actions.count("copy_refused") == 2 and "read_copy" in actions
+
+
+def test_copy_archived_in_s3_is_checked_the_same_way(env, s3):
+    from appkit import pdf_bytes
+
+    client, _ = s3
+    base, url, creds = env["base"], env["url"], credentials(env)
+    code = fetch_all(url, """SELECT result_code FROM core.result WHERE issuing_unit_key = %s AND result_code <> %s
+                             ORDER BY result_code LIMIT 1""", (env["unit_a"], env["code_a"]))[0][0]
+    data = pdf_bytes(f"Ban sao S3 {code}")
+    sha = hashlib.sha256(data).hexdigest()
+    client.put_object(Bucket="archive", Key=f"sha256/{sha}.pdf", Body=data)
+    with transaction(url) as cur:
+        cur.execute("""INSERT INTO core.document (sha256, archive_uri, media_type, page_count, result_id, link_rule,
+                                                  linked_at)
+                       SELECT %s, %s, 'application/pdf', 1, result_id, 'natural_key', now()
+                       FROM core.result WHERE result_code = %s""", (sha, f"s3://archive/sha256/{sha}.pdf", code))
+    r = httpx.get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
+    assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == sha
+    client.put_object(Bucket="archive", Key=f"sha256/{sha}.pdf", Body=data[:-10])     # altered in the bucket
+    r = httpx.get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
+    assert r.status_code == 409 and b"%PDF" not in r.content
+    client.delete_object(Bucket="archive", Key=f"sha256/{sha}.pdf")                   # gone from the bucket
+    r = httpx.get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
+    assert r.status_code == 409 and "không đọc được" in r.json()["detail"]
 
 
 def test_revocation_and_disabling_take_effect_at_once(env):
