@@ -405,3 +405,32 @@ def test_pages_render_in_vietnamese(env):
     assert queue.status_code == 200 and "thứ tự ưu tiên" in queue.text
     assert httpx.get(f"{base}/van-hanh", cookies=cookies).status_code == 200
     assert httpx.get(f"{base}/api/v1/docs", cookies=cookies).status_code == 200
+
+
+def test_admin_command_line_and_security_headers(env):
+    import os
+    import subprocess
+    import sys
+
+    base, url = env["base"], env["url"]
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tthc.app.admin", "--warehouse-url", url, *a],  # noqa: E731
+                                    capture_output=True, text=True, timeout=60,
+                                    env={**os.environ, "NEW_PW": PASSWORD})
+    out = run("create-key", "motcua", "--name", "cli", "--scopes", "results:read")
+    assert out.returncode == 0, out.stderr
+    made = json.loads(out.stdout)
+    assert httpx.get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": made["key"]}).status_code == 200
+    assert run("revoke-key", made["prefix"]).returncode == 0
+    assert httpx.get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": made["key"]}).status_code == 401
+    bad = run("create-key", "motcua", "--name", "x", "--scopes", "everything")
+    assert bad.returncode == 1 and "không hợp lệ" in bad.stderr
+    assert run("add-user", "canbo.cli", "--role", "official", "--name", "CLI", "--units", env["unit_b"],
+               "--password-env", "NEW_PW").returncode == 0
+    assert login(base, "canbo.cli")
+    nowhere = run("add-user", "canbo.x", "--role", "official", "--name", "X", "--units", "pre2025/commune/1",
+                  "--password-env", "NEW_PW")
+    assert nowhere.returncode == 1 and "đơn vị không tồn tại" in nowhere.stderr
+    r = httpx.get(f"{base}/dang-nhap")
+    assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert httpx.get(f"{base}/api/v1/health").headers["cache-control"] == "no-store"
