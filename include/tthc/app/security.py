@@ -4,6 +4,7 @@ API keys (hashed, scoped, revocable), login throttling, CSRF, PII masking and th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -19,8 +20,12 @@ SCOPES = ("results:read", "feed:read", "progress:read", "pii:read")
 ROLE_VI = {"official": "Cán bộ", "analyst": "Phân tích", "integration": "Hệ thống tích hợp", "admin": "Quản trị"}
 KEY_RE = re.compile(r"^tthc_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _hasher = PasswordHasher()  # argon2id, the library's (OWASP) defaults
-# a well-formed hash that matches nothing: unknown users cost the same time as wrong passwords
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A well-formed hash that matches nothing: unknown users cost the same time as wrong passwords."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AuthError(Exception):
@@ -88,7 +93,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
