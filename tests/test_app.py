@@ -397,6 +397,11 @@ def test_pages_render_in_vietnamese(env):
     assert page.status_code == 200 and "Tình trạng hôm nay" in page.text and env["holder"][0] in page.text
     stats = httpx.get(f"{base}/thong-ke", params={"as_of": "2025-12-31"}, cookies=cookies)
     assert stats.status_code == 200 and "<svg" in stats.text and env["unit_a"] in stats.text
+    successor = httpx.get(f"{base}/thong-ke", params={"as_of": "2025-12-31", "view": "successor"},
+                          cookies={"tthc_session": env["tokens"]["phantich"]})
+    assert successor.status_code == 200 and "post2025/" in successor.text
+    snapshots = httpx.get(f"{base}/thong-ke/anh-chup", params={"unit": env["unit_a"]}, cookies=cookies)
+    assert snapshots.status_code == 200 and "31/12/2025" in snapshots.text
     for fmt, magic in (("csv", "\ufeff".encode()), ("xlsx", b"PK")):
         r = httpx.get(f"{base}/thong-ke/xuat", params={"bang": "progress", "dinh_dang": fmt, "as_of": "2025-12-31"},
                       cookies=cookies)
