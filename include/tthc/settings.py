@@ -56,6 +56,7 @@ class AppSettings:
     login_max_failures: int        # per user name and per client address, in the window below
     login_window_minutes: int
     pool_size: int                 # database connections per process
+    threads: int                   # threads for blocking work per process (tthc serve)
     demo_password: str | None      # demo accounts' password; None: generated and printed once
 
     @classmethod
@@ -68,6 +69,7 @@ class AppSettings:
             login_max_failures=_int_env("TTHC_APP_LOGIN_MAX_FAILURES", 5),
             login_window_minutes=_int_env("TTHC_APP_LOGIN_WINDOW_MINUTES", 15),
             pool_size=_int_env("TTHC_APP_POOL_SIZE", 16),
+            threads=_int_env("TTHC_APP_THREADS", 2),
             demo_password=os.environ.get("TTHC_DEMO_PASSWORD") or None,
         )
 

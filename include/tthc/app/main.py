@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from tthc.app import api, pages
 from tthc.app.security import AuthError, Forbidden, TooManyAttempts
 from tthc.app.state import StateHolder
+from tthc.settings import Settings
 
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -59,6 +60,12 @@ def create_app(database_url: str | None = None, warehouse_url: str | None = None
 
     @asynccontextmanager
     async def lifespan(_app):
+        # Standalone only (a mounted app's lifespan does not run, and the api-server's limiter is its
+        # own): few threads for the blocking work, so they do not starve the event loop of the GIL.
+        import anyio.to_thread
+
+        threads = (settings.threads if settings else None) or Settings.from_env().app.threads
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         holder.close()
 
