@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
 from psycopg2.extras import execute_values
 
@@ -192,14 +194,31 @@ def changes(request: Request, who: Annotated[Principal, Depends(require("feed:re
             "next_cursor": cursor, "has_more": more}
 
 
+_slow_limiter: anyio.CapacityLimiter | None = None
+
+
+async def run_slow(fn, *args):
+    """Long queries (progress over the whole warehouse, seconds) run on their own threads, so they
+    neither wait behind nor hold up the few threads of the quick requests (TTHC_APP_THREADS)."""
+    global _slow_limiter
+    if _slow_limiter is None:
+        _slow_limiter = anyio.CapacityLimiter(16)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=_slow_limiter)
+
+
+def _progress(st, who, as_of, plan, view, unit, parent) -> list[dict]:
+    with st.db.read() as cur:
+        return queries.progress(cur, who, as_of, plan, view, unit, parent)
+
+
 @router.get("/progress", tags=["statistics"], summary="Tiến độ số hóa tính đến một ngày")
-def progress(request: Request, who: Annotated[Principal, Depends(require("progress:read"))],
-             as_of: dt.date | None = None, plan: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = None,
-             view: View = "issuing", unit: Annotated[str | None, Query(pattern=UNIT_KEY)] = None,
-             parent: Annotated[str | None, Query(pattern=UNIT_KEY)] = None) -> dict:
+async def progress(request: Request, who: Annotated[Principal, Depends(require("progress:read"))],
+                   as_of: dt.date | None = None,
+                   plan: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = None,
+                   view: View = "issuing", unit: Annotated[str | None, Query(pattern=UNIT_KEY)] = None,
+                   parent: Annotated[str | None, Query(pattern=UNIT_KEY)] = None) -> dict:
     as_of = as_of or dt.date.today()
-    with state(request).db.read() as cur:
-        rows = queries.progress(cur, who, as_of, plan, view, unit, parent)
+    rows = await run_slow(_progress, state(request), who, as_of, plan, view, unit, parent)
     return {"as_of": as_of, "view": view, "items": rows}
 
 

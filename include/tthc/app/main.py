@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from tthc.app import api, pages
@@ -105,7 +106,7 @@ def create_app(database_url: str | None = None, warehouse_url: str | None = None
     async def on_bad_code(request: Request, exc: api.BadCode):
         if _is_api(request):
             return _json(422, "mã không hợp lệ", code=exc.code, suggestions=exc.suggestions)
-        return pages.bad_code_page(request, exc)
+        return await run_in_threadpool(pages.bad_code_page, request, exc)   # it reads the session
 
     @app.exception_handler(api.CopyRefused)
     async def on_copy_refused(request: Request, exc: api.CopyRefused):
