@@ -85,6 +85,27 @@ def cmd_embedded(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import secrets
+
+    import uvicorn
+
+    from tthc.app.main import create_app
+
+    if args.workers == 1:
+        uvicorn.run(create_app(warehouse_url=_warehouse(args)), host=args.host, port=args.port, log_level="info")
+        return 0
+    # Worker processes share one database login and one token secret (through the environment).
+    from tthc.app.db import provision_login
+
+    os.environ.setdefault("TTHC_APP_SECRET", secrets.token_urlsafe(48))
+    if not os.environ.get("TTHC_APP_DATABASE_URL"):
+        os.environ["TTHC_APP_DATABASE_URL"] = provision_login(_warehouse(args), os.environ["TTHC_APP_SECRET"])
+    uvicorn.run("tthc.app.main:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
+                log_level="info")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tthc.settings import Settings
 
@@ -118,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=settings.demo_seed)
     p.add_argument("--size", type=int, default=settings.demo_size)
     p.set_defaults(func=cmd_demo)
+    p = with_url(sub.add_parser("serve", help="run the lookup/statistics application and API (docs/app.md)"))
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 only behind TLS)")
+    p.add_argument("--port", type=int, default=8090)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.set_defaults(func=cmd_serve)
     p = sub.add_parser("embedded", help="start or stop the embedded PostgreSQL under .local/pgdata")
     p.add_argument("action", choices=["start", "stop"])
     p.set_defaults(func=cmd_embedded)

@@ -132,3 +132,27 @@ def assign_result_codes(cur, fmt: CodeFormat | None = None) -> int:
                                FROM (VALUES %s) AS v(result_id, code)
                                WHERE r.result_id = v.result_id AND r.result_code IS NULL""", updates, page_size=1000)
     return len(updates)
+
+
+def likely_intended(code: str, fmt: CodeFormat | None = None) -> list[str]:
+    """Codes one typo away from `code` (one character changed, or two neighbours swapped) that pass
+    the check character: what the user probably meant. The caller keeps those that exist."""
+    fmt = fmt or CodeFormat.from_env()
+    code = (code or "").strip().upper()
+    alphabet = string.digits + string.ascii_uppercase
+    found: set[str] = set()
+    positions = [i for i, ch in enumerate(code) if ch.isalnum()]
+    for i in positions:
+        for ch in alphabet:
+            if ch != code[i]:
+                candidate = code[:i] + ch + code[i + 1:]
+                if is_valid_code(candidate, fmt):
+                    found.add(candidate)
+    for a, b in zip(positions, positions[1:]):
+        if code[a] != code[b]:
+            swapped = list(code)
+            swapped[a], swapped[b] = swapped[b], swapped[a]
+            candidate = "".join(swapped)
+            if is_valid_code(candidate, fmt):
+                found.add(candidate)
+    return sorted(found - {code})

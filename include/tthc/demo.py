@@ -107,6 +107,7 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
     print(f"Reports for officials (HTML, PNG, XLSX): {settings.local_dir / 'reports'}"
           if not os.environ.get("TTHC_REPORTS_DIR") else f"Reports for officials: {os.environ['TTHC_REPORTS_DIR']}")
     print(describe_dataset(manifest, settings.demo_data_dir))
+    _demo_app_accounts(url)
     print(f"\nDone in {time.monotonic() - started:.0f}s. "
           f"{'All DAGs succeeded.' if not failures else f'{len(failures)} DAG(s) FAILED: see the logs above.'}")
     return 1 if failures else 0
@@ -132,3 +133,21 @@ def describe_dataset(manifest: dict, data_dir) -> str:
 
 def _step(n: int, what: str) -> None:
     print(f"[{n}/5] {what}", flush=True)
+
+
+def _demo_app_accounts(url: str) -> None:
+    """The lookup/statistics application's demo accounts; their password is printed here, once."""
+    from tthc.app.admin import demo_accounts
+    from tthc.warehouse.db import transaction
+
+    try:
+        with transaction(url) as cur:
+            made = demo_accounts(cur)
+    except Exception as exc:  # noqa: BLE001 - the demo's data is there; say what is missing
+        print(f"\nApplication demo accounts NOT created: {exc}")
+        return
+    print("\nLookup/statistics application: `tthc serve`, then open http://127.0.0.1:8090/ "
+          "(API: /api/v1/docs after logging in)")
+    print(f"  accounts {', '.join(made['accounts'])}; password (shown once; TTHC_DEMO_PASSWORD sets it): "
+          f"{made['password']}")
+    print(f"  API key of the one-stop system `motcua` (feed, lookups, progress; shown once): {made['api_key']}")

@@ -24,6 +24,7 @@ class Settings:
     inventory_dir: Path
     inventory_glob: str
     holder_key_secret: str
+    app: "AppSettings"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -41,6 +42,35 @@ class Settings:
             inventory_glob=os.environ.get("TTHC_INVENTORY_GLOB", "inventory*.csv"),
             # Key of the HMAC that pseudonymizes personal IDs; override in production.
             holder_key_secret=os.environ.get("TTHC_HOLDER_KEY_SECRET", "dev-only-not-secret"),
+            app=AppSettings.from_env(),
+        )
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The lookup/statistics application (tthc.app, `tthc serve`); docs/app.md."""
+    database_url: str | None       # a login of the tthc_app role; None: provision tthc_app_login
+    secret: str | None             # signs session tokens; None: random per process (sessions end on restart)
+    cookie_secure: bool            # Secure flag on cookies (off only for plain-http development)
+    token_minutes: int             # lifetime of a session / bearer token
+    login_max_failures: int        # per user name and per client address, in the window below
+    login_window_minutes: int
+    pool_size: int                 # database connections per process
+    threads: int                   # threads for blocking work per process (tthc serve)
+    demo_password: str | None      # demo accounts' password; None: generated and printed once
+
+    @classmethod
+    def from_env(cls) -> "AppSettings":
+        return cls(
+            database_url=os.environ.get("TTHC_APP_DATABASE_URL") or None,
+            secret=os.environ.get("TTHC_APP_SECRET") or None,
+            cookie_secure=os.environ.get("TTHC_APP_COOKIE_SECURE", "1").lower() not in ("0", "false", "no"),
+            token_minutes=_int_env("TTHC_APP_TOKEN_MINUTES", 30),
+            login_max_failures=_int_env("TTHC_APP_LOGIN_MAX_FAILURES", 5),
+            login_window_minutes=_int_env("TTHC_APP_LOGIN_WINDOW_MINUTES", 15),
+            pool_size=_int_env("TTHC_APP_POOL_SIZE", 16),
+            threads=_int_env("TTHC_APP_THREADS", 2),
+            demo_password=os.environ.get("TTHC_DEMO_PASSWORD") or None,
         )
 
 

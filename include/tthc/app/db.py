@@ -1,0 +1,119 @@
+"""The application's database access: its own least-privilege role and a connection pool."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg2
+import psycopg2.pool
+from psycopg2 import sql
+from sqlalchemy.engine import make_url
+
+from tthc.warehouse.server import normalize_url, psycopg_kwargs
+
+log = logging.getLogger(__name__)
+
+APP_ROLE = "tthc_app"
+APP_LOGIN = "tthc_app_login"
+
+
+class UnsafeDatabaseRole(RuntimeError):
+    """The application was given a connection with more rights than its role allows."""
+
+
+def provision_login(admin_url: str, secret: str | None = None) -> str:
+    """Create or refresh the login `tthc_app_login` (member of tthc_app, nothing else) and return the
+    URL the application connects with. Its password is derived from the app's secret (so processes
+    sharing TTHC_APP_SECRET agree on it), else random; it is never written anywhere. Needs a role
+    that may create roles (the migrating one). In production set TTHC_APP_DATABASE_URL instead."""
+    password = (hmac.new(secret.encode(), b"tthc_app_login", hashlib.sha256).hexdigest() if secret
+                else secrets.token_urlsafe(32))
+    conn = psycopg2.connect(**psycopg_kwargs(admin_url))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
+            if cur.fetchone() is None:
+                raise RuntimeError(f"role {APP_ROLE} does not exist: run `tthc migrate` first")
+            cur.execute("SELECT pg_advisory_lock(hashtext('tthc_app_login'))")
+            try:
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_LOGIN,))
+                verb = "ALTER" if cur.fetchone() else "CREATE"
+                cur.execute(sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS "
+                                    "INHERIT PASSWORD {}").format(sql.Identifier(APP_LOGIN), sql.Literal(password)))
+                cur.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(APP_ROLE), sql.Identifier(APP_LOGIN)))
+            finally:
+                cur.execute("SELECT pg_advisory_unlock(hashtext('tthc_app_login'))")
+    finally:
+        conn.close()
+    url = make_url(normalize_url(admin_url)).set(username=APP_LOGIN, password=password)
+    return url.render_as_string(hide_password=False)
+
+
+def check_role(conn) -> str:
+    """Refuse a superuser (or any role with rights beyond tthc_app's) as the application's login."""
+    with conn.cursor() as cur:
+        cur.execute("""SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,
+                              pg_has_role(current_user, %s, 'USAGE')
+                       FROM pg_roles r WHERE r.rolname = current_user""", (APP_ROLE,))
+        name, superuser, createrole, createdb, bypassrls, member = cur.fetchone()
+    conn.rollback()
+    if superuser or createrole or createdb or bypassrls:
+        raise UnsafeDatabaseRole(f"the application must not connect as {name!r} (superuser or admin rights): "
+                                 f"use a login of role {APP_ROLE} (TTHC_APP_DATABASE_URL) or let `tthc serve` "
+                                 f"provision {APP_LOGIN}")
+    if not member:
+        raise UnsafeDatabaseRole(f"database login {name!r} is not a member of role {APP_ROLE}")
+    return name
+
+
+class Database:
+    """A thread-safe pool of connections as the application's role (FastAPI runs sync endpoints in threads)."""
+
+    def __init__(self, url: str, size: int = 16):
+        kwargs = psycopg_kwargs(url)
+        kwargs.setdefault("application_name", "tthc-app")
+        self.pool = psycopg2.pool.ThreadedConnectionPool(1, size, **kwargs)
+        # the pool raises when exhausted; requests wait for a connection instead
+        self.slots = threading.BoundedSemaphore(size)
+        conn = self.pool.getconn()
+        try:
+            self.role = check_role(conn)
+        finally:
+            self.pool.putconn(conn)
+
+    @contextmanager
+    def cursor(self) -> Iterator[psycopg2.extensions.cursor]:
+        """One transaction: commit on success, roll back on error."""
+        with self.slots:
+            conn = self.pool.getconn()
+            try:
+                with conn:
+                    with conn.cursor() as cur:
+                        yield cur
+            finally:
+                self.pool.putconn(conn, close=bool(conn.closed))
+
+    @contextmanager
+    def read(self) -> Iterator[psycopg2.extensions.cursor]:
+        """Autocommit: for reads, one round trip per statement (no BEGIN/COMMIT). A caller that writes
+        an audit row does it here too, before it returns the data: the row commits at once."""
+        with self.slots:
+            conn = self.pool.getconn()
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
+                self.pool.putconn(conn, close=bool(conn.closed))
+
+    def close(self) -> None:
+        self.pool.closeall()
