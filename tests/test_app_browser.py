@@ -86,7 +86,8 @@ def test_official_in_a_browser(site, browser):
     chart = page.locator("#chart svg")
     box = chart.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 150
-    assert page.locator("#chart svg path").count() >= 1 and page.locator("#chart svg polyline").count() >= 1
+    assert page.locator("#chart svg g[id^='target-'] path").count() >= 1
+    assert page.locator("#chart svg g[id^='actual-'] path").count() >= 1
     assert site["unit"] in page.content()
     page.goto(f"{base}/thong-ke?as_of=2025-12-31&unit={site['unit']}")
     assert page.locator("#progress tr").count() >= 2 and page.locator("#chart svg").count() == 1

@@ -99,7 +99,7 @@ def step_chart_svg(targets: Mapping[str, Mapping[int, float]], actual: Mapping[s
                 xs.append(last + 1)
                 ys.append(steps[-1][1])
             ax.plot(xs, ys, linestyle=style, linewidth=lw, color=colour, alpha=alpha,
-                    solid_capstyle="butt", label=f"{LEVEL_LABEL[lvl]} – chỉ tiêu")
+                    solid_capstyle="butt", label=f"{LEVEL_LABEL[lvl]} – chỉ tiêu", gid=f"target-{lvl}")
             for y, t in steps:
                 sharing = [other for other in levels if (targets.get(other) or {}).get(y) == t]
                 if sharing[-1] == lvl:  # one label per distinct step, grey when levels share it
@@ -108,7 +108,8 @@ def step_chart_svg(targets: Mapping[str, Mapping[int, float]], actual: Mapping[s
         series = sorted(actual.get(lvl) or ())
         if series:
             ax.plot([_date_num(d) for d, _ in series], [float(v) for _, v in series], linestyle="-", linewidth=2.2,
-                    marker=marker, markersize=5, color=colour, label=f"{LEVEL_LABEL[lvl]} – thực hiện")
+                    marker=marker, markersize=5, color=colour, label=f"{LEVEL_LABEL[lvl]} – thực hiện",
+                    gid=f"actual-{lvl}")
             ends.append((float(series[-1][1]), _date_num(series[-1][0]), colour))
     placed = -100.0
     for v, x, colour in sorted(ends):  # the lines' end values, pushed apart so close ones stay legible
