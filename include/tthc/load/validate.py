@@ -102,25 +102,33 @@ def flag_identity_conflicts(cur, batch_id: int) -> int:
     return len(conflicts)
 
 
-def validate(url: str, batch_id: int, profile: LoadProfile) -> ValidationSummary:
-    """GX validates every staged row of the batch; failures and identity conflicts go to quarantine."""
+def run_checks(url: str, batch_id: int, profile: LoadProfile):
+    """GX over every staged row of the batch, failures marked in staging (failed_checks), identity
+    conflicts flagged. Nothing is quarantined here. Returns GX's ValidationOutcome."""
     from tthc.validation import validate_batch
 
     folder = _suites_dir(profile)
     try:
-        outcome = validate_batch(url, batch_id, suites_dir=folder) if folder else validate_batch(url, batch_id)
+        outcome = validate_batch(url, batch_id, suites_dir=folder)
     finally:
         if folder:
             shutil.rmtree(folder, ignore_errors=True)
     with transaction(url) as cur:
         record_failures(cur, batch_id, outcome.failures)
-        conflicts = flag_identity_conflicts(cur, batch_id)
+        outcome.identity_conflicts = flag_identity_conflicts(cur, batch_id)
+    return outcome
+
+
+def validate(url: str, batch_id: int, profile: LoadProfile) -> ValidationSummary:
+    """run_checks, then every failing row to ops.quarantine with its payload and reason, by SQL."""
+    outcome = run_checks(url, batch_id, profile)
+    with transaction(url) as cur:
         cur.execute("SELECT staging.quarantine_failed(%s)", (batch_id,))
         quarantined = cur.fetchone()[0]
         cur.execute("SELECT count(*) FROM staging.result_candidate WHERE batch_id = %s AND failed_checks IS NOT NULL",
                     (batch_id,))
         failed = cur.fetchone()[0]
     log.info("%s batch %s: GX validated %d rows, %d failed, %d identity conflict(s)", profile.source, batch_id,
-             outcome.evaluated_rows, failed, conflicts)
-    return ValidationSummary(outcome.evaluated_rows, failed, conflicts, quarantined, outcome.suites,
-                             str(outcome.data_docs_index) if outcome.data_docs_index else None)
+             outcome.evaluated_rows, failed, outcome.identity_conflicts)
+    return ValidationSummary(outcome.evaluated_rows, failed, outcome.identity_conflicts, quarantined,
+                             outcome.suites, str(outcome.data_docs_index) if outcome.data_docs_index else None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -59,7 +60,7 @@ class CleanContext:
     known_agencies: set[str]
     procedures: set[str]
     resolver: UnitResolver
-    caches: dict = field(default_factory=dict, repr=False)
+    warnings: Counter = field(default_factory=Counter, repr=False)  # what was not checked, and why: rows
 
     def __post_init__(self):
         self.date = lru_cache(maxsize=CACHE_SIZE)(_date_or_problem)
@@ -165,6 +166,8 @@ def clean_row(spec: RowMapping | SourceConfig, row: dict, ctx: CleanContext) -> 
         expected = DONG_THAP_OLD if document_type == "KS" else None
         check = check_personal_id(raw_id, birth_date=birth_date,
                                   gender=_value(row, m.get("holder_gender")), expected_province=expected)
+        for warning in check.warnings:
+            ctx.warnings[warning] += 1
         if check.ok:
             id_type, id_value = check.kind, check.value
         elif raw_id is not None:
