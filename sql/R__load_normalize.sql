@@ -37,7 +37,8 @@ BEGIN
 END $$;
 
 -- Valid candidates with ids in [p_from, p_to] of batch p_batch -> core.holder, core.holder_identity,
--- core.result (upsert on the natural key) and core.result_source (lineage).
+-- core.result (upsert on the natural key) and core.result_source (lineage). A new result takes its code
+-- from the session's temp table load_code (tthc.load.normalize.codes_for_new_results fills it).
 -- Returns: results_new (results this chunk created), rows_valid (valid rows of the chunk),
 -- rows_known (valid rows whose lineage was already recorded: a re-run's rows). The rest of the
 -- valid rows were merged into a result another row made (rows_valid - results_new - rows_known).
@@ -90,7 +91,7 @@ BEGIN
     ), upserted AS (
         INSERT INTO core.result AS r (procedure_code, agency_id, issuing_unit_key, successor_unit_key, holder_id,
                                       holder_name_key, doc_book, doc_number, issue_date, valid_until, revoked_on,
-                                      copy_kind, recorded_at, is_signed, digitized_at, copy_ref)
+                                      copy_kind, recorded_at, is_signed, digitized_at, copy_ref, result_code)
         SELECT v.document_type, v.agency_id, v.unit_key, s.new_unit_key, h.holder_id, v.holder_name_key,
                v.doc_book, v.doc_number, v.issue_date,
                CASE WHEN p.is_permanent THEN NULL
@@ -101,11 +102,13 @@ BEGIN
                v.revoked_on, CASE WHEN v.signed THEN 'born_digital' ELSE 'data_only' END, v.first_recorded_at,
                -- a signed result is on the province system, digitized, from the day it was issued
                v.signed, CASE WHEN v.signed THEN v.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh' END,
-               v.signed_ref
+               v.signed_ref, k.result_code
         FROM valid v
         JOIN core.procedure p ON p.code = v.document_type
         LEFT JOIN successor s ON s.old_unit_key = v.unit_key
         LEFT JOIN core.holder h ON h.holder_key = v.holder_key
+        LEFT JOIN pg_temp.load_code k ON (k.agency_id, k.procedure_code, k.doc_book, k.doc_number, k.issue_date)
+                                       = (v.agency_id, v.document_type, v.doc_book, v.doc_number, v.issue_date)
         ON CONFLICT (agency_id, procedure_code, doc_book, doc_number, issue_date) DO UPDATE
         SET holder_id = coalesce(r.holder_id, EXCLUDED.holder_id),
             holder_name_key = coalesce(r.holder_name_key, EXCLUDED.holder_name_key),

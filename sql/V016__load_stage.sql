@@ -3,5 +3,6 @@
 ALTER TABLE staging.result_candidate ADD COLUMN IF NOT EXISTS holder_key text;
 -- Identity-conflict checks and holder lookups read a holder's results.
 CREATE INDEX IF NOT EXISTS result_holder_idx ON core.result (holder_id);
--- Lineage lookups by source row (already-known rows on a re-run).
-CREATE INDEX IF NOT EXISTS result_source_row_idx ON core.result_source (source, source_pk, row_hash);
+-- Results still without a code: found by index, not by scanning every result after each chunk.
+CREATE INDEX IF NOT EXISTS result_code_missing_idx ON core.result (agency_id, procedure_code, issue_date)
+    WHERE result_code IS NULL;

@@ -9,12 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Iterable
 
 from tthc.load.contract import CANDIDATE_COLUMNS, canonical_payload, holder_key
 
 STAGE_COLUMNS = ("batch_id", "source", "source_pk", "row_hash", "holder_key") + CANDIDATE_COLUMNS
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(text: str) -> str:
+    # str.translate is slow on non-ASCII text; most values need no escaping at all.
+    return _SPECIAL.sub(lambda m: _ESCAPES[m.group(0)], text) if _SPECIAL.search(text) else text
 
 
 def copy_text(value) -> str:
@@ -22,11 +29,11 @@ def copy_text(value) -> str:
     if value is None:
         return r"\N"
     if isinstance(value, str):
-        return value.translate(_ESCAPES)
+        return _escape(value)
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False).translate(_ESCAPES)
+        return _escape(json.dumps(value, ensure_ascii=False))
     return str(value)
 
 

@@ -248,6 +248,7 @@ def _is_vietnamese_char(ch: str) -> bool:
     return len(decomp) > 1 and decomp[0].isascii() and decomp[0].isalpha() and all(c in _VN_MARKS for c in decomp[1:])
 
 
+@lru_cache(maxsize=1 << 16)  # syllables repeat: a few thousand cover most names
 def _valid_word(word: str) -> bool:
     """Is ``word`` a well-formed Vietnamese syllable (or an unaccented ASCII word)?"""
     if not (word.islower() or word.isupper() or word.istitle()):
