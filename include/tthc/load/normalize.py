@@ -44,6 +44,7 @@ def codes_for_new_results(cur, batch_id: int, lo: int, hi: int, fmt: CodeFormat)
                c.doc_book, c.doc_number
         FROM staging.result_candidate c
         WHERE c.batch_id = %s AND c.candidate_id BETWEEN %s AND %s AND c.failed_checks IS NULL
+          AND c.agency_id IS NOT NULL AND c.document_type IS NOT NULL AND c.issue_date IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM core.result r
                           WHERE (r.agency_id, r.procedure_code, r.doc_book, r.doc_number, r.issue_date)
                               = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date))
