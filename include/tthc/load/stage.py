@@ -53,32 +53,38 @@ class Stager:
                         SELECT {', '.join(STAGE_COLUMNS)} FROM staging.result_candidate WITH NO DATA""")
         self._prepared.add(id(cur.connection))
 
-    def add(self, cur, items: Iterable[tuple[str, dict, dict]]) -> int:
-        """Land (source_pk, raw row, candidate) items. Returns how many came in."""
-        self._prepare(cur)
-        raw, staged = io.StringIO(), io.StringIO()
+    def encode(self, items: Iterable[tuple[str, dict, dict]]) -> tuple[str, str, int]:
+        """(raw COPY text, staging COPY text, rows) of (source_pk, raw row, candidate) items. Pure
+        Python, no connection: worker processes run it (tthc.sources.pipeline)."""
+        raw, staged = [], []
         source, batch, secret = copy_text(self.source), str(self.batch_id), self.secret
-        n = 0
         for pk, row, cand in items:
-            n += 1
             text, row_hash = canonical_payload(row)
             pk_text = copy_text(pk)
-            raw.write(f"{source}\t{pk_text}\t{row_hash}\t{batch}\t{copy_text(text)}\n")
+            raw.append(f"{source}\t{pk_text}\t{row_hash}\t{batch}\t{copy_text(text)}\n")
             id_value = cand["holder_id_value"]
             key = holder_key(cand["holder_id_type"], id_value, secret) if id_value is not None else None
-            staged.write("\t".join([source, pk_text, row_hash, batch, copy_text(key)]
-                                   + [copy_text(cand[c]) for c in CANDIDATE_COLUMNS]) + "\n")
-        if not n:
-            return 0
-        raw.seek(0)
-        staged.seek(0)
-        cur.copy_expert("COPY load_raw (source, source_pk, row_hash, batch_id, payload) FROM STDIN", raw)
+            staged.append("\t".join([source, pk_text, row_hash, batch, copy_text(key)]
+                                     + [copy_text(cand[c]) for c in CANDIDATE_COLUMNS]) + "\n")
+        return "".join(raw), "".join(staged), len(raw)
+
+    def copy(self, cur, raw: str, staged: str) -> None:
+        """COPY encoded rows into the temp tables, then into raw.source_row and staging (no duplicates)."""
+        if not raw:
+            return
+        self._prepare(cur)
+        cur.copy_expert("COPY load_raw (source, source_pk, row_hash, batch_id, payload) FROM STDIN", io.StringIO(raw))
         cur.copy_expert("COPY load_candidate (source, source_pk, row_hash, batch_id, "
                         + ", ".join(c for c in STAGE_COLUMNS if c not in ("source", "source_pk", "row_hash", "batch_id"))
-                        + ") FROM STDIN", staged)
+                        + ") FROM STDIN", io.StringIO(staged))
         cur.execute("INSERT INTO raw.source_row (source, source_pk, row_hash, batch_id, payload) "
                     "SELECT * FROM load_raw ON CONFLICT DO NOTHING")
         cur.execute(f"INSERT INTO staging.result_candidate ({', '.join(STAGE_COLUMNS)}) "
                     f"SELECT {', '.join(STAGE_COLUMNS)} FROM load_candidate ON CONFLICT DO NOTHING")
         cur.execute("TRUNCATE load_raw, load_candidate")  # the caller may not commit between chunks
+
+    def add(self, cur, items: Iterable[tuple[str, dict, dict]]) -> int:
+        """Land (source_pk, raw row, candidate) items in the caller's transaction. Returns how many."""
+        raw, staged, n = self.encode(items)
+        self.copy(cur, raw, staged)
         return n

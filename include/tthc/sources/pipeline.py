@@ -9,6 +9,7 @@ and codes never change once assigned.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import logging
@@ -123,17 +124,25 @@ def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, e
             ctx = CleanContext.load(cur)
         progress = progress or Progress(f"{cfg.name} batch {batch_id}")
         progress.begin("extract+clean+land")
-        stager = Stager(cfg.name, batch_id, Settings.from_env().holder_key_secret)
-        spec, pk_cols = cfg.row_mapping, cfg.primary_key
+        settings = Settings.from_env()
+        stager = Stager(cfg.name, batch_id, settings.holder_key_secret)
+        cleaner = _Cleaner(cfg, url, stager, ctx, settings.clean_workers)
         rows_in = 0
-        for chunk in extract(cfg, read_from if start is not None else None, end):
-            rows_in += len(chunk)
-            items = [("|".join(str(row.get(c)) for c in pk_cols), row, clean_row(spec, row, ctx)) for row in chunk]
-            with conn, conn.cursor() as cur:
-                stager.add(cur, items)
-            progress.tick(len(chunk))
+        try:
+            for chunk in extract(cfg, read_from if start is not None else None, end):
+                rows_in += len(chunk)
+                for raw, staged, n in cleaner.submit(chunk):
+                    with conn, conn.cursor() as cur:
+                        stager.copy(cur, raw, staged)
+                    progress.tick(n)
+            for raw, staged, n in cleaner.drain():
+                with conn, conn.cursor() as cur:
+                    stager.copy(cur, raw, staged)
+                progress.tick(n)
+        finally:
+            cleaner.close()
         progress.done()
-        warnings = dict(ctx.warnings)
+        warnings = dict(cleaner.warnings)
         for text, n in sorted(warnings.items()):
             log.warning("%s batch %s: %d row(s): %s", cfg.name, batch_id, n, text)
         with conn, conn.cursor() as cur:
@@ -142,6 +151,84 @@ def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, e
     finally:
         conn.close()
     return batch_id
+
+
+# --- cleaning in worker processes --------------------------------------------------------------
+
+_WORKER: dict = {}
+PIECE_ROWS = 5_000   # rows per piece of work sent to a cleaning process
+
+
+def _worker_init(url: str, cfg: SourceConfig, stager: Stager) -> None:
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            _WORKER.update(ctx=CleanContext.load(cur), cfg=cfg, spec=cfg.row_mapping, stager=stager)
+    finally:
+        conn.close()
+
+
+def _clean_encode(rows: list[dict]) -> tuple[str, str, int, dict]:
+    """Clean rows and encode them for COPY, in a worker (or in process): (raw, staging, rows, warnings)."""
+    return _clean_encode_with(_WORKER["cfg"], _WORKER["spec"], _WORKER["ctx"], _WORKER["stager"], rows)
+
+
+def _clean_encode_with(cfg, spec, ctx, stager, rows):
+    pk_cols = cfg.primary_key
+    raw, staged, n = stager.encode(("|".join(str(row.get(c)) for c in pk_cols), row, clean_row(spec, row, ctx))
+                                   for row in rows)
+    warnings = dict(ctx.warnings)
+    ctx.warnings.clear()
+    return raw, staged, n, warnings
+
+
+class _Cleaner:
+    """Cleans extracted chunks in order: in process for a small source; once a full-size chunk shows the
+    source is large, in `workers` processes (both cores) while this one reads and COPYs. At most
+    2 × workers pieces are in flight: memory stays bounded."""
+
+    def __init__(self, cfg: SourceConfig, url: str, stager: Stager, ctx: CleanContext, workers: int):
+        self.cfg, self.url, self.stager, self.ctx = cfg, url, stager, ctx
+        self.workers, self.pool, self.pending = workers, None, collections.deque()
+        self.warnings: collections.Counter = collections.Counter()
+
+    def _start_pool(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self.workers < 2 or multiprocessing.current_process().daemon:
+            self.workers = 0  # a daemonic process (some task runners) cannot have children
+            return
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                        initializer=_worker_init, initargs=(self.url, self.cfg, self.stager))
+
+    def submit(self, chunk: list[dict]):
+        if self.pool is None and self.workers >= 2 and len(chunk) >= self.cfg.chunk_size:
+            self._start_pool()
+        if self.pool is None:
+            raw, staged, n, warnings = _clean_encode_with(self.cfg, self.cfg.row_mapping, self.ctx, self.stager, chunk)
+            self.warnings.update(warnings)
+            yield raw, staged, n
+            return
+        for i in range(0, len(chunk), PIECE_ROWS):
+            self.pending.append(self.pool.submit(_clean_encode, chunk[i:i + PIECE_ROWS]))
+            while len(self.pending) > 2 * self.workers:
+                yield self._collect()
+
+    def _collect(self):
+        raw, staged, n, warnings = self.pending.popleft().result()
+        self.warnings.update(warnings)
+        return raw, staged, n
+
+    def drain(self):
+        while self.pending:
+            yield self._collect()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def validate_and_quarantine(cfg: SourceConfig, url: str, batch_id: int) -> dict:
