@@ -38,7 +38,7 @@ END $$;
 
 -- Valid candidates with ids in [p_from, p_to] of batch p_batch -> core.holder, core.holder_identity,
 -- core.result (upsert on the natural key) and core.result_source (lineage). A new result takes its code
--- from the session's temp table load_code (tthc.load.normalize.codes_for_new_results fills it).
+-- from the batch's plan (staging.result_code_plan, tthc.load.normalize.plan_codes).
 -- Returns: results_new (results this chunk created), rows_valid (valid rows of the chunk),
 -- rows_known (valid rows whose lineage was already recorded: a re-run's rows). The rest of the
 -- valid rows were merged into a result another row made (rows_valid - results_new - rows_known).
@@ -107,8 +107,9 @@ BEGIN
         JOIN core.procedure p ON p.code = v.document_type
         LEFT JOIN successor s ON s.old_unit_key = v.unit_key
         LEFT JOIN core.holder h ON h.holder_key = v.holder_key
-        LEFT JOIN pg_temp.load_code k ON (k.agency_id, k.procedure_code, k.doc_book, k.doc_number, k.issue_date)
-                                       = (v.agency_id, v.document_type, v.doc_book, v.doc_number, v.issue_date)
+        LEFT JOIN staging.result_code_plan k
+               ON (k.batch_id, k.agency_id, k.procedure_code, k.doc_book, k.doc_number, k.issue_date)
+                = (p_batch, v.agency_id, v.document_type, v.doc_book, v.doc_number, v.issue_date)
         ON CONFLICT (agency_id, procedure_code, doc_book, doc_number, issue_date) DO UPDATE
         SET holder_id = coalesce(r.holder_id, EXCLUDED.holder_id),
             holder_name_key = coalesce(r.holder_name_key, EXCLUDED.holder_name_key),

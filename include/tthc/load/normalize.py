@@ -1,4 +1,5 @@
-"""Valid staged candidates → core, chunk by chunk: fuzzy keys, staging.load_chunk (SQL), codes; then exclusions.
+"""Valid staged candidates → core: fuzzy keys and codes planned for the batch, then chunk by chunk
+staging.load_chunk (SQL); then exclusions.
 
 Each chunk is one transaction: a run killed mid-way leaves whole chunks behind, and re-running the
 batch upserts the same results again (natural key), adds no lineage twice and never changes a code.
@@ -29,52 +30,71 @@ def chunk_ranges(cur, batch_id: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size - 1, hi)) for start in range(lo, hi + 1, size)]
 
 
-def codes_for_new_results(cur, batch_id: int, lo: int, hi: int, fmt: CodeFormat) -> int:
-    """The codes of the chunk's results that core does not hold yet, into temp table load_code, so
-    staging.load_chunk inserts each result with its code (no second write of the row).
-
-    Serials follow (issue_date, doc_book, doc_number) within each (agency, type, year), as
-    tthc.codes.assign_result_codes does. A key another worker inserts first keeps that worker's code
-    (the upsert never changes a code); the serial reserved here is then left unused."""
-    cur.execute("""CREATE TEMP TABLE IF NOT EXISTS load_code (agency_id text, procedure_code text, doc_book text,
-                       doc_number text, issue_date date, result_code text) ON COMMIT DELETE ROWS""")
-    cur.execute("TRUNCATE load_code")
-    cur.execute("""
-        SELECT DISTINCT c.agency_id, c.document_type, extract(year FROM c.issue_date)::int, c.issue_date,
-               c.doc_book, c.doc_number
+def plan_codes(conn, batch_id: int, fmt: CodeFormat, page: int = 50_000) -> int:
+    """Codes for the batch's valid candidates whose natural key core does not hold and the plan does not
+    have yet, into staging.result_code_plan (committed). Serials follow (issue_date, doc_book, doc_number)
+    within each (agency, type, year), over the whole batch, as tthc.codes.assign_result_codes does: the
+    codes do not depend on chunks or workers. Keys stream from a server-side cursor: memory stays flat.
+    A key another batch inserts first keeps that batch's code (a code never changes); the serial planned
+    here is then left unused. Returns the codes planned."""
+    new_keys = """
         FROM staging.result_candidate c
-        WHERE c.batch_id = %s AND c.candidate_id BETWEEN %s AND %s AND c.failed_checks IS NULL
+        WHERE c.batch_id = %(b)s AND c.failed_checks IS NULL
           AND c.agency_id IS NOT NULL AND c.document_type IS NOT NULL AND c.issue_date IS NOT NULL
+          AND c.doc_number IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM core.result r
                           WHERE (r.agency_id, r.procedure_code, r.doc_book, r.doc_number, r.issue_date)
                               = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date))
-        ORDER BY 1, 2, 4, 5, 6""", (batch_id, lo, hi))
-    keys = cur.fetchall()
-    if not keys:
-        return 0
-    counts: dict[tuple, int] = {}
-    for agency, type_, year, *_ in keys:
-        counts[(agency, type_, year)] = counts.get((agency, type_, year), 0) + 1
-    blocks = {k: iter(r) for k, r in allocate_serial_blocks(cur, counts).items()}
-    buf = io.StringIO()
-    for agency, type_, year, issue, book, number in keys:
-        code = fmt.render(agency, type_, year, next(blocks[(agency, type_, year)]))
-        buf.write("\t".join(v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-                            for v in (agency, type_, book, number, issue.isoformat(), code)) + "\n")
-    buf.seek(0)
-    cur.copy_expert("COPY load_code FROM STDIN", buf)
-    return len(keys)
+          AND NOT EXISTS (SELECT 1 FROM staging.result_code_plan k
+                          WHERE (k.batch_id, k.agency_id, k.procedure_code, k.doc_book, k.doc_number, k.issue_date)
+                              = (c.batch_id, c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date))"""
+    with conn.cursor() as cur:
+        cur.execute(f"""SELECT agency_id, document_type, year, count(*) FROM (
+                            SELECT DISTINCT c.agency_id, c.document_type, extract(year FROM c.issue_date)::int AS year,
+                                   c.issue_date, c.doc_book, c.doc_number {new_keys}) k
+                        GROUP BY 1, 2, 3""", {"b": batch_id})
+        counts = {(a, t, y): n for a, t, y, n in cur.fetchall()}
+        if not counts:
+            return 0
+        blocks = {k: iter(r) for k, r in allocate_serial_blocks(cur, counts).items()}
+    with conn.cursor(name=f"plan_codes_{batch_id}") as keys, conn.cursor() as cur:
+        keys.itersize = page
+        keys.execute(f"""SELECT DISTINCT c.agency_id, c.document_type, extract(year FROM c.issue_date)::int,
+                                c.issue_date, c.doc_book, c.doc_number {new_keys}
+                         ORDER BY 1, 2, 4, 5, 6""", {"b": batch_id})
+        planned = 0
+        while rows := keys.fetchmany(page):
+            buf = io.StringIO()
+            for agency, type_, year, issue, book, number in rows:
+                code = fmt.render(agency, type_, year, next(blocks[(agency, type_, year)]))
+                buf.write("\t".join(v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                                    for v in (str(batch_id), agency, type_, book, number, issue.isoformat(), code))
+                          + "\n")
+            buf.seek(0)
+            cur.copy_expert("COPY staging.result_code_plan (batch_id, agency_id, procedure_code, doc_book, doc_number, "
+                            "issue_date, result_code) FROM STDIN", buf)
+            planned += len(rows)
+    return planned
 
 
-def normalize_chunk(cur, batch_id: int, lo: int, hi: int, totals: LoadTotals, fmt: CodeFormat | None = None) -> int:
-    """One chunk inside the caller's transaction. Returns the valid rows it held."""
-    resolve_fuzzy_matches(cur, batch_id, lo, hi)
-    totals.codes_assigned += codes_for_new_results(cur, batch_id, lo, hi, fmt or CodeFormat.from_env())
+def normalize_chunk(cur, batch_id: int, lo: int, hi: int, totals: LoadTotals) -> int:
+    """One chunk inside the caller's transaction (codes already planned). Returns the valid rows it held."""
     cur.execute("SELECT * FROM staging.load_chunk(%s, %s, %s)", (batch_id, lo, hi))
     new, valid, known = cur.fetchone()
     totals.add(new, valid, known)
     assign_result_codes(cur)  # results made elsewhere without a code (indexed: cheap when there are none)
     return valid
+
+
+def prepare(conn, batch_id: int, size: int) -> list[tuple[int, int]]:
+    """Before the chunks: fuzzy keys resolved and codes planned for the whole batch (each committed by the
+    caller). Returns the chunks' candidate-id ranges; chunks may then run in any order, on any worker."""
+    with conn.cursor() as cur:
+        ranges = chunk_ranges(cur, batch_id, size)
+        for lo, hi in ranges:
+            resolve_fuzzy_matches(cur, batch_id, lo, hi)
+    plan_codes(conn, batch_id, CodeFormat.from_env())
+    return ranges
 
 
 def normalize(url: str, batch_id: int, profile: LoadProfile, progress: Progress | None = None,
@@ -89,12 +109,11 @@ def normalize(url: str, batch_id: int, profile: LoadProfile, progress: Progress 
         cur = conn.cursor()
         if own:
             cur.execute("ANALYZE staging.result_candidate")  # the batch was just loaded: fresh statistics
-        ranges = chunk_ranges(cur, batch_id, profile.chunk_size)
+        ranges = prepare(conn, batch_id, profile.chunk_size)
         if own:
             conn.commit()
-        fmt = CodeFormat.from_env()
         for lo, hi in ranges:
-            progress.tick(normalize_chunk(cur, batch_id, lo, hi, totals, fmt))
+            progress.tick(normalize_chunk(cur, batch_id, lo, hi, totals))
             if own:
                 conn.commit()
         mark_digitized_elsewhere(cur)
