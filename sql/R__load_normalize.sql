@@ -67,11 +67,14 @@ BEGIN
     ORDER BY c.holder_key, c.candidate_id
     ON CONFLICT (holder_key) DO NOTHING;
 
+    -- Rows are written in key order in every statement: chunks running at once on several workers
+    -- lock shared keys in the same order, so they wait for each other but cannot deadlock.
     INSERT INTO core.holder_identity (holder_id, id_type, id_value)
     SELECT DISTINCT h.holder_id, c.holder_id_type, c.holder_id_value
     FROM staging.result_candidate c JOIN core.holder h ON h.holder_key = c.holder_key
     WHERE c.batch_id = p_batch AND c.candidate_id BETWEEN p_from AND p_to AND c.failed_checks IS NULL
       AND c.holder_key IS NOT NULL
+    ORDER BY c.holder_id_type, c.holder_id_value
     ON CONFLICT DO NOTHING;
 
     -- One row per natural key within the chunk; later rows of the same key merge in the upsert.

@@ -20,13 +20,18 @@ from tthc.warehouse.db import connect
 log = logging.getLogger("tthc.load")
 
 
+MAX_CHUNKS = 1024  # Airflow's max_map_length: the DAG maps one task per chunk
+
+
 def chunk_ranges(cur, batch_id: int, size: int) -> list[tuple[int, int]]:
-    """[lo, hi] candidate-id ranges of about `size` valid rows each (ids of a batch are nearly contiguous)."""
+    """[lo, hi] candidate-id ranges of about `size` rows each (ids of a batch are nearly contiguous),
+    at most MAX_CHUNKS of them (larger chunks for a very large batch)."""
     cur.execute("SELECT min(candidate_id), max(candidate_id) FROM staging.result_candidate WHERE batch_id = %s",
                 (batch_id,))
     lo, hi = cur.fetchone()
     if lo is None:
         return []
+    size = max(size, -(-(hi - lo + 1) // MAX_CHUNKS))
     return [(start, min(start + size - 1, hi)) for start in range(lo, hi + 1, size)]
 
 

@@ -10,17 +10,20 @@ and codes never change once assigned.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import json
 import logging
 import time
 from dataclasses import dataclass
 
-from tthc.load import LoadProfile, Progress, Stager, normalize, validate
+from tthc.load import LoadProfile, LoadTotals, Progress, Stager, validate
+from tthc.load.normalize import normalize_chunk, prepare
 from tthc.ops.batches import close_batch, open_batch
 from tthc.settings import Settings
 from tthc.sources.clean import CleanContext, clean_row
 from tthc.sources.config import SourceConfig
+from tthc.sources.exclusions import mark_digitized_elsewhere
 from tthc.sources.extract import extract
 from tthc.warehouse.db import connect
 
@@ -239,14 +242,40 @@ def validate_and_quarantine(cfg: SourceConfig, url: str, batch_id: int) -> dict:
             "data_docs": summary.data_docs}
 
 
-def normalize_and_close(cfg: SourceConfig, url: str, batch_id: int, progress: Progress | None = None) -> BatchReport:
-    """Valid candidates into core, codes assigned, batch closed, watermark advanced; fail above threshold."""
-    started = time.monotonic()
-    profile = load_profile(cfg)
-    totals = normalize(url, batch_id, profile, progress)
+def plan_chunks(cfg: SourceConfig, url: str, batch_id: int) -> list[tuple[int, int]]:
+    """Before normalization: fuzzy keys and codes for the whole batch; the chunks' candidate-id ranges
+    (the DAG maps one task per range, over several workers)."""
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
+            cur.execute("ANALYZE staging.result_candidate")  # the batch was just loaded: fresh statistics
+        with conn:
+            return prepare(conn, batch_id, load_profile(cfg).chunk_size)
+    finally:
+        conn.close()
+
+
+def load_chunk(url: str, batch_id: int, lo: int, hi: int) -> dict:
+    """One chunk of valid candidates into core (one transaction): what a mapped DAG task runs."""
+    totals = LoadTotals()
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            normalize_chunk(cur, batch_id, lo, hi, totals)
+    finally:
+        conn.close()
+    return dataclasses.asdict(totals)
+
+
+def close_and_report(cfg: SourceConfig, url: str, batch_id: int, totals: LoadTotals,
+                     started: float | None = None) -> BatchReport:
+    """Exclusions marked, the batch closed with its report, the watermark advanced; raises
+    QuarantineThresholdExceeded above the source's threshold (the valid rows are loaded)."""
+    started = time.monotonic() if started is None else started
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            mark_digitized_elsewhere(cur)
             cur.execute("""SELECT count(*) FILTER (WHERE failed_checks IS NOT NULL),
                                   count(*) FILTER (WHERE failed_checks ? %s)
                            FROM staging.result_candidate WHERE batch_id = %s""",
@@ -257,7 +286,7 @@ def normalize_and_close(cfg: SourceConfig, url: str, batch_id: int, progress: Pr
             report = BatchReport(cfg.name, batch_id, rows_in, totals.rows_loaded, failed, totals.results_new,
                                  totals.rows_merged, time.monotonic() - started, totals.rows_already_known,
                                  conflicts)
-            status = "failed" if profile.too_many_rejected(rows_in, failed) else "succeeded"
+            status = "failed" if load_profile(cfg).too_many_rejected(rows_in, failed) else "succeeded"
             close_batch(cur, batch_id, status, rows_in, report.rows_loaded, failed,
                         {"results_new": report.results_new, "results_merged": report.results_merged,
                          "rows_already_known": report.rows_already_known,
@@ -281,6 +310,24 @@ def normalize_and_close(cfg: SourceConfig, url: str, batch_id: int, progress: Pr
             source=cfg.name, batch_id=batch_id, failed=failed, evaluated=rows_in, quarantined=quarantined,
             threshold=cfg.quarantine_threshold, data_docs=data_docs)
     return report
+
+
+def normalize_and_close(cfg: SourceConfig, url: str, batch_id: int, progress: Progress | None = None) -> BatchReport:
+    """plan_chunks, every chunk in this process, close_and_report."""
+    started = time.monotonic()
+    progress = progress or Progress(f"{cfg.name} batch {batch_id}")
+    ranges = plan_chunks(cfg, url, batch_id)
+    progress.begin("normalize")
+    totals = LoadTotals()
+    conn = connect(url)
+    try:
+        for lo, hi in ranges:
+            with conn, conn.cursor() as cur:
+                progress.tick(normalize_chunk(cur, batch_id, lo, hi, totals))
+    finally:
+        conn.close()
+    progress.done()
+    return close_and_report(cfg, url, batch_id, totals, started)
 
 
 def run_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, end: dt.datetime | None = None,
