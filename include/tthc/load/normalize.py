@@ -13,6 +13,7 @@ import logging
 from tthc.codes import CodeFormat, allocate_serial_blocks, assign_result_codes
 from tthc.load.contract import LoadProfile, LoadTotals
 from tthc.load.progress import Progress
+from tthc.load.stage import copy_text
 from tthc.sources.exclusions import mark_digitized_elsewhere
 from tthc.sources.fuzzy import resolve_fuzzy_matches
 from tthc.warehouse.db import connect
@@ -72,9 +73,7 @@ def plan_codes(conn, batch_id: int, fmt: CodeFormat, page: int = 50_000) -> int:
             buf = io.StringIO()
             for agency, type_, year, issue, book, number in rows:
                 code = fmt.render(agency, type_, year, next(blocks[(agency, type_, year)]))
-                buf.write("\t".join(v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-                                    for v in (str(batch_id), agency, type_, book, number, issue.isoformat(), code))
-                          + "\n")
+                buf.write("\t".join(copy_text(v) for v in (batch_id, agency, type_, book, number, issue, code)) + "\n")
             buf.seek(0)
             cur.copy_expert("COPY staging.result_code_plan (batch_id, agency_id, procedure_code, doc_book, doc_number, "
                             "issue_date, result_code) FROM STDIN", buf)

@@ -42,16 +42,13 @@ class Stager:
 
     def __init__(self, source: str, batch_id: int, secret: str):
         self.source, self.batch_id, self.secret = source, batch_id, secret
-        self._prepared: set[int] = set()
 
-    def _prepare(self, cur) -> None:
-        if id(cur.connection) in self._prepared:
-            return
+    @staticmethod
+    def _prepare(cur) -> None:
         cur.execute("""CREATE TEMP TABLE IF NOT EXISTS load_raw ON COMMIT DELETE ROWS AS
                        SELECT source, source_pk, row_hash, batch_id, payload FROM raw.source_row WITH NO DATA""")
         cur.execute(f"""CREATE TEMP TABLE IF NOT EXISTS load_candidate ON COMMIT DELETE ROWS AS
                         SELECT {', '.join(STAGE_COLUMNS)} FROM staging.result_candidate WITH NO DATA""")
-        self._prepared.add(id(cur.connection))
 
     def encode(self, items: Iterable[tuple[str, dict, dict]]) -> tuple[str, str, int]:
         """(raw COPY text, staging COPY text, rows) of (source_pk, raw row, candidate) items. Pure

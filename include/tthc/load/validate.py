@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tthc.load.contract import LoadProfile
+from tthc.load.stage import copy_text
 from tthc.warehouse.db import transaction
 
 log = logging.getLogger("tthc.load")
@@ -52,7 +53,7 @@ def record_failures(cur, batch_id: int, failures: dict[int, list[str]]) -> None:
     cur.execute("CREATE TEMP TABLE IF NOT EXISTS load_failure (candidate_id bigint, checks jsonb) ON COMMIT DROP")
     buf = io.StringIO()
     for cid, checks in failures.items():
-        buf.write(f"{cid}\t" + json.dumps(checks, ensure_ascii=False).replace("\\", "\\\\") + "\n")
+        buf.write(f"{cid}\t{copy_text(checks)}\n")
     buf.seek(0)
     cur.copy_expert("COPY load_failure FROM STDIN", buf)
     cur.execute("""UPDATE staging.result_candidate c SET failed_checks = f.checks FROM load_failure f
@@ -90,7 +91,7 @@ def flag_identity_conflicts(cur, batch_id: int) -> int:
                           + "; ".join(sorted(refs)[:10])))
     if conflicts:
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS load_conflict (holder_key text, reason text) ON COMMIT DROP")
-        buf = io.StringIO("".join(f"{k}\t{r.replace(chr(92), chr(92) * 2)}\n" for k, r in conflicts))
+        buf = io.StringIO("".join(f"{k}\t{copy_text(r)}\n" for k, r in conflicts))
         cur.copy_expert("COPY load_conflict FROM STDIN", buf)
         cur.execute("""UPDATE staging.result_candidate c
                        SET failed_checks = coalesce(c.failed_checks, '[]'::jsonb) || to_jsonb(%(check)s::text),

@@ -258,12 +258,16 @@ def plan_chunks(cfg: SourceConfig, url: str, batch_id: int) -> list[tuple[int, i
 def load_chunk(url: str, batch_id: int, lo: int, hi: int) -> dict:
     """One chunk of valid candidates into core (one transaction): what a mapped DAG task runs."""
     totals = LoadTotals()
+    started = time.monotonic()
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
-            normalize_chunk(cur, batch_id, lo, hi, totals)
+            rows = normalize_chunk(cur, batch_id, lo, hi, totals)
     finally:
         conn.close()
+    seconds = time.monotonic() - started
+    log.info("batch %s chunk [%d, %d]: normalize %d rows, %.0f rows/s", batch_id, lo, hi, rows,
+             rows / max(seconds, 1e-9))
     return dataclasses.asdict(totals)
 
 
