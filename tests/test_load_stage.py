@@ -220,3 +220,12 @@ def test_source_run_command(warehouse, tmp_path, monkeypatch, capsys):
         assert main(argv) == 1
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
+
+
+@pytest.mark.parametrize("module", ["tthc.sources.clean", "tthc.sources.exclusions", "tthc.load", "tthc.load.normalize",
+                                    "tthc.load.validate", "tthc.scans.candidates", "tthc.scans.intake",
+                                    "tthc.sources.pipeline"])
+def test_each_module_imports_on_its_own(module):
+    # No import circle: each module imports first in a fresh interpreter.
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -15,11 +15,11 @@ Legacy sources (tthc.sources.pipeline) and scans (tthc.scans.candidates) both fe
   becomes a result**; then codes, then exclusions.
 """
 
+# The package itself imports only what has no dependency on the sources or scans packages (cleaning
+# imports the contract); the steps that do are imported from tthc.load.validate and tthc.load.normalize.
 from tthc.load.contract import CANDIDATE_COLUMNS, LoadProfile, LoadTotals, canonical_payload, holder_key
-from tthc.load.normalize import normalize
 from tthc.load.progress import Progress
 from tthc.load.stage import Stager
-from tthc.load.validate import validate
 
 __all__ = ["CANDIDATE_COLUMNS", "LoadProfile", "LoadTotals", "Progress", "Stager", "canonical_payload",
-           "holder_key", "normalize", "validate"]
+           "holder_key"]

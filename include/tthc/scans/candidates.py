@@ -17,7 +17,8 @@ from pathlib import Path
 from psycopg2.extras import Json
 
 from tthc.clean.names import name_key
-from tthc.load import LoadProfile, Stager, normalize
+from tthc.load import LoadProfile, Stager
+from tthc.load.normalize import normalize
 from tthc.load.validate import run_checks, validate
 from tthc.ops.events import event
 from tthc.scans.config import DropZone
@@ -268,7 +269,7 @@ def validate_staged(zone: DropZone, url: str, batch_id: int) -> int:
 
 
 def link_batch(zone: DropZone, url: str, batch_id: int) -> dict:
-    """normalize_batch the valid candidates, then link each document to its result: an existing result
+    """The load stage normalizes the valid candidates, then links each document to its result: an existing result
     (natural key or fuzzy name) is marked digitized; otherwise the result is new, paper-only. Codes assigned."""
     conn = connect(url)
     try:

@@ -17,8 +17,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from tthc.load import LoadProfile, LoadTotals, Progress, Stager, validate
+from tthc.load import LoadProfile, LoadTotals, Progress, Stager
 from tthc.load.normalize import normalize_chunk, prepare
+from tthc.load.validate import validate
 from tthc.ops.batches import close_batch, open_batch
 from tthc.settings import Settings
 from tthc.sources.clean import CleanContext, clean_row
