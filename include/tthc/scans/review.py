@@ -238,6 +238,7 @@ def _discard_batch(url: str, batch_id: int) -> None:
     with transaction(url) as cur:
         cur.execute("DELETE FROM ops.validation_result WHERE batch_id = %s", (batch_id,))
         cur.execute("DELETE FROM staging.result_candidate WHERE batch_id = %s", (batch_id,))
+        cur.execute("DELETE FROM staging.result_code_plan WHERE batch_id = %s", (batch_id,))
         cur.execute("DELETE FROM raw.source_row WHERE batch_id = %s", (batch_id,))
         cur.execute("DELETE FROM ops.batch WHERE batch_id = %s", (batch_id,))
 
