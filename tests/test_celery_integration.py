@@ -49,17 +49,22 @@ def _migrated_warehouse(make_database) -> str:
     return url
 
 
+def _cluster_env(make_database, tmp_path, warehouse: str, queue: str, demo_data, **extra: str) -> dict:
+    metadata = make_database("celery_meta")
+    return celery_env(tmp_path / "airflow", warehouse, metadata,
+                      broker_url=f"redis://127.0.0.1:6379/{random.randint(1, 15)}", queue=queue, extra={
+                          "TTHC_DEMO_DATA_DIR": str(demo_data),
+                          "TTHC_TASK_RETRIES": "0",
+                          # Only the run we trigger: no scheduled run for "yesterday" when the DAG is unpaused.
+                          "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                          **extra,
+                      })
+
+
 def test_celery_cluster_runs_the_ingestion_dag(make_database, demo_data, tmp_path):
     warehouse = _migrated_warehouse(make_database)
-    metadata = make_database("celery_meta")
     queue = f"tthc_it_{uuid.uuid4().hex[:10]}"
-    env = celery_env(tmp_path / "airflow", warehouse, metadata,
-                     broker_url=f"redis://127.0.0.1:6379/{random.randint(1, 15)}", queue=queue, extra={
-                         "TTHC_DEMO_DATA_DIR": str(demo_data),
-                         "TTHC_TASK_RETRIES": "0",
-                         # Only the run we trigger: no scheduled run for "yesterday" when the DAG is unpaused.
-                         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-                     })
+    env = _cluster_env(make_database, tmp_path, warehouse, queue, demo_data)
     with AirflowCluster(env) as cluster:
         sessions = {p.popen.pid for p in cluster.procs}
         cluster.wait_for_dags([DAG_ID], timeout=180)
@@ -141,13 +146,8 @@ def test_two_workers_load_one_batch_in_mapped_chunks_like_one_process(make_datab
     shutil.copy(Path(__file__).parents[1] / "sources" / "already_digitized.yaml", sources)
 
     clustered, direct = _migrated_warehouse(make_database), _migrated_warehouse(make_database)
-    metadata = make_database("celery_meta")
-    queue = f"tthc_it_{uuid.uuid4().hex[:10]}"
-    env = celery_env(tmp_path / "airflow", clustered, metadata,
-                     broker_url=f"redis://127.0.0.1:6379/{random.randint(1, 15)}", queue=queue, extra={
-                         "TTHC_DEMO_DATA_DIR": str(demo_data), "TTHC_SOURCES_DIR": str(sources),
-                         "TTHC_TASK_RETRIES": "0", "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-                     })
+    env = _cluster_env(make_database, tmp_path, clustered, f"tthc_it_{uuid.uuid4().hex[:10]}", demo_data,
+                       TTHC_SOURCES_DIR=str(sources))
     components = [c for c in DEFAULT_COMPONENTS if c != "celery-worker"] + ["celery-worker", "celery-worker"]
     with AirflowCluster(env, components=components) as cluster:
         cluster.wait_for_dags([DAG_ID], timeout=180)
