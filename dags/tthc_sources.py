@@ -1,4 +1,5 @@
-"""One DAG per legacy source in sources/*.yaml: stage → validate → normalize, per data interval.
+"""One DAG per legacy source in sources/*.yaml, per data interval: stage → validate → plan →
+load_chunk (mapped: one task per chunk, spread over the workers) → close.
 
 Adding a source means adding a YAML file; this file never changes. Backfill with
 `airflow backfill create --dag-id tthc_source_<name> --from-date … --to-date … --max-active-runs 1`.
@@ -61,19 +62,41 @@ def build(spec):
             cfg = source_named(spec.source)
             return validate_and_quarantine(cfg, warehouse_url(), batch_id)
 
-        @task(outlets=[results])
-        def normalize(batch_id: int) -> dict:
-            import dataclasses
-
+        @task
+        def plan(batch_id: int) -> list[dict]:
             from tthc.orchestration import warehouse_url
             from tthc.sources.config import source_named
-            from tthc.sources.pipeline import normalize_and_close
+            from tthc.sources.pipeline import plan_chunks
 
             cfg = source_named(spec.source)
-            return dataclasses.asdict(normalize_and_close(cfg, warehouse_url(), batch_id))
+            return [{"batch_id": batch_id, "lo": lo, "hi": hi} for lo, hi in plan_chunks(cfg, warehouse_url(), batch_id)]
+
+        @task
+        def load_chunk(chunk: dict) -> dict:
+            from tthc.orchestration import warehouse_url
+            from tthc.sources.pipeline import load_chunk as load
+
+            return load(warehouse_url(), chunk["batch_id"], chunk["lo"], chunk["hi"])
+
+        @task(outlets=[results])
+        def close(batch_id: int, chunk_totals: list[dict]) -> dict:
+            import dataclasses
+
+            from tthc.load import LoadTotals
+            from tthc.orchestration import warehouse_url
+            from tthc.sources.config import source_named
+            from tthc.sources.pipeline import close_and_report
+
+            totals = LoadTotals()
+            for t in chunk_totals:
+                totals.add(t["results_new"], t["rows_loaded"], t["rows_already_known"])
+            cfg = source_named(spec.source)
+            return dataclasses.asdict(close_and_report(cfg, warehouse_url(), batch_id, totals))
 
         batch_id = stage()
-        validate(batch_id) >> normalize(batch_id)
+        chunks = plan(batch_id)
+        validate(batch_id) >> chunks
+        close(batch_id, load_chunk.expand(chunk=chunks))
 
     return source_dag()
 

@@ -13,6 +13,7 @@ import random
 import re
 import sqlite3
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -48,17 +49,22 @@ def _migrated_warehouse(make_database) -> str:
     return url
 
 
+def _cluster_env(make_database, tmp_path, warehouse: str, queue: str, demo_data, **extra: str) -> dict:
+    metadata = make_database("celery_meta")
+    return celery_env(tmp_path / "airflow", warehouse, metadata,
+                      broker_url=f"redis://127.0.0.1:6379/{random.randint(1, 15)}", queue=queue, extra={
+                          "TTHC_DEMO_DATA_DIR": str(demo_data),
+                          "TTHC_TASK_RETRIES": "0",
+                          # Only the run we trigger: no scheduled run for "yesterday" when the DAG is unpaused.
+                          "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                          **extra,
+                      })
+
+
 def test_celery_cluster_runs_the_ingestion_dag(make_database, demo_data, tmp_path):
     warehouse = _migrated_warehouse(make_database)
-    metadata = make_database("celery_meta")
     queue = f"tthc_it_{uuid.uuid4().hex[:10]}"
-    env = celery_env(tmp_path / "airflow", warehouse, metadata,
-                     broker_url=f"redis://127.0.0.1:6379/{random.randint(1, 15)}", queue=queue, extra={
-                         "TTHC_DEMO_DATA_DIR": str(demo_data),
-                         "TTHC_TASK_RETRIES": "0",
-                         # Only the run we trigger: no scheduled run for "yesterday" when the DAG is unpaused.
-                         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-                     })
+    env = _cluster_env(make_database, tmp_path, warehouse, queue, demo_data)
     with AirflowCluster(env) as cluster:
         sessions = {p.popen.pid for p in cluster.procs}
         cluster.wait_for_dags([DAG_ID], timeout=180)
@@ -76,13 +82,15 @@ def test_celery_cluster_runs_the_ingestion_dag(make_database, demo_data, tmp_pat
     assert not broker.exists(queue, f"_kombu.binding.{queue}"), "the test's Celery queue was left in Redis"
 
     assert runs == {"celery_it": "success"}
-    assert [t[0] for t in tasks] == ["normalize", "stage", "validate"], tasks
+    task_ids = [t[0] for t in tasks]
+    # One load_chunk task instance per chunk (mapped): any worker of the cluster may take each.
+    assert sorted(set(task_ids)) == ["close", "load_chunk", "plan", "stage", "validate"], tasks
     for task_id, state, task_queue, hostname in tasks:
         assert state == "success", tasks
         assert task_queue == queue, f"{task_id} was not routed through this test's Celery queue: {tasks}"
         assert hostname, tasks
-    # The Celery worker, not the scheduler, executed the three task instances.
-    assert len(re.findall(r"Task execute_workload\[[^]]+\] succeeded", worker_log)) == 3, worker_log[-3000:]
+    # The Celery worker, not the scheduler, executed every task instance.
+    assert len(re.findall(r"Task execute_workload\[[^]]+\] succeeded", worker_log)) == len(tasks), worker_log[-3000:]
 
     _assert_warehouse_holds_every_row(warehouse, demo_data)
 
@@ -119,3 +127,54 @@ def _assert_warehouse_holds_every_row(url: str, data_dir) -> None:
     assert all(code and is_valid_code(code) for _, code in results), [c for _, c in results if not is_valid_code(c)]
     batches = fetch_all(url, "SELECT status, rows_in FROM ops.batch WHERE source = 'civil_status'")
     assert batches == [("succeeded", len(source_pks))], batches
+
+
+def test_two_workers_load_one_batch_in_mapped_chunks_like_one_process(make_database, demo_data, tmp_path):
+    """The source's chunks (40 rows each) run as mapped load_chunk tasks on two Celery workers; the
+    warehouse ends as a direct run_batch in one process leaves it: same codes, lineage, quarantine."""
+    import os
+    import shutil
+
+    from tthc.airflow_cluster import DEFAULT_COMPONENTS
+    from tthc.sources.config import load_sources
+    from tthc.sources.pipeline import run_batch
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    text = (Path(__file__).parents[1] / "sources" / "civil_status.yaml").read_text(encoding="utf-8")
+    (sources / "civil_status.yaml").write_text(text + "\nchunk_size: 40\n", encoding="utf-8")
+    shutil.copy(Path(__file__).parents[1] / "sources" / "already_digitized.yaml", sources)
+
+    clustered, direct = _migrated_warehouse(make_database), _migrated_warehouse(make_database)
+    env = _cluster_env(make_database, tmp_path, clustered, f"tthc_it_{uuid.uuid4().hex[:10]}", demo_data,
+                       TTHC_SOURCES_DIR=str(sources))
+    components = [c for c in DEFAULT_COMPONENTS if c != "celery-worker"] + ["celery-worker", "celery-worker"]
+    with AirflowCluster(env, components=components) as cluster:
+        cluster.wait_for_dags([DAG_ID], timeout=180)
+        cluster.airflow("dags", "unpause", DAG_ID)
+        cluster.airflow("dags", "trigger", DAG_ID, "--logical-date", LOGICAL_DATE, "--run-id", "two_workers")
+        runs = cluster.wait_for_runs(DAG_ID, count=1, timeout=300)
+        chunks = cluster.query("SELECT map_index, state, hostname FROM task_instance WHERE dag_id = :d "
+                               "AND run_id = 'two_workers' AND task_id = 'load_chunk' ORDER BY map_index", {"d": DAG_ID})
+    assert runs == {"two_workers": "success"}
+    assert len(chunks) >= 3 and all(state == "success" for _, state, _ in chunks), chunks
+
+    old = {k: os.environ.get(k) for k in ("TTHC_DEMO_DATA_DIR", "TTHC_SOURCES_DIR")}
+    os.environ.update(TTHC_DEMO_DATA_DIR=str(demo_data), TTHC_SOURCES_DIR=str(sources))
+    try:
+        cfg = next(c for c in load_sources() if c.name == "civil_status")
+        (start, end), = fetch_all(clustered, "SELECT interval_start, interval_end FROM ops.batch")
+        run_batch(cfg, direct, start, end)
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    state = {
+        "results": "SELECT result_code, agency_id, procedure_code, doc_book, doc_number, issue_date, copy_kind "
+                   "FROM core.result ORDER BY 1",
+        "lineage": "SELECT r.result_code, s.source_pk, s.row_hash, s.match_rule FROM core.result_source s "
+                   "JOIN core.result r USING (result_id) ORDER BY 1, 2, 3",
+        "quarantine": "SELECT source_key, reason FROM ops.quarantine ORDER BY 1, 2",
+        "batch": "SELECT status, rows_in, rows_out, rows_quarantined FROM ops.batch",
+    }
+    for name, sql in state.items():
+        assert fetch_all(clustered, sql) == fetch_all(direct, sql), name

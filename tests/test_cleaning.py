@@ -85,3 +85,29 @@ def test_tax_codes_through_stdnum():
     bad = check_tax_code("0100233489")
     assert not bad.ok and "0100233489" in bad.problems[0]
     assert check_tax_code("").problems == ("missing",)
+
+
+@pytest.mark.parametrize("gender", ["Nam", "nam", "M", "male", "NAM"])
+def test_documented_male_values_check_the_gender_digit(gender):
+    assert check_personal_id("087090001234", gender=gender).ok               # 0: male, 1900s
+    assert "gender digit" in check_personal_id("087190001234", gender=gender).problems[0]
+
+
+@pytest.mark.parametrize("gender", ["Nữ", "nu", "F", "female", "NỮ"])
+def test_documented_female_values_check_the_gender_digit(gender):
+    assert check_personal_id("087190001234", gender=gender).ok               # 1: female, 1900s
+    assert "gender digit" in check_personal_id("087090001234", gender=gender).problems[0]
+
+
+@pytest.mark.parametrize("gender", ["0", "1", "x", "Khác"])
+def test_an_undocumented_gender_is_never_read_as_male(gender):
+    # A coded 0/1 column (or anything else) must not fail good IDs: the digit is not checked, with a warning.
+    for pid in ("087090001234", "087190001234"):
+        check = check_personal_id(pid, gender=gender)
+        assert check.ok, check.problems
+        assert check.warnings and repr(gender) in check.warnings[0] and "not checked" in check.warnings[0]
+
+
+def test_no_gender_no_warning():
+    assert check_personal_id("087190001234", gender=None).warnings == ()
+    assert check_personal_id("087190001234", gender="  ").warnings == ()

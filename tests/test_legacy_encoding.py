@@ -218,3 +218,47 @@ def test_to_unicode_decodes_detected_legacy():
         assert le.to_unicode(le.encode(name, "vni")) == name
         assert le.to_unicode(le.encode(name, "tcvn3")).casefold() == name.casefold()
     assert le.to_unicode("NguyÔn V¨n An", "tcvn3") == "Nguyễn Văn An"
+
+
+# --- TCVN3 capitals and encoding ties (legacy databases seen in the field) ------------------------
+
+
+@pytest.mark.parametrize("legacy, expected", [
+    ("¦øng", "Ứng"),          # plain capital + toned lowercase (one converter's convention)
+    ("Yý", "Ý"),
+    ("I×", "Ì"),
+    ("¦øng Yªn", "Ứng Yên"),
+    ("NGUYÔN V¡N ¸NH", "NGUYỄN VĂN ÁNH"),   # the uppercase font: same bytes as lowercase
+    ("Lª §øc", "Lê Đức"),     # title case stays title case
+    ("¸nh", "ánh"),            # one word, no other capital: nothing says it was a capital
+])
+def test_tcvn3_capitals_in_both_conventions(legacy, expected):
+    assert le.decode(legacy, "tcvn3") == expected
+
+
+@pytest.mark.parametrize("value, scheme, expected", [
+    ("Quèc", "tcvn3", "Quốc"),     # a stop coda takes only sắc or nặng: 'Quèc' is not Vietnamese
+    ("Léc", "tcvn3", "Lộc"),       # no 'ec' rhyme
+    ("Vâ", "tcvn3", "Võ"),         # 'â' needs a coda
+    ("Nghóa", "vni", "Nghĩa"),     # 'ngh' only before i/e/ê
+])
+def test_encoding_ties_broken_by_spelling_rules(value, scheme, expected):
+    assert le.detect(value) == scheme
+    assert le.to_unicode(value) == expected
+
+
+def test_a_true_tie_still_keeps_unicode():
+    # Valid both as is and as TCVN3 ("Ngụ Bỏ Lờ"): never mangle text that may already be Unicode.
+    assert le.detect("Ngô Bá Lê") == "unicode"
+    assert le.to_unicode("Ngô Bá Lê") == "Ngô Bá Lê"
+
+
+def test_detect_many_agrees_with_detect_on_the_joined_text():
+    from tthc.text.legacy_encoding import detect_many
+
+    rows = [["NguyÔn V¨n An", "X· T©n Phó"], ["Nguyễn Văn An", None], ["Nguyeãn Vaên An", "Xaõ"], ["abc", ""],
+            ["Ngô Bá Lê", "Quèc"]]
+    for values in rows:
+        joined = " ".join(v or "" for v in values)
+        expected = le.detect(joined) if joined.strip() else "ascii"
+        assert detect_many(values) == expected, values

@@ -625,7 +625,7 @@ def test_reuse_share_is_derived_from_the_warehouse_where_the_dossier_allows(ware
     digitized for that holder before the dossier was received; other dossiers keep the source flag."""
     from tthc.progress.loaders import load_dossiers
     from tthc.settings import Settings
-    from tthc.sources.pipeline import holder_key
+    from tthc.load import holder_key
 
     secret = Settings.from_env().holder_key_secret
     ids = {"A": "087090001234", "B": "087191005678", "C": "087085004321"}

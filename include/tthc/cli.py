@@ -68,6 +68,49 @@ def cmd_demo(args) -> int:
     return run_demo(seed=args.seed, size=args.size)
 
 
+def _interval_bound(text: str | None, flag: str):
+    """--start/--end: a date (local midnight) or an ISO datetime; naive values are Asia/Ho_Chi_Minh time."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{flag} {text!r} is not a date (YYYY-MM-DD) or an ISO datetime") from None
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+
+
+def cmd_source_run(args) -> int:
+    """One interval of one source, through the DAG's own code path (tthc.sources.pipeline.run_batch)."""
+    import dataclasses
+
+    import psycopg2
+
+    from tthc.sources.config import source_named
+    from tthc.sources.pipeline import run_batch
+    from tthc.warehouse.db import connect
+
+    start, end = _interval_bound(args.start, "--start"), _interval_bound(args.end, "--end")
+    if start is not None and end is None:
+        raise ValueError("--start needs --end (the interval is [start, end))")
+    if start is not None and start >= end:
+        raise ValueError(f"--start {args.start} is not before --end {args.end}")
+    cfg = source_named(args.name)
+    if cfg.kind != "results":
+        raise ValueError(f"source {cfg.name} is an exclusion list ({cfg.kind}), not a results source")
+    url = _warehouse(args)
+    try:
+        connect(url).close()
+    except psycopg2.OperationalError as exc:
+        first = (str(exc).strip().splitlines() or ["connection failed"])[0]
+        raise RuntimeError(f"cannot reach the warehouse: {first}") from None
+    report = run_batch(cfg, url, start, end, dag_id="cli", run_id=f"cli:{args.start or ''}/{args.end or ''}")
+    print(json.dumps(dataclasses.asdict(report), ensure_ascii=False, default=str))
+    return 0
+
+
 def cmd_embedded(args) -> int:
     from tthc.warehouse.server import embedded_data_dir, embedded_url, start_embedded_server
 
@@ -144,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8090)
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     p.set_defaults(func=cmd_serve)
+    p = with_url(sub.add_parser("source", help="run one interval of one legacy source (same code path as its DAG)"))
+    p.add_argument("action", choices=["run"])
+    p.add_argument("name", help="the source's name (sources/*.yaml)")
+    p.add_argument("--start", help="interval start: YYYY-MM-DD or ISO datetime (local time if naive)")
+    p.add_argument("--end", help="interval end (exclusive); without --start: everything before it")
+    p.set_defaults(func=cmd_source_run)
     p = sub.add_parser("embedded", help="start or stop the embedded PostgreSQL under .local/pgdata")
     p.add_argument("action", choices=["start", "stop"])
     p.set_defaults(func=cmd_embedded)
@@ -160,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one clear line for the operator, traceback with -v
         if args.verbose:
             raise
-        print(f"tthc {args.command}: error: {exc}", file=sys.stderr)
+        print(f"tthc {args.command}: error: " + " ".join(str(exc).split()), file=sys.stderr)
         return 1
 
 

@@ -13,6 +13,7 @@ Serials come from core.result_code_counter, allocated in the database.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import string
@@ -128,9 +129,13 @@ def assign_result_codes(cur, fmt: CodeFormat | None = None) -> int:
         for result_id, serial in zip(groups[(agency, type_, year)], serials):
             updates.append((result_id, fmt.render(agency, type_, year, serial)))
     if updates:
-        execute_values(cur, """UPDATE core.result r SET result_code = v.code, updated_at = now()
-                               FROM (VALUES %s) AS v(result_id, code)
-                               WHERE r.result_id = v.result_id AND r.result_code IS NULL""", updates, page_size=1000)
+        # COPY then one UPDATE: a load chunk gets tens of thousands of codes at once.
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS new_result_code (result_id bigint, code text) ON COMMIT DROP")
+        cur.copy_expert("COPY new_result_code FROM STDIN",
+                        io.StringIO("".join(f"{rid}\t{code}\n" for rid, code in updates)))
+        cur.execute("""UPDATE core.result r SET result_code = v.code, updated_at = now()
+                       FROM new_result_code v WHERE r.result_id = v.result_id AND r.result_code IS NULL""")
+        cur.execute("DROP TABLE new_result_code")
     return len(updates)
 
 

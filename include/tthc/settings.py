@@ -24,6 +24,7 @@ class Settings:
     inventory_dir: Path
     inventory_glob: str
     holder_key_secret: str
+    clean_workers: int
     app: "AppSettings"
 
     @classmethod
@@ -42,6 +43,8 @@ class Settings:
             inventory_glob=os.environ.get("TTHC_INVENTORY_GLOB", "inventory*.csv"),
             # Key of the HMAC that pseudonymizes personal IDs; override in production.
             holder_key_secret=os.environ.get("TTHC_HOLDER_KEY_SECRET", "dev-only-not-secret"),
+            # Processes that clean a large source's rows beside the one that reads and COPYs them.
+            clean_workers=_int_env("TTHC_CLEAN_WORKERS", min(2, os.cpu_count() or 1)),
             app=AppSettings.from_env(),
         )
 

@@ -82,6 +82,7 @@ class ValidationOutcome:
     evaluated_rows: int               # rows of the batch
     suites: dict[str, bool]           # suite name -> success
     data_docs_index: Path | None      # index.html of the Data Docs site
+    identity_conflicts: int = 0       # set by the load stage (tthc.load.validate.run_checks)
 
 
 class SuiteError(ValueError):

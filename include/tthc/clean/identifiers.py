@@ -3,6 +3,11 @@
 CCCD (12 digits): 3-digit province of birth registration + century/gender digit +
 2-digit birth year + 6 digits; no checksum, so we check consistency instead.
 CMND: 9 digits. MST: 10 or 13 digits with a check digit (python-stdnum `stdnum.vn.mst`).
+
+Gender (holder_gender), compared case-insensitively after NFC: female ``nữ``, ``nu``, ``f``,
+``female``; male ``nam``, ``m``, ``male``. Any other value (``0``/``1``, ``x`` …) is never read as
+either: the gender digit is not checked and the check carries a warning naming the value. Map a
+coded column in the source YAML (``holder_gender: {column: GT, values: {'0': nữ, '1': nam}}``).
 """
 
 from __future__ import annotations
@@ -21,10 +26,21 @@ class IdCheck:
     kind: str                     # cccd | cmnd | mst | unknown
     value: str | None             # normalized (digits only; MST with its dash for branches)
     problems: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = field(default=())   # what could not be checked (not a failure)
 
     @property
     def ok(self) -> bool:
         return self.value is not None and not self.problems
+
+
+FEMALE = frozenset({"nữ", "nu", "f", "female"})
+MALE = frozenset({"nam", "m", "male"})
+
+
+def gender_of(value) -> str | None:
+    """'female', 'male', or None for a value outside the documented set (or no value)."""
+    text = unicodedata.normalize("NFC", str(value or "")).strip().lower()
+    return "female" if text in FEMALE else "male" if text in MALE else None
 
 
 @lru_cache(maxsize=1)
@@ -60,10 +76,14 @@ def check_personal_id(value, birth_date: dt.date | None = None, gender: str | No
         expected_century = (birth_date.year // 100 - 19) * 2
         if century_gender // 2 * 2 != expected_century:
             problems.append(f"century digit {century_gender} does not match birth year {birth_date.year}")
-    female = unicodedata.normalize("NFC", gender or "").strip().lower() in ("nữ", "nu", "f", "female")
-    if gender is not None and century_gender % 2 != (1 if female else 0):
+    warnings = ()
+    sex = gender_of(gender)
+    if sex is not None and century_gender % 2 != (1 if sex == "female" else 0):
         problems.append(f"gender digit {century_gender} does not match gender {gender!r}")
-    return IdCheck("cccd", digits, tuple(problems))
+    elif sex is None and gender is not None and str(gender).strip():
+        warnings = (f"holder_gender value {str(gender).strip()!r} is not nam/nữ/m/f/male/female: "
+                    "CCCD gender digit not checked",)
+    return IdCheck("cccd", digits, tuple(problems), warnings)
 
 
 def check_tax_code(value) -> IdCheck:

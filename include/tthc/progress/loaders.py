@@ -105,7 +105,7 @@ def load_dossiers(path: Path | str, url: str | None = None) -> dict:
 def _holder_and_need(row: dict, procedures: set[str], secret: str) -> tuple[str | None, str | None]:
     """(holder key, needed result type) of a dossier row; the raw ID goes no further than here."""
     from tthc.clean.identifiers import check_personal_id, check_tax_code
-    from tthc.sources.pipeline import holder_key
+    from tthc.load import holder_key
 
     raw = (row.get("holder_id") or "").strip()
     needed = (row.get("needed_procedure_code") or "").strip() or None

@@ -1,8 +1,9 @@
-"""Extracted scan fields → staging.result_candidate → GX → core.result, through the legacy-source machinery.
+"""Extracted scan fields → the load stage (tthc.load) → core.result, then each document linked to its result.
 
 A scan's fields (sidecar values win over OCR) are treated as one raw source row with
-the columns below, and cleaned by tthc.sources.clean.clean_row with a SourceConfig built
+the columns below, and cleaned by tthc.sources.clean.clean_row with the RowMapping built
 here, so dates, names, IDs, units and agencies are cleaned exactly like database rows.
+Staging, GX, quarantine and normalization are the load stage's, as for legacy sources.
 Source name: ``scan.<drop zone>``; source_pk: the sha256 of the file.
 """
 
@@ -11,19 +12,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
-from psycopg2.extras import Json, execute_values
+from psycopg2.extras import Json
 
 from tthc.clean.names import name_key
-from tthc.ops.quarantine import Rejection, quarantine
+from tthc.load import LoadProfile, Stager
+from tthc.load.normalize import normalize
+from tthc.load.validate import run_checks, validate
+from tthc.ops.events import event
 from tthc.scans.config import DropZone
 from tthc.scans.confirm import warehouse_holder_problem
-from tthc.sources.clean import CANDIDATE_COLUMNS, CleanContext, clean_row
-from tthc.sources.config import FieldRule, SourceConfig
-from tthc.sources.pipeline import canonical_payload, normalize_batch, record_failed_checks
+from tthc.settings import Settings
+from tthc.sources.clean import CleanContext, clean_row
+from tthc.sources.config import FieldRule, RowMapping
 from tthc.warehouse.db import connect
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,8 @@ CORRECTABLE = sorted(set(SIDECAR_COLUMNS) | {"unit_code", "unit_name", "address"
 _COMMITTEE = re.compile(r"^\s*(ủy ban nhân dân|uỷ ban nhân dân|ubnd)\s+", re.IGNORECASE)
 
 
-def scan_source_config(zone: DropZone, kind: str) -> SourceConfig:
-    """The SourceConfig of a scan raw row: 'civil' (commune committee issues), 'person', 'organization'."""
+def scan_row_mapping(kind: str) -> RowMapping:
+    """How a scan raw row is cleaned: 'civil' (commune committee issues), 'person', 'organization'."""
     mapping = {
         "document_type": FieldRule(column="document_type"), "doc_number": FieldRule(column="doc_number"),
         "doc_book": FieldRule(column="doc_book"), "issue_date": FieldRule(column="issue_date", parse="date"),
@@ -57,13 +59,14 @@ def scan_source_config(zone: DropZone, kind: str) -> SourceConfig:
         mapping.pop("holder_birth_date")
     else:
         mapping["holder_name"] = FieldRule(column="holder_name")
-    return SourceConfig(
-        name=zone.source, kind="results", description_vi=zone.description_vi, engine="csv", connection={},
-        table=None, query=None, primary_key=("sha256",), incremental_column=None, incremental_format="",
-        encoding="unicode", encoded_columns=(), mapping=mapping,
-        agency_rule="commune_committee" if kind == "civil" else "column", agency_value="issuing_body",
-        quarantine_threshold=1.0, quarantine_min_rows=10**9, chunk_size=zone.chunk_size, schedule=zone.schedule,
-        start_date=zone.start_date, csv_options={}, path=zone.path or Path("drops") / f"{zone.name}.yaml")
+    return RowMapping(mapping=mapping, agency_rule="commune_committee" if kind == "civil" else "column",
+                      agency_value="issuing_body")
+
+
+def scan_profile(zone: DropZone) -> LoadProfile:
+    """Scans: the sources' suites plus the scan suite; failures go to the review queue, never fail a run."""
+    return LoadProfile(source=zone.source, extra_suite=scan_suite_path(), quarantine_threshold=None,
+                       chunk_size=zone.chunk_size)
 
 
 def raw_row(sha: str, file_name: str, fields: dict[str, tuple[str, float]], sidecar: dict | None,
@@ -142,8 +145,6 @@ def review_reasons(zone: DropZone, doc_type_conf: float | None, required: list[s
 
 
 def _to_review(cur, document_id: int, file_id: int, reason: str, pages: str, guessed: dict, batch_id: int) -> None:
-    from tthc.scans.intake import event
-
     # A rejected entry comes back only when operators asked for its file again (its quarantine entry
     # resolved, tthc.scans.review.reject): then it is open again.
     cur.execute("""INSERT INTO ops.review_queue AS q (document_id, reason, page_text, guessed_fields)
@@ -158,11 +159,11 @@ def _to_review(cur, document_id: int, file_id: int, reason: str, pages: str, gue
     event(cur, "document", document_id, "validated", batch_id, {"outcome": "review", "reason": reason})
 
 
-def clean_candidate(configs: dict[str, SourceConfig], row: dict, ctx: CleanContext) -> dict:
-    """One scan raw row → a cleaned staging candidate (configs: scan_source_config of each kind)."""
-    cfg = configs[_kind(row.get("document_type"))]
-    cand = clean_row(cfg, row, ctx)
-    if cfg is configs["organization"] and cand["document_type"] in ORGANIZATION_TYPES:
+def clean_candidate(mappings: dict[str, RowMapping], row: dict, ctx: CleanContext) -> dict:
+    """One scan raw row → a cleaned staging candidate (mappings: row_mappings())."""
+    kind = _kind(row.get("document_type"))
+    cand = clean_row(mappings[kind], row, ctx)
+    if kind == "organization" and cand["document_type"] in ORGANIZATION_TYPES:
         # clean_row names organizations only through holder_name; the enterprise is the holder.
         cand["holder_kind"] = "organization"
         cand["holder_name"] = row.get("business_name")
@@ -170,27 +171,14 @@ def clean_candidate(configs: dict[str, SourceConfig], row: dict, ctx: CleanConte
     return cand
 
 
-def source_configs(zone: DropZone) -> dict[str, SourceConfig]:
-    return {k: scan_source_config(zone, k) for k in ("civil", "person", "organization")}
+def row_mappings() -> dict[str, RowMapping]:
+    return {k: scan_row_mapping(k) for k in ("civil", "person", "organization")}
 
 
 def stage_candidates(cur, zone: DropZone, batch_id: int, items: list[tuple[str, dict, dict]]) -> None:
-    """Land (sha256, raw row, candidate) items: raw.source_row + staging.result_candidate of the batch."""
-    if not items:
-        return
-    raw_rows, candidates = [], []
-    for sha, row, cand in items:
-        text, row_hash = canonical_payload(row)
-        raw_rows.append((zone.source, sha, row_hash, batch_id, text))
-        candidates.append((batch_id, zone.source, sha, row_hash) + tuple(
-            json.dumps(cand[c], ensure_ascii=False) if c == "clean_problems" else cand[c]
-            for c in CANDIDATE_COLUMNS))
-    execute_values(cur, """INSERT INTO raw.source_row (source, source_pk, row_hash, batch_id, payload)
-                           VALUES %s ON CONFLICT DO NOTHING""", raw_rows,
-                   template="(%s, %s, %s, %s, %s::jsonb)")
-    columns = ("batch_id", "source", "source_pk", "row_hash") + CANDIDATE_COLUMNS
-    execute_values(cur, f"""INSERT INTO staging.result_candidate ({', '.join(columns)}) VALUES %s
-                            ON CONFLICT DO NOTHING""", candidates)
+    """Land (sha256, raw row, candidate) items through the load stage: raw.source_row + staging."""
+    if items:
+        Stager(zone.source, batch_id, Settings.from_env().holder_key_secret).add(cur, items)
 
 
 def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
@@ -201,7 +189,7 @@ def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
         with conn, conn.cursor() as cur:
             cur.execute("DELETE FROM staging.result_candidate WHERE batch_id = %s", (batch_id,))
             ctx = CleanContext.load(cur)
-            configs = source_configs(zone)
+            mappings = row_mappings()
             cur.execute("""
                 SELECT f.file_id, d.document_id, f.sidecar, f.file_name, d.sha256, d.field_confidence,
                        coalesce(d.required_fields, '{}'),
@@ -222,7 +210,7 @@ def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
                 reasons = review_reasons(zone, conf.get("document_type"), list(required), conf, row, rules)
                 if reasons:
                     # The unit as cleaning reads it: officials filter the queue by unit (mart.review_queue).
-                    guess = clean_candidate(configs, row, ctx)
+                    guess = clean_candidate(mappings, row, ctx)
                     guessed = {"fields": {k: {"value": v, "confidence": c} for k, (v, c) in fields.items()},
                                "sidecar": sidecar, "overall_confidence": overall, "raw_row": row,
                                "unit_key": guess["unit_key"], "agency_id": guess["agency_id"]}
@@ -230,7 +218,7 @@ def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:
                                guessed, batch_id)
                     review += 1
                     continue
-                cand = clean_candidate(configs, row, ctx)
+                cand = clean_candidate(mappings, row, ctx)
                 other = warehouse_holder_problem(cur, cand)
                 if other:  # the warehouse's result with this number has another holder: never link it
                     _to_review(cur, document_id, file_id, "not confirmed: " + other, pages or "",
@@ -256,48 +244,25 @@ def scan_suite_path() -> Path:
     return default_suites_dir() / "scan_suites" / "scan_document.json"
 
 
-def _suites_dir(zone: DropZone) -> Path:
-    """expectations/*.json plus the scan suite as source__<scan source>.json (a suite per drop, one file)."""
-    from tthc.validation import default_suites_dir
-
-    folder = Path(tempfile.mkdtemp(prefix="tthc-scan-suites-"))
-    for path in default_suites_dir().glob("*.json"):
-        (folder / path.name).symlink_to(path)
-    doc = json.loads(scan_suite_path().read_text(encoding="utf-8"))
-    name = f"source__{zone.source}"
-    doc["name"] = name
-    (folder / f"{name}.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    return folder
-
-
 def check_staged(zone: DropZone, url: str, batch_id: int):
     """Great Expectations over the staged scans of a batch (the sources' suites + the scan suite);
-    staging.result_candidate.failed_checks is set. Returns the ValidationOutcome."""
-    from tthc.validation import validate_batch
-
-    folder = _suites_dir(zone)
-    try:
-        outcome = validate_batch(url, batch_id, suites_dir=folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    conn = connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            record_failed_checks(cur, batch_id, outcome.failures)
-    finally:
-        conn.close()
-    return outcome
+    staging.result_candidate.failed_checks is set, nothing is quarantined. Returns the ValidationOutcome."""
+    return run_checks(url, batch_id, scan_profile(zone))
 
 
 def validate_staged(zone: DropZone, url: str, batch_id: int) -> int:
-    """Great Expectations over the staged scans (the sources' suites + the scan suite). Failing documents go to
-    the review queue and ops.quarantine (stage validate). Returns how many failed."""
-    outcome = check_staged(zone, url, batch_id)
+    """The load stage's validation over the staged scans: failing documents go to ops.quarantine (stage
+    validate, with the archived file) and to the review queue. Returns how many failed."""
+    summary = validate(url, batch_id, scan_profile(zone))
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
+            cur.execute("""UPDATE ops.quarantine q SET payload_ref = d.archive_uri
+                           FROM core.document d
+                           WHERE q.batch_id = %s AND q.source = %s AND q.payload_ref IS NULL
+                             AND d.sha256 = q.source_key""", (batch_id, zone.source))
             cur.execute("""
-                SELECT c.source_pk, c.clean_problems, c.failed_checks, r.payload, d.document_id, d.archive_uri,
+                SELECT DISTINCT ON (d.document_id) c.clean_problems, c.failed_checks, r.payload, d.document_id,
                        f.file_id, c.unit_key, c.agency_id,
                        (SELECT string_agg(p.text, E'\\n\\f\\n' ORDER BY p.page_no) FROM core.document_page p
                         WHERE p.document_id = d.document_id)
@@ -306,28 +271,21 @@ def validate_staged(zone: DropZone, url: str, batch_id: int) -> int:
                 JOIN core.document d ON d.sha256 = c.source_pk
                 JOIN ops.scan_file f ON f.document_id = d.document_id AND f.drop_zone = %s
                                      AND f.status = 'fields_extracted'
-                WHERE c.batch_id = %s AND c.failed_checks IS NOT NULL ORDER BY c.candidate_id""",
+                WHERE c.batch_id = %s AND c.failed_checks IS NOT NULL ORDER BY d.document_id, c.candidate_id""",
                         (zone.name, batch_id))
-            failed = cur.fetchall()
-            seen = set()
-            for sha, problems, checks, payload, document_id, archive_uri, file_id, unit_key, agency_id, pages in failed:
-                reason = "validation failed: " + "; ".join(problems or checks)
-                quarantine(cur, [Rejection(zone.source, sha, "validate", "; ".join(problems or checks), payload,
-                                           checks, archive_uri)], batch_id)
-                if document_id not in seen:
-                    _to_review(cur, document_id, file_id, reason, pages or "",
-                               {"raw_row": payload, "clean_problems": problems, "failed_checks": checks,
-                                "unit_key": unit_key, "agency_id": agency_id}, batch_id)
-                    seen.add(document_id)
+            for problems, checks, payload, document_id, file_id, unit_key, agency_id, pages in cur.fetchall():
+                _to_review(cur, document_id, file_id, "validation failed: " + "; ".join(problems or checks),
+                           pages or "", {"raw_row": payload, "clean_problems": problems, "failed_checks": checks,
+                                         "unit_key": unit_key, "agency_id": agency_id}, batch_id)
     finally:
         conn.close()
     log.info("drop %s batch %s: GX validated %d staged scans, %d failed", zone.name, batch_id,
-             outcome.evaluated_rows, len(outcome.failures))
-    return len(outcome.failures)
+             summary.evaluated, summary.failed)
+    return summary.failed
 
 
 def link_batch(zone: DropZone, url: str, batch_id: int) -> dict:
-    """normalize_batch the valid candidates, then link each document to its result: an existing result
+    """The load stage normalizes the valid candidates, then links each document to its result: an existing result
     (natural key or fuzzy name) is marked digitized; otherwise the result is new, paper-only. Codes assigned."""
     conn = connect(url)
     try:
@@ -344,14 +302,9 @@ def link_documents(cur, zone: DropZone, batch_id: int, file_status: str = "field
     ('fields_extracted' for a run, 'review' for an entry an official resolved). Returns the counts and
     the links [(document_id, file_id, result_id, link_rule)]."""
     from tthc.codes import assign_result_codes
-    from tthc.scans.intake import event
 
     out = {"linked": 0, "existing": 0, "paper_only": 0, "results_new": 0, "links": []}
-    cur.execute("SELECT count(*) FROM staging.result_candidate WHERE batch_id = %s AND failed_checks IS NULL",
-                (batch_id,))
-    if cur.fetchone()[0]:
-        new, _ = normalize_batch(cur, scan_source_config(zone, "person"), batch_id)
-        out["results_new"] = new
+    out["results_new"] = normalize(None, batch_id, scan_profile(zone), conn=cur.connection).results_new
     cur.execute("""
         SELECT d.document_id, f.file_id, r.result_id, c.match_rule,
                EXISTS (SELECT 1 FROM core.result_source s
@@ -380,7 +333,7 @@ def link_documents(cur, zone: DropZone, batch_id: int, file_status: str = "field
     if links:
         # A result is digitized when a scan is linked: when it was scanned, and whether the copy is signed.
         cur.execute("""
-            UPDATE core.result r SET copy_kind = 'scan',
+            UPDATE core.result r SET copy_kind = core.stronger_copy_kind(r.copy_kind, 'scan'),
                    digitized_at = least(coalesce(r.digitized_at, x.captured_at), x.captured_at),
                    -- a paper-only result becomes known when it is scanned (least() skips NULLs)
                    recorded_at = least(r.recorded_at, x.captured_at),

@@ -9,7 +9,7 @@ Steps and their idempotency (docs/scans.md has the user-facing version):
   its record is committed and it is linked, in review or a duplicate).
 - finalize: documents with extracted fields → staging.result_candidate (the legacy
   sources' cleaning, tthc.sources.clean) → Great Expectations → core.result via
-  tthc.sources.pipeline.normalize_batch → link, digitized_at, codes. Low confidence or
+  the load stage (tthc.load) → link, digitized_at, codes. Low confidence or
   failed validation → ops.review_queue.
 
 Exact duplicates: the first file recorded with a sha256 is processed; every later file
@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from psycopg2.extras import Json, execute_values
 
 from tthc.ops.batches import close_batch, open_batch
+from tthc.ops.events import dumps as _dumps, event
 from tthc.ops.quarantine import Rejection, quarantine
 from tthc.scans.config import DropZone
 from tthc.scans.storage import ObjectInfo, Store, open_store, store_for_uri
@@ -58,14 +59,6 @@ def archive_key(sha: str, media_type: str) -> str:
     return f"sha256/{sha[:2]}/{sha[2:4]}/{sha}.{ARCHIVE_EXTENSION.get(media_type, 'bin')}"
 
 
-def event(cur, object_type: str, object_id, name: str, batch_id: int | None, detail: dict | None = None) -> None:
-    cur.execute("""INSERT INTO ops.object_event (object_type, object_id, event, batch_id, detail)
-                   VALUES (%s, %s, %s, %s, %s)""",
-                (object_type, str(object_id), name, batch_id, Json(detail or {}, dumps=_dumps)))
-
-
-def _dumps(obj) -> str:
-    return json.dumps(obj, default=str, ensure_ascii=False)
 
 
 def load_manifest(zone: DropZone, store: Store) -> dict[str, dict]:

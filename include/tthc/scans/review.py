@@ -4,7 +4,7 @@ or reject it.
 A resolved entry goes through exactly the path of a confident scan (tthc.scans.candidates): its raw
 row (OCR guesses < manifest values < the official's corrections) is cleaned by
 tthc.sources.clean.clean_row, staged in a batch of its own, validated by Great Expectations with the
-drop's suites, normalized (tthc.sources.pipeline.normalize_batch) and linked to the matching result,
+drop's suites, normalized (the load stage, tthc.load) and linked to the matching result,
 or to a new paper-only result that gets its code. Invalid corrections raise ReviewError naming the
 field; nothing is written and the entry stays open. A rejected entry's file goes to ops.quarantine
 (stage 'review') with the reason: nothing is lost.
@@ -204,13 +204,13 @@ def _fields_of(entry: dict) -> dict[str, tuple[str, float]]:
 
 def _check_row(url: str, entry: dict, corrections: dict, zone: ReviewZone) -> tuple[dict, dict]:
     """The corrected raw row and its cleaned candidate; ReviewError naming every bad field."""
-    from tthc.scans.candidates import REQUIRED, clean_candidate, raw_row, source_configs
+    from tthc.scans.candidates import REQUIRED, clean_candidate, raw_row, row_mappings
     from tthc.sources.clean import CleanContext
 
     row, _ = raw_row(entry["sha256"], entry["file_name"], _fields_of(entry), entry["sidecar"], corrections)
     with transaction(url) as cur:
         ctx = CleanContext.load(cur)
-    cand = clean_candidate(source_configs(zone), row, ctx)
+    cand = clean_candidate(row_mappings(), row, ctx)
     problems = [f"{name}: missing (set it: --set {name}=…)" for name in REQUIRED if not row.get(name)]
     missing = {p.split(":")[0] for p in problems}
     problems += [p for p in cand["clean_problems"] if p.split(":")[0] not in missing]
@@ -238,6 +238,7 @@ def _discard_batch(url: str, batch_id: int) -> None:
     with transaction(url) as cur:
         cur.execute("DELETE FROM ops.validation_result WHERE batch_id = %s", (batch_id,))
         cur.execute("DELETE FROM staging.result_candidate WHERE batch_id = %s", (batch_id,))
+        cur.execute("DELETE FROM staging.result_code_plan WHERE batch_id = %s", (batch_id,))
         cur.execute("DELETE FROM raw.source_row WHERE batch_id = %s", (batch_id,))
         cur.execute("DELETE FROM ops.batch WHERE batch_id = %s", (batch_id,))
 
@@ -247,7 +248,7 @@ def resolve(url: str, review_id: int, fields: dict, reviewer: str) -> dict:
     clean → GX → normalize → link (or a coded paper-only result), exactly as for a confident scan.
     Returns review_id, status, document_id, result_id, result_code, link_rule, fields, changed."""
     from tthc.scans.candidates import check_staged, link_documents, stage_candidates
-    from tthc.scans.intake import event
+    from tthc.ops.events import event
 
     reviewer = _who(reviewer)
     corrections = normalize_corrections(fields)
@@ -333,7 +334,7 @@ def resolve(url: str, review_id: int, fields: dict, reviewer: str) -> dict:
 def reject(url: str, review_id: int, reviewer: str, reason: str) -> dict:
     """Reject an open entry (not a result, unreadable, …): status 'rejected', the file in ops.quarantine
     (stage 'review', the reason, payload_ref = the archived copy), file status 'quarantined'."""
-    from tthc.scans.intake import event
+    from tthc.ops.events import event
 
     reviewer = _who(reviewer)
     reason = (reason or "").strip()

@@ -1,7 +1,10 @@
-"""Source row (as landed) → cleaned candidate for staging.result_candidate, via the source's mapping.
+"""Source row (as landed) → cleaned candidate for staging.result_candidate, via a RowMapping.
 
 Nothing raises for bad data: each problem is recorded in clean_problems, and
 validation then sends the row to quarantine with the reason.
+
+Legacy columns repeat heavily (dates, units, agencies, names' encodings): the work per distinct
+value is done once and kept in bounded caches on the CleanContext.
 """
 
 from __future__ import annotations
@@ -9,32 +12,36 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from tthc.clean.dates import DateParseError, parse_date
 from tthc.clean.identifiers import check_personal_id, check_tax_code
 from tthc.clean.names import name_key, normalize_person_name
 from tthc.clean.units import UnitResolutionError, UnitResolver, default_resolver
-from tthc.sources.config import FieldRule, SourceConfig
-from tthc.text.legacy_encoding import detect, to_unicode
+from tthc.load.contract import CANDIDATE_COLUMNS  # noqa: F401 - the columns clean_row fills
+from tthc.sources.config import FieldRule, RowMapping, SourceConfig
+from tthc.text.legacy_encoding import decode, detect_many
 
 DONG_THAP_OLD = 87
-CANDIDATE_COLUMNS = (
-    "document_type", "doc_number", "doc_book", "issue_date", "holder_name", "holder_name_key", "holder_kind",
-    "holder_id_type", "holder_id_value", "holder_birth_date", "unit_key", "agency_id", "status_in_source",
-    "revoked_on", "extended_until", "extensions", "clean_problems", "source_recorded_at",
-    "signed_copy", "signed_copy_ref",
-)
+CACHE_SIZE = 1 << 16   # distinct values kept per cache: bounded memory at any batch size
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def source_recorded_at(cfg: SourceConfig, row: dict) -> dt.datetime | None:
+def source_recorded_at(spec: RowMapping | SourceConfig, row: dict) -> dt.datetime | None:
     """The row's own timestamp (the source's incremental column): when the record reached the
     specialized database, as far as we can tell. Naive values are local time (+07:00)."""
-    raw = row.get(cfg.incremental_column) if cfg.incremental_column else None
+    spec = _spec(spec)
+    raw = row.get(spec.recorded_at_column) if spec.recorded_at_column else None
     if raw is None or raw == "":
         return None
+    return _recorded_at(raw)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _recorded_at(raw) -> dt.datetime | None:
     if isinstance(raw, dt.datetime):
         value = raw
     else:
@@ -53,6 +60,27 @@ class CleanContext:
     known_agencies: set[str]
     procedures: set[str]
     resolver: UnitResolver
+    warnings: Counter = field(default_factory=Counter, repr=False)  # what was not checked, and why: rows
+
+    def __post_init__(self):
+        self.date = lru_cache(maxsize=CACHE_SIZE)(_date_or_problem)
+        self.person_name = lru_cache(maxsize=CACHE_SIZE)(_person_name)
+        self.unit = lru_cache(maxsize=CACHE_SIZE)(self._unit)
+        self.agency_by_raw = lru_cache(maxsize=CACHE_SIZE)(self._agency_by_raw)
+        self.decode = lru_cache(maxsize=CACHE_SIZE)(decode)
+
+    def _unit(self, commune, district, code, district_code) -> tuple[str | None, str | None]:
+        try:
+            return self.resolver.resolve(commune=commune, district=district, code=code,
+                                         district_code=district_code).unit_key, None
+        except UnitResolutionError as exc:
+            return None, f"unit: {exc}"
+
+    def _agency_by_raw(self, raw: str | None) -> str | None:
+        found = raw if raw in self.known_agencies else self.agency_by_name.get(name_key(raw or ""))
+        if found is None and raw:
+            found = _committee_by_unit_name(raw, self)
+        return found
 
     @classmethod
     def load(cls, cur) -> "CleanContext":
@@ -80,27 +108,46 @@ def _value(row: dict, rule: FieldRule | None):
     return raw or None
 
 
-def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
+def _spec(spec: RowMapping | SourceConfig) -> RowMapping:
+    return spec.row_mapping if isinstance(spec, SourceConfig) else spec
+
+
+def _date_or_problem(raw: str) -> tuple[dt.date | None, str | None]:
+    try:
+        return parse_date(raw), None
+    except DateParseError as exc:
+        return None, str(exc)
+
+
+def _person_name(raw: str | None) -> tuple[str | None, str | None]:
+    name = normalize_person_name(raw, "unicode")
+    return name, (name_key(name) or None)
+
+
+def clean_row(spec: RowMapping | SourceConfig, row: dict, ctx: CleanContext) -> dict:
     problems: list[str] = []
-    m = cfg.mapping
+    spec = _spec(spec)
+    m = spec.mapping
 
     # Legacy encodings: one detection over the row's text columns (more reliable than per value).
-    scheme = cfg.encoding
-    if scheme == "auto" and cfg.encoded_columns:
-        sample = " ".join(str(row.get(c) or "") for c in cfg.encoded_columns)
-        scheme = detect(sample) if sample.strip() else "unicode"
+    scheme = spec.encoding
+    if scheme == "auto" and spec.encoded_columns:
+        scheme = detect_many([row.get(c) for c in spec.encoded_columns])
     if scheme in ("tcvn3", "vni"):
-        row = {k: (to_unicode(v, scheme) if k in cfg.encoded_columns and v is not None else v) for k, v in row.items()}
+        row = dict(row)
+        for c in spec.encoded_columns:
+            v = row.get(c)
+            if v is not None:
+                row[c] = ctx.decode(v, scheme)
 
     def date_field(name: str) -> dt.date | None:
         raw = _value(row, m.get(name))
         if raw is None:
             return None
-        try:
-            return parse_date(raw)
-        except DateParseError as exc:
-            problems.append(f"{name}: {exc}")
-            return None
+        value, problem = ctx.date(raw)
+        if problem:
+            problems.append(f"{name}: {problem}")
+        return value
 
     document_type = _value(row, m.get("document_type"))
     if document_type not in ctx.procedures:
@@ -111,7 +158,7 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
     issue_date = date_field("issue_date")
     birth_date = date_field("holder_birth_date")
 
-    holder_name = normalize_person_name(_value(row, m.get("holder_name")), "unicode")
+    holder_name, holder_key_name = ctx.person_name(_value(row, m.get("holder_name")))
     holder_kind = "organization" if "holder_tax_code" in m and "holder_name" not in m else "citizen"
     id_type = id_value = None
     raw_id = _value(row, m.get("holder_id"))
@@ -119,6 +166,8 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
         expected = DONG_THAP_OLD if document_type == "KS" else None
         check = check_personal_id(raw_id, birth_date=birth_date,
                                   gender=_value(row, m.get("holder_gender")), expected_province=expected)
+        for warning in check.warnings:
+            ctx.warnings[warning] += 1
         if check.ok:
             id_type, id_value = check.kind, check.value
         elif raw_id is not None:
@@ -133,16 +182,12 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
             else:
                 problems.append("holder_tax_code: " + "; ".join(mst.problems))
 
-    unit_key = None
-    try:
-        unit = ctx.resolver.resolve(commune=_value(row, m.get("unit_name")), district=_value(row, m.get("district_name")),
-                                    code=_value(row, m.get("unit_code")),
-                                    district_code=_value(row, m.get("district_code")))
-        unit_key = unit.unit_key
-    except UnitResolutionError as exc:
-        problems.append(f"unit: {exc}")
+    unit_key, unit_problem = ctx.unit(_value(row, m.get("unit_name")), _value(row, m.get("district_name")),
+                                      _value(row, m.get("unit_code")), _value(row, m.get("district_code")))
+    if unit_problem:
+        problems.append(unit_problem)
 
-    agency_id = _agency(cfg, row, unit_key, ctx, problems)
+    agency_id = _agency(spec, row, unit_key, ctx, problems)
     if agency_id is not None:
         # A result belongs to the unit of the body that issued it: a commune's committee -> the
         # commune, a district's committee -> the district, a department -> the province.
@@ -168,11 +213,11 @@ def clean_row(cfg: SourceConfig, row: dict, ctx: CleanContext) -> dict:
     return {
         "document_type": document_type if document_type in ctx.procedures else None,
         "doc_number": doc_number, "doc_book": _value(row, m.get("doc_book")) or "", "issue_date": issue_date,
-        "holder_name": holder_name, "holder_name_key": name_key(holder_name) or None, "holder_kind": holder_kind,
+        "holder_name": holder_name, "holder_name_key": holder_key_name, "holder_kind": holder_kind,
         "holder_id_type": id_type, "holder_id_value": id_value, "holder_birth_date": birth_date,
-        "unit_key": unit_key, "agency_id": agency_id, "status_in_source": _value(row, m.get("status")),
+        "unit_key": unit_key, "agency_id": agency_id, "status_in_source": status,
         "revoked_on": revoked_on, "extended_until": date_field("extended_until"), "extensions": extensions,
-        "clean_problems": problems, "source_recorded_at": source_recorded_at(cfg, row),
+        "clean_problems": problems, "source_recorded_at": source_recorded_at(spec, row),
         "signed_copy": signed_copy, "signed_copy_ref": signed_copy_ref,
     }
 
@@ -212,16 +257,14 @@ def _committee_by_unit_name(raw: str, ctx: CleanContext) -> str | None:
     return None
 
 
-def _agency(cfg: SourceConfig, row: dict, unit_key: str | None, ctx: CleanContext, problems: list[str]) -> str | None:
-    rule = cfg.agency_rule
+def _agency(spec: RowMapping, row: dict, unit_key: str | None, ctx: CleanContext, problems: list[str]) -> str | None:
+    rule = spec.agency_rule
     if rule == "constant":
-        return cfg.agency_value if cfg.agency_value in ctx.known_agencies else None
+        return spec.agency_value if spec.agency_value in ctx.known_agencies else None
     if rule == "column":
-        raw = row.get(cfg.agency_value)
-        found = raw if raw in ctx.known_agencies else ctx.agency_by_name.get(name_key(raw or ""))
+        raw = row.get(spec.agency_value)
+        found = ctx.agency_by_raw(raw)
         if found is None and raw:
-            found = _committee_by_unit_name(raw, ctx)
-        if found is None:
             problems.append(f"agency: no agency matches {raw!r}")
         return found
     if unit_key is None:

@@ -36,6 +36,20 @@ class FieldRule:
 
 
 @dataclass(frozen=True)
+class RowMapping:
+    """What cleaning needs of a source: how raw columns become candidate fields (tthc.sources.clean).
+
+    Legacy sources take theirs from their YAML (SourceConfig.row_mapping); scans build their own."""
+
+    mapping: dict[str, FieldRule]
+    encoding: str = "unicode"              # auto | unicode | tcvn3 | vni
+    encoded_columns: tuple[str, ...] = ()
+    recorded_at_column: str | None = None  # the row's own timestamp (the incremental column)
+    agency_rule: str = "commune_committee"  # constant | column | commune_committee | district_committee
+    agency_value: str | None = None
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     kind: str                              # results | exclusion (already digitized elsewhere)
@@ -59,6 +73,12 @@ class SourceConfig:
     start_date: str
     csv_options: dict
     path: Path
+
+    @property
+    def row_mapping(self) -> RowMapping:
+        return RowMapping(mapping=self.mapping, encoding=self.encoding, encoded_columns=self.encoded_columns,
+                          recorded_at_column=self.incremental_column, agency_rule=self.agency_rule,
+                          agency_value=self.agency_value)
 
     @property
     def document_types(self) -> tuple[str, ...]:

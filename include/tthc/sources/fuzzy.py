@@ -26,17 +26,19 @@ def names_agree(a: str | None, b: str | None) -> bool:
     return a == b or difflib.SequenceMatcher(None, a, b).ratio() >= NAME_THRESHOLD
 
 
-def resolve_fuzzy_matches(cur, batch_id: int) -> int:
-    """Rewrite matching candidates' keys to the existing result's; returns how many matched."""
+def resolve_fuzzy_matches(cur, batch_id: int, lo: int | None = None, hi: int | None = None) -> int:
+    """Rewrite matching candidates' keys to the existing result's; returns how many matched.
+    lo/hi: only candidates with ids in [lo, hi] (one chunk of the load stage)."""
     cur.execute("""
         SELECT c.candidate_id, c.doc_book, c.doc_number, c.holder_name_key, r.doc_book, r.doc_number, r.holder_name_key
         FROM staging.result_candidate c
         JOIN core.result r ON (r.agency_id, r.procedure_code, r.issue_date) = (c.agency_id, c.document_type, c.issue_date)
         WHERE c.batch_id = %s AND c.failed_checks IS NULL
+          AND c.candidate_id BETWEEN coalesce(%s, 0) AND coalesce(%s, 9223372036854775807)
           AND NOT EXISTS (SELECT 1 FROM core.result x
                           WHERE (x.agency_id, x.procedure_code, x.doc_book, x.doc_number, x.issue_date)
                               = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date))
-          AND (c.doc_book = r.doc_book OR c.doc_book = '' OR r.doc_book = '')""", (batch_id,))
+          AND (c.doc_book = r.doc_book OR c.doc_book = '' OR r.doc_book = '')""", (batch_id, lo, hi))
     rewrites = {}
     for cid, book, number, name, r_book, r_number, r_name in cur.fetchall():
         if cid in rewrites or normalized_number(number) != normalized_number(r_number):

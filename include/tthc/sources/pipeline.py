@@ -1,31 +1,30 @@
-"""One batch of one legacy source: extract → land → clean → validate → quarantine → normalize → codes.
+"""One batch of one legacy source: extract → clean → the load stage (tthc.load) → close.
 
-Idempotent per (source, data interval): the batch row is reused, staging is rebuilt,
-raw rows and core results are upserted by content and natural key, quarantine
-entries are deduplicated, and codes never change once assigned.
+Streaming: each extracted chunk is cleaned and landed (COPY) before the next is read; GX then
+validates the staged batch in the warehouse, and normalization runs chunk by chunk in SQL.
+Idempotent per (source, data interval): the batch row is reused, staging is rebuilt, raw rows
+and core results are upserted by content and natural key, quarantine entries are deduplicated,
+and codes never change once assigned.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import datetime as dt
-import hashlib
-import hmac
-import io
 import json
 import logging
 import time
 from dataclasses import dataclass
 
-from psycopg2.extras import execute_values
-
-from tthc.codes import assign_result_codes
+from tthc.load import LoadProfile, LoadTotals, Progress, Stager
+from tthc.load.normalize import normalize_chunk, prepare
+from tthc.load.validate import validate
 from tthc.ops.batches import close_batch, open_batch
-from tthc.ops.quarantine import Rejection, quarantine
 from tthc.settings import Settings
-from tthc.sources.clean import CANDIDATE_COLUMNS, CleanContext, clean_row
+from tthc.sources.clean import CleanContext, clean_row
 from tthc.sources.config import SourceConfig
 from tthc.sources.exclusions import mark_digitized_elsewhere
-from tthc.sources.fuzzy import resolve_fuzzy_matches
 from tthc.sources.extract import extract
 from tthc.warehouse.db import connect
 
@@ -71,6 +70,10 @@ def _threshold_context(url: str, batch_id: int) -> tuple[int, str | None]:
 
 @dataclass
 class BatchReport:
+    """One batch's outcome. rows_loaded is ops.batch.rows_out: rows_loaded = results_new + results_merged
+    + rows_already_known. results_merged counts rows merged into a result another row made (a true
+    duplicate, exact or fuzzy); rows_already_known, rows a previous run of the interval already loaded."""
+
     source: str
     batch_id: int
     rows_in: int
@@ -79,19 +82,17 @@ class BatchReport:
     results_new: int
     results_merged: int
     seconds: float
+    rows_already_known: int = 0
+    identity_conflicts: int = 0
 
     @property
     def rejection_rate(self) -> float:
         return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
 
 
-def canonical_payload(row: dict) -> tuple[str, str]:
-    text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
-    return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def holder_key(id_type: str, id_value: str, secret: str) -> str:
-    return hmac.new(secret.encode(), f"{id_type}:{id_value}".encode(), hashlib.sha256).hexdigest()
+def load_profile(cfg: SourceConfig) -> LoadProfile:
+    return LoadProfile(source=cfg.name, quarantine_threshold=cfg.quarantine_threshold,
+                       quarantine_min_rows=cfg.quarantine_min_rows, chunk_size=cfg.chunk_size)
 
 
 def effective_start(cur, source: str, interval_start: dt.datetime | None) -> dt.datetime | None:
@@ -108,8 +109,8 @@ def effective_start(cur, source: str, interval_start: dt.datetime | None) -> dt.
 
 
 def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, end: dt.datetime | None = None,
-                dag_id: str | None = None, run_id: str | None = None) -> int:
-    """Extract the interval, land raw rows, clean them into staging. Returns the batch id."""
+                dag_id: str | None = None, run_id: str | None = None, progress: Progress | None = None) -> int:
+    """Extract the interval, clean it, land raw rows and candidates chunk by chunk. Returns the batch id."""
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
@@ -125,80 +126,186 @@ def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, e
                             (json.dumps({"read_from": read_from.isoformat() if read_from else None}), batch_id))
             cur.execute("DELETE FROM staging.result_candidate WHERE batch_id = %s", (batch_id,))
             ctx = CleanContext.load(cur)
+        progress = progress or Progress(f"{cfg.name} batch {batch_id}")
+        progress.begin("extract+clean+land")
+        settings = Settings.from_env()
+        stager = Stager(cfg.name, batch_id, settings.holder_key_secret)
+        cleaner = _Cleaner(cfg, url, stager, ctx, settings.clean_workers)
         rows_in = 0
-        for chunk in extract(cfg, read_from if start is not None else None, end):
-            rows_in += len(chunk)
-            with conn, conn.cursor() as cur:
-                _land_and_stage(cur, cfg, batch_id, chunk, ctx)
-            log.info("%s batch %s: %d rows landed and cleaned", cfg.name, batch_id, rows_in)
+        try:
+            for chunk in extract(cfg, read_from if start is not None else None, end):
+                rows_in += len(chunk)
+                for raw, staged, n in cleaner.submit(chunk):
+                    with conn, conn.cursor() as cur:
+                        stager.copy(cur, raw, staged)
+                    progress.tick(n)
+            for raw, staged, n in cleaner.drain():
+                with conn, conn.cursor() as cur:
+                    stager.copy(cur, raw, staged)
+                progress.tick(n)
+        finally:
+            cleaner.close()
+        progress.done()
+        warnings = dict(cleaner.warnings)
+        for text, n in sorted(warnings.items()):
+            log.warning("%s batch %s: %d row(s): %s", cfg.name, batch_id, n, text)
         with conn, conn.cursor() as cur:
-            cur.execute("UPDATE ops.batch SET rows_in = %s WHERE batch_id = %s", (rows_in, batch_id))
+            cur.execute("UPDATE ops.batch SET rows_in = %s, detail = detail || %s::jsonb WHERE batch_id = %s",
+                        (rows_in, json.dumps({"clean_warnings": warnings}, ensure_ascii=False), batch_id))
     finally:
         conn.close()
     return batch_id
 
 
-def record_failed_checks(cur, batch_id: int, failures: dict) -> None:
-    """Mark the batch's candidates with the checks they failed (NULL = passed): what normalize skips."""
-    cur.execute("UPDATE staging.result_candidate SET failed_checks = NULL WHERE batch_id = %s", (batch_id,))
-    if failures:
-        execute_values(cur, """UPDATE staging.result_candidate c SET failed_checks = v.checks::jsonb
-                               FROM (VALUES %s) AS v(candidate_id, checks)
-                               WHERE c.candidate_id = v.candidate_id""",
-                       [(cid, json.dumps(f, ensure_ascii=False)) for cid, f in failures.items()], page_size=5000)
+# --- cleaning in worker processes --------------------------------------------------------------
+
+_WORKER: dict = {}
+PIECE_ROWS = 5_000   # rows per piece of work sent to a cleaning process
 
 
-def validate_and_quarantine(cfg: SourceConfig, url: str, batch_id: int) -> dict:
-    """Great Expectations on the staged batch; failing rows go to ops.quarantine with their payload."""
-    from tthc.validation import validate_batch
-
-    outcome = validate_batch(url, batch_id)
+def _worker_init(url: str, cfg: SourceConfig, stager: Stager) -> None:
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
-            record_failed_checks(cur, batch_id, outcome.failures)
-            cur.execute("""SELECT c.source_pk, c.clean_problems, c.failed_checks, r.payload
-                           FROM staging.result_candidate c
-                           JOIN raw.source_row r ON (r.source, r.source_pk, r.row_hash) = (c.source, c.source_pk, c.row_hash)
-                           WHERE c.batch_id = %s AND c.failed_checks IS NOT NULL ORDER BY c.candidate_id""", (batch_id,))
-            rejections = [Rejection(cfg.name, pk, "validate", "; ".join(problems or failed), payload, failed)
-                          for pk, problems, failed, payload in cur.fetchall()]
-            quarantine(cur, rejections, batch_id)
+            _WORKER.update(ctx=CleanContext.load(cur), cfg=cfg, spec=cfg.row_mapping, stager=stager)
     finally:
         conn.close()
-    return {"batch_id": batch_id, "evaluated": outcome.evaluated_rows, "failed": len(outcome.failures),
-            "suites": outcome.suites, "data_docs": str(outcome.data_docs_index) if outcome.data_docs_index else None}
 
 
-def normalize_and_close(cfg: SourceConfig, url: str, batch_id: int) -> BatchReport:
-    """Valid candidates into core, codes assigned, batch closed, watermark advanced; fail above threshold."""
+def _clean_encode(rows: list[dict]) -> tuple[str, str, int, dict]:
+    """Clean rows and encode them for COPY, in a worker (or in process): (raw, staging, rows, warnings)."""
+    return _clean_encode_with(_WORKER["cfg"], _WORKER["spec"], _WORKER["ctx"], _WORKER["stager"], rows)
+
+
+def _clean_encode_with(cfg, spec, ctx, stager, rows):
+    pk_cols = cfg.primary_key
+    raw, staged, n = stager.encode(("|".join(str(row.get(c)) for c in pk_cols), row, clean_row(spec, row, ctx))
+                                   for row in rows)
+    warnings = dict(ctx.warnings)
+    ctx.warnings.clear()
+    return raw, staged, n, warnings
+
+
+class _Cleaner:
+    """Cleans extracted chunks in order: in process for a small source; once a full-size chunk shows the
+    source is large, in `workers` processes (both cores) while this one reads and COPYs. At most
+    2 × workers pieces are in flight: memory stays bounded."""
+
+    def __init__(self, cfg: SourceConfig, url: str, stager: Stager, ctx: CleanContext, workers: int):
+        self.cfg, self.url, self.stager, self.ctx = cfg, url, stager, ctx
+        self.workers, self.pool, self.pending = workers, None, collections.deque()
+        self.warnings: collections.Counter = collections.Counter()
+
+    def _start_pool(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self.workers < 2 or multiprocessing.current_process().daemon:
+            self.workers = 0  # a daemonic process (some task runners) cannot have children
+            return
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                        initializer=_worker_init, initargs=(self.url, self.cfg, self.stager))
+
+    def submit(self, chunk: list[dict]):
+        if self.pool is None and self.workers >= 2 and len(chunk) >= self.cfg.chunk_size:
+            self._start_pool()
+        if self.pool is None:
+            raw, staged, n, warnings = _clean_encode_with(self.cfg, self.cfg.row_mapping, self.ctx, self.stager, chunk)
+            self.warnings.update(warnings)
+            yield raw, staged, n
+            return
+        for i in range(0, len(chunk), PIECE_ROWS):
+            self.pending.append(self.pool.submit(_clean_encode, chunk[i:i + PIECE_ROWS]))
+            while len(self.pending) > 2 * self.workers:
+                yield self._collect()
+
+    def _collect(self):
+        raw, staged, n, warnings = self.pending.popleft().result()
+        self.warnings.update(warnings)
+        return raw, staged, n
+
+    def drain(self):
+        while self.pending:
+            yield self._collect()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def validate_and_quarantine(cfg: SourceConfig, url: str, batch_id: int) -> dict:
+    """Great Expectations on the staged batch; failing rows go to ops.quarantine with their payload (SQL)."""
+    summary = validate(url, batch_id, load_profile(cfg))
+    return {"batch_id": batch_id, "evaluated": summary.evaluated, "failed": summary.failed,
+            "identity_conflicts": summary.identity_conflicts, "suites": summary.suites,
+            "data_docs": summary.data_docs}
+
+
+def plan_chunks(cfg: SourceConfig, url: str, batch_id: int) -> list[tuple[int, int]]:
+    """Before normalization: fuzzy keys and codes for the whole batch; the chunks' candidate-id ranges
+    (the DAG maps one task per range, over several workers)."""
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("ANALYZE staging.result_candidate")  # the batch was just loaded: fresh statistics
+        with conn:
+            return prepare(conn, batch_id, load_profile(cfg).chunk_size)
+    finally:
+        conn.close()
+
+
+def load_chunk(url: str, batch_id: int, lo: int, hi: int) -> dict:
+    """One chunk of valid candidates into core (one transaction): what a mapped DAG task runs."""
+    totals = LoadTotals()
     started = time.monotonic()
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("""SELECT count(*), count(*) FILTER (WHERE failed_checks IS NOT NULL)
-                           FROM staging.result_candidate WHERE batch_id = %s""", (batch_id,))
-            staged, failed = cur.fetchone()
+            rows = normalize_chunk(cur, batch_id, lo, hi, totals)
+    finally:
+        conn.close()
+    seconds = time.monotonic() - started
+    log.info("batch %s chunk [%d, %d]: normalize %d rows, %.0f rows/s", batch_id, lo, hi, rows,
+             rows / max(seconds, 1e-9))
+    return dataclasses.asdict(totals)
+
+
+def close_and_report(cfg: SourceConfig, url: str, batch_id: int, totals: LoadTotals,
+                     started: float | None = None) -> BatchReport:
+    """Exclusions marked, the batch closed with its report, the watermark advanced; raises
+    QuarantineThresholdExceeded above the source's threshold (the valid rows are loaded)."""
+    started = time.monotonic() if started is None else started
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            mark_digitized_elsewhere(cur)
+            cur.execute("""SELECT count(*) FILTER (WHERE failed_checks IS NOT NULL),
+                                  count(*) FILTER (WHERE failed_checks ? %s)
+                           FROM staging.result_candidate WHERE batch_id = %s""",
+                        ("identity_conflict(holder_id)", batch_id))
+            failed, conflicts = cur.fetchone()
             cur.execute("SELECT rows_in, interval_end FROM ops.batch WHERE batch_id = %s", (batch_id,))
             rows_in, interval_end = cur.fetchone()
-            new, merged = normalize_batch(cur, cfg, batch_id)
-            assign_result_codes(cur)
-            mark_digitized_elsewhere(cur)
-            report = BatchReport(cfg.name, batch_id, rows_in, staged - failed, failed, new, merged,
-                                 time.monotonic() - started)
-            too_many = rows_in >= cfg.quarantine_min_rows and report.rejection_rate > cfg.quarantine_threshold
-            status = "failed" if too_many else "succeeded"
-            close_batch(cur, batch_id, status, rows_in, staged - failed, failed,
-                        {"results_new": new, "results_merged": merged})
+            report = BatchReport(cfg.name, batch_id, rows_in, totals.rows_loaded, failed, totals.results_new,
+                                 totals.rows_merged, time.monotonic() - started, totals.rows_already_known,
+                                 conflicts)
+            status = "failed" if load_profile(cfg).too_many_rejected(rows_in, failed) else "succeeded"
+            close_batch(cur, batch_id, status, rows_in, report.rows_loaded, failed,
+                        {"results_new": report.results_new, "results_merged": report.results_merged,
+                         "rows_already_known": report.rows_already_known,
+                         "identity_conflicts": report.identity_conflicts})
             if interval_end is not None and status == "succeeded":
                 cur.execute("""INSERT INTO ops.watermark (source, last_value) VALUES (%s, %s)
                                ON CONFLICT (source) DO UPDATE SET last_value = GREATEST(ops.watermark.last_value,
                                EXCLUDED.last_value), updated_at = now()""", (cfg.name, interval_end.isoformat()))
     finally:
         conn.close()
-    log.info("%s batch %s: %d in, %d loaded, %d quarantined (%.1f%%), %d new results, %d merged",
-             cfg.name, batch_id, rows_in, report.rows_loaded, report.rows_quarantined, 100 * report.rejection_rate,
-             new, merged)
+    log.info("%s batch %s: %d in, %d loaded (%d new results, %d merged duplicates, %d already known), "
+             "%d quarantined (%.1f%%, %d identity conflicts)", cfg.name, batch_id, rows_in, report.rows_loaded,
+             report.results_new, report.results_merged, report.rows_already_known, failed,
+             100 * report.rejection_rate, conflicts)
     if status == "failed":
         quarantined, data_docs = _threshold_context(url, batch_id)
         raise QuarantineThresholdExceeded(
@@ -210,142 +317,38 @@ def normalize_and_close(cfg: SourceConfig, url: str, batch_id: int) -> BatchRepo
     return report
 
 
+def normalize_and_close(cfg: SourceConfig, url: str, batch_id: int, progress: Progress | None = None) -> BatchReport:
+    """plan_chunks, every chunk in this process, close_and_report."""
+    started = time.monotonic()
+    progress = progress or Progress(f"{cfg.name} batch {batch_id}")
+    ranges = plan_chunks(cfg, url, batch_id)
+    progress.begin("normalize")
+    totals = LoadTotals()
+    conn = connect(url)
+    try:
+        for lo, hi in ranges:
+            with conn, conn.cursor() as cur:
+                progress.tick(normalize_chunk(cur, batch_id, lo, hi, totals))
+    finally:
+        conn.close()
+    progress.done()
+    return close_and_report(cfg, url, batch_id, totals, started)
+
+
 def run_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, end: dt.datetime | None = None,
               dag_id: str | None = None, run_id: str | None = None) -> BatchReport:
-    """All three steps in one call (CLI, tests, benchmarks)."""
-    batch_id = stage_batch(cfg, url, start, end, dag_id, run_id)
-    validate_and_quarantine(cfg, url, batch_id)
-    return normalize_and_close(cfg, url, batch_id)
+    """All three steps in one call (CLI `tthc source run`, tests, benchmarks).
 
-
-def _land_and_stage(cur, cfg: SourceConfig, batch_id: int, chunk: list[dict], ctx: CleanContext) -> None:
-    raw_rows, staged = [], []
-    for row in chunk:
-        text, row_hash = canonical_payload(row)
-        source_pk = "|".join(str(row.get(c)) for c in cfg.primary_key)
-        raw_rows.append((cfg.name, source_pk, row_hash, batch_id, text))
-        staged.append((source_pk, row_hash, row, clean_row(cfg, row, ctx)))
-    execute_values(cur, """INSERT INTO raw.source_row (source, source_pk, row_hash, batch_id, payload)
-                           VALUES %s ON CONFLICT DO NOTHING""", raw_rows, template="(%s, %s, %s, %s, %s::jsonb)",
-                   page_size=5000)
-    # Two identical rows in one batch (same key and content) are one landing.
-    unique = {(pk, h): (pk, h, row, cand) for pk, h, row, cand in staged}
-    buf = io.StringIO()
-    columns = ("batch_id", "source", "source_pk", "row_hash") + CANDIDATE_COLUMNS
-    for pk, h, _, cand in unique.values():
-        values = [batch_id, cfg.name, pk, h] + [
-            json.dumps(cand[c], ensure_ascii=False) if c == "clean_problems" else cand[c] for c in CANDIDATE_COLUMNS]
-        buf.write("\t".join(_copy_text(v) for v in values) + "\n")
-    buf.seek(0)
-    cur.copy_expert(f"COPY staging.result_candidate ({', '.join(columns)}) FROM STDIN", buf)
-
-
-def _copy_text(value) -> str:
-    if value is None:
-        return r"\N"
-    text = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def normalize_batch(cur, cfg: SourceConfig, batch_id: int) -> tuple[int, int]:
-    """Valid candidates → core.holder / core.result / core.result_source. Returns (new results, merged).
-
-    A result a row says was signed electronically when issued (staging signed_copy) becomes
-    born_digital, is_signed, digitized on its issue day (00:00 +07:00), with its e-copy in copy_ref."""
-    cur.execute("ANALYZE staging.result_candidate")  # fresh statistics: the batch was just loaded
-    resolve_fuzzy_matches(cur, batch_id)
-    secret = Settings.from_env().holder_key_secret
-    cur.execute("""SELECT candidate_id, holder_kind, holder_id_type, holder_id_value, holder_name
-                   FROM staging.result_candidate WHERE batch_id = %s AND holder_id_value IS NOT NULL
-                   AND failed_checks IS NULL""", (batch_id,))
-    holders = {}
-    for cid, kind, id_type, id_value, name in cur.fetchall():
-        holders[(id_type, id_value)] = (holder_key(id_type, id_value, secret), kind, name)
-    if holders:
-        execute_values(cur, """INSERT INTO core.holder (holder_key, kind, display_name) VALUES %s
-                               ON CONFLICT (holder_key) DO NOTHING""", list(holders.values()), page_size=5000)
-        execute_values(cur, """INSERT INTO core.holder_identity (holder_id, id_type, id_value)
-                               SELECT h.holder_id, v.id_type, v.id_value
-                               FROM (VALUES %s) AS v(holder_key, id_type, id_value)
-                               JOIN core.holder h ON h.holder_key = v.holder_key
-                               ON CONFLICT DO NOTHING""",
-                       [(key, t, v) for (t, v), (key, _, _) in holders.items()], page_size=5000)
-    cur.execute("CREATE TEMP TABLE IF NOT EXISTS tmp_holder_key (id_type text, id_value text, holder_key text) ON COMMIT DROP")
-    cur.execute("TRUNCATE tmp_holder_key")
-    if holders:
-        execute_values(cur, "INSERT INTO tmp_holder_key VALUES %s",
-                       [(t, v, key) for (t, v), (key, _, _) in holders.items()], page_size=5000)
-    cur.execute("ANALYZE tmp_holder_key")
-    # One row per natural key within the batch (exact duplicates merge here; the rest merges in the upsert).
-    cur.execute("""
-        WITH valid AS (
-            SELECT DISTINCT ON (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date) c.*,
-                   min(c.source_recorded_at) OVER w AS first_recorded_at,
-                   -- born digital: any row of the result says it was signed when issued (NULL = not stated)
-                   coalesce(bool_or(c.signed_copy) OVER w, false) AS signed,
-                   min(c.signed_copy_ref) FILTER (WHERE c.signed_copy) OVER w AS signed_ref
-            FROM staging.result_candidate c
-            WHERE c.batch_id = %(batch)s AND c.failed_checks IS NULL
-            WINDOW w AS (PARTITION BY c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
-            ORDER BY c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date, c.source_pk
-        ), successor AS (
-            SELECT DISTINCT ON (old_unit_key) old_unit_key, new_unit_key
-            FROM core.unit_crosswalk ORDER BY old_unit_key, new_unit_key
-        ), upserted AS (
-            INSERT INTO core.result AS r (procedure_code, agency_id, issuing_unit_key, successor_unit_key, holder_id,
-                                          holder_name_key, doc_book, doc_number, issue_date, valid_until, revoked_on,
-                                          copy_kind, recorded_at, is_signed, digitized_at, copy_ref)
-            SELECT v.document_type, v.agency_id, v.unit_key, s.new_unit_key, h.holder_id, v.holder_name_key,
-                   v.doc_book, v.doc_number,
-                   v.issue_date,
-                   CASE WHEN p.is_permanent THEN NULL
-                        ELSE coalesce(v.extended_until, (v.issue_date + make_interval(months =>
-                             p.validity_months + coalesce(p.extension_months, 0)
-                                                 * least(coalesce(v.extensions, 0), p.max_extensions)))::date)
-                   END,
-                   v.revoked_on, CASE WHEN v.signed THEN 'born_digital' ELSE 'data_only' END, v.first_recorded_at,
-                   -- a signed result is on the province system, digitized, from the day it was issued
-                   v.signed, CASE WHEN v.signed THEN v.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh' END,
-                   v.signed_ref
-            FROM valid v
-            JOIN core.procedure p ON p.code = v.document_type
-            LEFT JOIN successor s ON s.old_unit_key = v.unit_key
-            LEFT JOIN tmp_holder_key k ON k.id_type = v.holder_id_type AND k.id_value = v.holder_id_value
-            LEFT JOIN core.holder h ON h.holder_key = k.holder_key
-            ON CONFLICT (agency_id, procedure_code, doc_book, doc_number, issue_date) DO UPDATE
-            SET holder_id = coalesce(r.holder_id, EXCLUDED.holder_id),
-                holder_name_key = coalesce(r.holder_name_key, EXCLUDED.holder_name_key),
-                revoked_on = coalesce(EXCLUDED.revoked_on, r.revoked_on),
-                valid_until = EXCLUDED.valid_until,
-                -- first time any source held it (least() skips NULLs)
-                recorded_at = least(r.recorded_at, EXCLUDED.recorded_at),
-                -- never downgrade a copy: scan > born_digital > what it was; signed if either says so;
-                -- digitized at the earliest of the two
-                copy_kind = CASE WHEN 'scan' IN (r.copy_kind, EXCLUDED.copy_kind) THEN 'scan'
-                                 WHEN 'born_digital' IN (r.copy_kind, EXCLUDED.copy_kind) THEN 'born_digital'
-                                 ELSE r.copy_kind END,
-                is_signed = r.is_signed OR EXCLUDED.is_signed,
-                digitized_at = least(r.digitized_at, EXCLUDED.digitized_at),
-                copy_ref = coalesce(r.copy_ref, EXCLUDED.copy_ref),
-                updated_at = CASE WHEN (r.holder_id, r.revoked_on, r.valid_until, r.is_signed, r.digitized_at, r.copy_ref)
-                                       IS DISTINCT FROM (coalesce(r.holder_id, EXCLUDED.holder_id),
-                                                         coalesce(EXCLUDED.revoked_on, r.revoked_on), EXCLUDED.valid_until,
-                                                         r.is_signed OR EXCLUDED.is_signed,
-                                                         least(r.digitized_at, EXCLUDED.digitized_at),
-                                                         coalesce(r.copy_ref, EXCLUDED.copy_ref))
-                                  THEN now() ELSE r.updated_at END
-            RETURNING (xmax = 0) AS inserted
-        )
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted""",
-                {"batch": batch_id})
-    new, merged = cur.fetchone()
-    # Lineage through core.result's unique natural-key index (a separate statement plans far better).
-    cur.execute("""
-        INSERT INTO core.result_source (result_id, source, source_pk, row_hash, batch_id, match_rule)
-        SELECT r.result_id, c.source, c.source_pk, c.row_hash, c.batch_id, c.match_rule
-        FROM staging.result_candidate c
-        JOIN core.result r ON (r.agency_id, r.procedure_code, r.doc_book, r.doc_number, r.issue_date)
-                            = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
-        WHERE c.batch_id = %s AND c.failed_checks IS NULL
-        ON CONFLICT DO NOTHING""", (batch_id,))
-    return new, merged
+    Two runs of one source at once take turns: a session advisory lock on the source name is held
+    for the whole run (the DAG runs one interval at a time already: max_active_runs=1)."""
+    lock = connect(url)
+    try:
+        with lock.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"tthc.source:{cfg.name}",))
+        lock.commit()
+        batch_id = stage_batch(cfg, url, start, end, dag_id, run_id)
+        progress = Progress(f"{cfg.name} batch {batch_id}")
+        validate_and_quarantine(cfg, url, batch_id)
+        return normalize_and_close(cfg, url, batch_id, progress)
+    finally:
+        lock.close()  # ends the session: the lock goes with it

@@ -20,21 +20,30 @@ The mapping tables are data files (``charmaps/tcvn3.tsv``, ``charmaps/vni.tsv``)
 loaded once through :mod:`importlib.resources`.
 
 **TCVN3 and uppercase.** The ordinary TCVN3 font only has lowercase toned letters
-plus the uppercase ``Ă Â Đ Ê Ô Ơ Ư``. Capital toned letters (``Á``, ``Ấ``, ``Ễ`` …)
-were typed with a separate uppercase font (``.VnTimeH``) that reuses the *same byte
-values*, so the bytes alone cannot tell ``ấ`` from ``Ấ``. :func:`encode` therefore
-writes an uppercase toned letter that TCVN3 lacks as the byte of its lowercase form,
-as legacy data really did, and :func:`decode` returns the lowercase letter. A
-round trip is exact for lowercase text and for the seven uppercase letters above;
-for other capitals it is exact up to case (``"Ánh"`` -> ``"¸nh"`` -> ``"ánh"``).
-Unaccented capitals (``A``, ``E`` …) are plain ASCII and round-trip exactly. VNI has
-full uppercase and round-trips exactly.
+plus the uppercase ``Ă Â Đ Ê Ô Ơ Ư``. Legacy data wrote the other capitals two ways, and
+:func:`decode` reads both:
+
+* with the uppercase font (``.VnTimeH``), which reuses the *same byte values*: the bytes
+  alone cannot tell ``ấ`` from ``Ấ``, so a toned letter inside an otherwise uppercase word
+  (two or more capitals, no lowercase ASCII: ``"NGUYÔN"``) is read as a capital
+  (``"NGUYỄN"``); elsewhere it stays lowercase;
+* as the plain capital followed by the toned lowercase letter (``"¦øng"`` for ``"Ứng"``,
+  ``"Yý"`` for ``"Ý"``, ``"I×"`` for ``"Ì"``): the pair is read as the one toned capital.
+
+:func:`encode` writes an uppercase toned letter that TCVN3 lacks as the byte of its
+lowercase form. A round trip is exact for lowercase text and for the seven uppercase
+letters above; for other capitals it is exact up to case (``"Ánh"`` -> ``"¸nh"`` ->
+``"ánh"``). Unaccented capitals (``A``, ``E`` …) are plain ASCII and round-trip exactly.
+VNI has full uppercase and round-trips exactly.
 
 **Detection is a heuristic.** Some strings are valid in two encodings at once (the
 TCVN3 bytes of ``"Ngụ Bỏ Lờ"`` read as windows-1252 are the Unicode string
 ``"Ngô Bá Lê"``). :func:`detect` decodes a value each way and scores how many of
-its words are well-formed Vietnamese syllables; ties go to ``"unicode"`` so that
-already-Unicode text is never mangled. Prefer a declared encoding when the source
+its words are well-formed Vietnamese syllables, by the spelling rules (a stop coda
+c/ch/p/t takes only sắc or nặng; ``ngh``/``gh``/``k`` only before i/e/ê(/y); no ``qu``
+before o/u; ``ă`` and ``â`` need a coda; ch/nh codas only after a/ê/i(/y); no ``ec``), so
+``"Quèc"``, ``"Léc"``, ``"Vâ"``, ``"Nghóa"`` read as TCVN3 (Quốc, Lộc, Vũ, Nghĩa);
+ties go to ``"unicode"`` so that already-Unicode text is never mangled. Prefer a declared encoding when the source
 has one.
 """
 
@@ -146,7 +155,44 @@ def decode(text: str | bytes, scheme: Scheme) -> str:
         assert t.decode_re is not None
         m = t.to_unicode
         out = t.decode_re.sub(lambda mo: m[mo.group(0)], text)
-    return unicodedata.normalize("NFC", out)
+    out = unicodedata.normalize("NFC", out)
+    if scheme == "tcvn3" and not out.isascii():
+        out = _tcvn3_capitals(out)
+    return out
+
+
+def _untoned(ch: str) -> str:
+    """The letter without its tone mark (vowel marks kept): 'ứ' -> 'ư'."""
+    return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", ch) if c not in _TONE_MARKS))
+
+
+def _is_toned_lower(ch: str) -> bool:
+    return ch.islower() and not ch.isascii() and any(c in _TONE_MARKS for c in unicodedata.normalize("NFD", ch))
+
+
+_CAPITAL_PAIR = re.compile(r"([A-ZĂÂĐÊÔƠƯ])(\w)")
+_WORD = re.compile(r"\w+")
+
+
+def _tcvn3_capitals(text: str) -> str:
+    """Toned capitals in both legacy conventions (module docstring): 'Ư'+'ứ' -> 'Ứ'; 'NGUYễN' -> 'NGUYỄN'."""
+    def pair(m: re.Match) -> str:
+        cap, low = m.group(1), m.group(2)
+        if _is_toned_lower(low) and _untoned(low) == cap.lower():
+            return low.upper()
+        return m.group(0)
+
+    text = _CAPITAL_PAIR.sub(pair, text)
+
+    def word(m: re.Match) -> str:
+        w = m.group(0)
+        ascii_letters = [c for c in w if c.isascii() and c.isalpha()]
+        if (sum(c.isupper() for c in w) >= 2 and not any(c.islower() for c in ascii_letters)
+                and any(_is_toned_lower(c) for c in w)):
+            return w.upper()
+        return w
+
+    return _WORD.sub(word, text)
 
 
 # --------------------------------------------------------------------------- detection
@@ -163,7 +209,32 @@ _NUCLEI = (
 ).split()
 _NUCLEUS = "(?:" + "|".join(sorted(_NUCLEI, key=len, reverse=True)) + ")"
 _CODA = r"(?:ch|ng|nh|[cmnpt])"
-_SYLLABLE_RE = re.compile(rf"^{_ONSET}?{_NUCLEUS}{_CODA}?$")
+_SYLLABLE_RE = re.compile(rf"^(?P<onset>{_ONSET})?(?P<nucleus>{_NUCLEUS})(?P<coda>{_CODA})?$")
+_FRONT = ("i", "e", "ê")
+
+
+def _spelling_ok(onset: str, nucleus: str, coda: str, tone: str | None) -> bool:
+    """Vietnamese spelling rules a well-formed syllable also obeys (they break encoding ties)."""
+    if coda in ("c", "ch", "p", "t") and tone not in ("\u0301", "\u0323"):
+        return False  # a stop coda takes only sắc or nặng
+    first = nucleus[0]
+    if onset in ("ngh", "gh") and first not in _FRONT:
+        return False
+    if onset == "k" and first not in _FRONT + ("y",):
+        return False
+    if onset in ("c", "ng") and first in _FRONT + ("y",):
+        return False
+    if onset == "qu" and first in ("o", "u"):
+        return False
+    if nucleus in ("ă", "â") and not coda:
+        return False
+    if coda == "ch" and nucleus[-1] not in ("a", "ê", "i"):
+        return False
+    if coda == "nh" and nucleus[-1] not in ("a", "ê", "i", "y"):
+        return False
+    if nucleus == "e" and coda == "c":
+        return False
+    return True
 _TOKEN_SPLIT_RE = re.compile(r"[\s0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]+")
 
 
@@ -177,6 +248,7 @@ def _is_vietnamese_char(ch: str) -> bool:
     return len(decomp) > 1 and decomp[0].isascii() and decomp[0].isalpha() and all(c in _VN_MARKS for c in decomp[1:])
 
 
+@lru_cache(maxsize=1 << 16)  # syllables repeat: a few thousand cover most names
 def _valid_word(word: str) -> bool:
     """Is ``word`` a well-formed Vietnamese syllable (or an unaccented ASCII word)?"""
     if not (word.islower() or word.isupper() or word.istitle()):
@@ -185,9 +257,11 @@ def _valid_word(word: str) -> bool:
         return word.isalpha()
     base_chars: list[str] = []
     tones = 0
+    tone = None
     for ch in unicodedata.normalize("NFD", word.lower()):
         if ch in _TONE_MARKS:
             tones += 1
+            tone = ch
         elif ch in _VOWEL_MARKS:
             if not base_chars:
                 return False
@@ -198,7 +272,8 @@ def _valid_word(word: str) -> bool:
             return False
     if tones > 1:
         return False
-    return bool(_SYLLABLE_RE.match("".join(base_chars)))
+    m = _SYLLABLE_RE.match("".join(base_chars))
+    return bool(m) and _spelling_ok(m["onset"] or "", m["nucleus"], m["coda"] or "", tone)
 
 
 def _score(text: str) -> tuple[int, int]:
@@ -233,6 +308,43 @@ def detect(text: str | None) -> Detected:
         if not any(ch in t.legacy_chars for ch in text):
             continue
         valid, _ = _score(decode(text, scheme))  # type: ignore[arg-type]
+        if valid > best_valid:
+            best, best_valid = scheme, valid  # type: ignore[assignment]
+    return best
+
+
+@lru_cache(maxsize=1 << 16)
+def _profile(text: str) -> tuple[bool, bool, int, int, int | None, int | None]:
+    """(ascii, has Unicode-only Vietnamese letters, valid words as is, words, valid as VNI or None
+    when it has no VNI byte, valid as TCVN3 or None): what detect weighs, per distinct value."""
+    if text.isascii():
+        return True, False, 0, 0, None, None
+    if any(ord(ch) > 0xFF and _is_vietnamese_char(ch) for ch in text):
+        return False, True, 0, 0, None, None
+    valid, total = _score(text)
+    legacy = []
+    for scheme in ("vni", "tcvn3"):
+        t = _table(scheme)
+        legacy.append(_score(decode(text, scheme))[0] if any(ch in t.legacy_chars for ch in text) else None)
+    return False, False, valid, total, legacy[0], legacy[1]
+
+
+def detect_many(values) -> Detected:
+    """One guess over several values (a row's text columns), as :func:`detect` on their joined text,
+    with the work per distinct value cached."""
+    profiles = [_profile(str(v)) for v in values if v is not None and str(v) != ""]
+    if all(p[0] for p in profiles):
+        return "ascii"
+    if any(p[1] for p in profiles):
+        return "unicode"
+    best: Detected = "unicode"
+    best_valid = sum(p[2] for p in profiles)
+    if sum(p[3] for p in profiles) == 0:
+        return "unicode"
+    for i, scheme in ((4, "vni"), (5, "tcvn3")):
+        if all(p[i] is None for p in profiles):
+            continue
+        valid = sum(p[2] if p[i] is None else p[i] for p in profiles)
         if valid > best_valid:
             best, best_valid = scheme, valid  # type: ignore[assignment]
     return best
