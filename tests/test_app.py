@@ -19,6 +19,14 @@ from tthc.codes import CodeFormat
 from tthc.warehouse.db import fetch_all, transaction
 from tthc.warehouse.server import psycopg_kwargs
 
+
+def _slow_ok(fn):
+    """httpx's call with a timeout a loaded 2-core CI machine can meet (the province-wide progress query)."""
+    return lambda *args, **kwargs: fn(*args, **{"timeout": 60, **kwargs})
+
+
+http_get, http_post, http_request = _slow_ok(httpx.get), _slow_ok(httpx.post), _slow_ok(httpx.request)
+
 SECRET = "test-secret-" + "x" * 40
 
 
@@ -107,7 +115,7 @@ def test_role_endpoint_matrix(env):
     got, want = {}, {}
     for who, headers in creds.items():
         for i, (name, path) in enumerate(ENDPOINTS.items()):
-            r = httpx.get(env["base"] + path.format(**env), headers=headers, follow_redirects=False)
+            r = http_get(env["base"] + path.format(**env), headers=headers, follow_redirects=False)
             got[who, name] = r.status_code
             if who in UNAUTH:
                 want[who, name] = 303 if name.startswith("page_") else 401
@@ -127,7 +135,7 @@ def test_every_route_denies_without_credentials(env):
     for route in create_app().routes:
         for method in sorted(getattr(route, "methods", set()) - {"HEAD"}):
             path = route.path.replace("{code}", env["code_a"]).replace("{prefix}", "0123456789ab")
-            r = httpx.request(method, env["base"] + path, follow_redirects=False)
+            r = http_request(method, env["base"] + path, follow_redirects=False)
             if path == "/api/v1/health":
                 assert r.status_code == 200
             elif path in ("/dang-nhap", "/"):
@@ -142,20 +150,20 @@ def test_scoping_and_pii_in_responses(env):
     base, creds = env["base"], credentials(env)
     name, pid = env["holder"]
     own = f"{base}/api/v1/results/{env['code_a']}"
-    official = httpx.get(own, headers=creds["official"]).json()
+    official = http_get(own, headers=creds["official"]).json()
     assert official["holder"]["masked"] and name not in json.dumps(official, ensure_ascii=False)
     assert pid not in json.dumps(official) and official["holder"]["ids"][0]["value"].endswith(pid[-3:])
-    clear = httpx.get(own, headers=creds["official_pii"]).json()
+    clear = http_get(own, headers=creds["official_pii"]).json()
     assert clear["holder"]["name"] == name and clear["holder"]["ids"][0]["value"] == pid
     for who in ("analyst", "feed_key", "lookup_key"):
-        text = httpx.get(own, headers=creds[who]).text
+        text = http_get(own, headers=creds[who]).text
         assert name not in text and pid not in text and '"name":null' not in text.replace(" ", "")
         assert json.loads(text)["holder"].keys() == {"key", "kind"}
     # an official's search only ever returns its own unit's results, whatever the filter asks
     items = []
     cursor = None
     while True:
-        page = httpx.get(f"{base}/api/v1/results", headers=creds["official"],
+        page = http_get(f"{base}/api/v1/results", headers=creds["official"],
                          params={"limit": 7, **({"cursor": cursor} if cursor else {})}).json()
         items += page["items"]
         cursor = page["next_cursor"]
@@ -163,9 +171,9 @@ def test_scoping_and_pii_in_responses(env):
             break
     in_unit = fetch_all(env["url"], "SELECT count(*) FROM core.result WHERE issuing_unit_key = %s", (env["unit_a"],))[0][0]
     assert len(items) == in_unit > 0 and {i["issuing_unit"]["key"] for i in items} == {env["unit_a"]}
-    other = httpx.get(f"{base}/api/v1/results", headers=creds["official"], params={"unit": env["unit_b"]}).json()
+    other = http_get(f"{base}/api/v1/results", headers=creds["official"], params={"unit": env["unit_b"]}).json()
     assert other["items"] == []
-    progress = httpx.get(f"{base}/api/v1/progress", headers=creds["official"], params={"as_of": "2025-12-31"}).json()
+    progress = http_get(f"{base}/api/v1/progress", headers=creds["official"], params={"as_of": "2025-12-31"}).json()
     assert progress["items"] and {i["unit_key"] for i in progress["items"]} == {env["unit_a"]}
 
 
@@ -186,7 +194,7 @@ def test_injection_attempts_in_every_filter(env):
     for path, param in targets:
         for value in INJECTIONS:
             for who in ("official", "feed_key"):
-                r = httpx.get(base + path, params={param: value}, headers=creds[who])
+                r = http_get(base + path, params={param: value}, headers=creds[who])
                 assert r.status_code in (200, 403, 404, 422), (path, param, value, r.status_code)
                 assert pid not in r.text
                 if r.status_code == 200 and path == "/api/v1/results":
@@ -194,7 +202,7 @@ def test_injection_attempts_in_every_filter(env):
                 if r.status_code == 200 and who == "official" and path.startswith("/api/v1/results"):
                     assert all(i["issuing_unit"]["key"] == env["unit_a"] for i in r.json()["items"])
     for value in INJECTIONS:
-        r = httpx.get(f"{base}/api/v1/results/{value}", headers=creds["official"])
+        r = http_get(f"{base}/api/v1/results/{value}", headers=creds["official"])
         assert r.status_code in (404, 422) and pid not in r.text
     after = fetch_all(env["url"], "SELECT count(*), md5(string_agg(result_code, ',' ORDER BY result_code)) FROM core.result")
     assert after == before
@@ -205,19 +213,19 @@ def test_mistyped_code_gets_its_likely_intended_code(env):
     code = env["code_a"]
     i = code.rfind("-") - 1                         # the serial's last digit
     typo = code[:i] + ("7" if code[i] != "7" else "3") + code[i + 1:]
-    r = httpx.get(f"{base}/api/v1/results/{typo}", headers=creds["official"])
+    r = http_get(f"{base}/api/v1/results/{typo}", headers=creds["official"])
     assert r.status_code == 422 and r.json()["detail"] == "mã không hợp lệ" and code in r.json()["suggestions"]
     # the suggestion never reveals a code of another unit
     j = env["code_b"].rfind("-") - 1
     typo_b = env["code_b"][:j] + ("7" if env["code_b"][j] != "7" else "3") + env["code_b"][j + 1:]
-    assert env["code_b"] not in httpx.get(f"{base}/api/v1/results/{typo_b}", headers=creds["official"]).text
-    page = httpx.get(f"{base}/tra-cuu", params={"ma": typo.lower()}, headers=creds["official"])
+    assert env["code_b"] not in http_get(f"{base}/api/v1/results/{typo_b}", headers=creds["official"]).text
+    page = http_get(f"{base}/tra-cuu", params={"ma": typo.lower()}, headers=creds["official"])
     assert page.status_code == 422 and "Mã không hợp lệ" in page.text and code in page.text
     agency, type_, year = code.split("-")[:3]
     unknown = CodeFormat().render(agency, type_, int(year), 999999)        # well formed, never allocated
-    r = httpx.get(f"{base}/api/v1/results/{unknown}", headers=creds["official"])
+    r = http_get(f"{base}/api/v1/results/{unknown}", headers=creds["official"])
     assert r.status_code == 404 and unknown in r.json()["detail"]
-    bad = httpx.get(f"{base}/api/v1/results", params={"year": "abc"}, headers=creds["official"])
+    bad = http_get(f"{base}/api/v1/results", params={"year": "abc"}, headers=creds["official"])
     assert bad.status_code == 422 and "year" in bad.json()["detail"]
 
 
@@ -225,9 +233,9 @@ def test_pii_reads_are_audited_and_the_audit_is_append_only(env):
     base, creds, url = env["base"], credentials(env), env["url"]
     code = env["code_a"]
     n0 = fetch_all(url, "SELECT count(*) FROM app.audit_log WHERE object_id = %s", (code,))[0][0]
-    httpx.get(f"{base}/api/v1/results/{code}", headers={**creds["official_pii"], "User-Agent": "audit-test"})
-    httpx.get(f"{base}/api/v1/results/{code}", headers=creds["official"])      # masked: no PII left
-    httpx.get(f"{base}/api/v1/results/{code}", headers=creds["analyst"])
+    http_get(f"{base}/api/v1/results/{code}", headers={**creds["official_pii"], "User-Agent": "audit-test"})
+    http_get(f"{base}/api/v1/results/{code}", headers=creds["official"])      # masked: no PII left
+    http_get(f"{base}/api/v1/results/{code}", headers=creds["analyst"])
     rows = fetch_all(url, """SELECT username, role, via, client_addr, user_agent, action FROM app.audit_log
                              WHERE object_id = %s ORDER BY audit_id""", (code,))
     assert len(rows) == n0 + 1
@@ -272,7 +280,7 @@ def test_app_connects_as_its_least_privilege_role(env):
 
 def test_copy_is_hash_checked_audited_and_never_served_when_altered(env):
     base, creds, url, code = env["base"], credentials(env), env["url"], env["code_a"]
-    r = httpx.get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
+    r = http_get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert hashlib.sha256(r.content).hexdigest() == r.headers["x-content-sha256"]
     assert r.headers["x-signature-status"] == "unsigned"
@@ -280,10 +288,10 @@ def test_copy_is_hash_checked_audited_and_never_served_when_altered(env):
     original = path.read_bytes()
     try:
         path.write_bytes(original + b"%% altered in the archive\n")
-        r = httpx.get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
+        r = http_get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
         assert r.status_code == 409 and r.headers["content-type"].startswith("application/json")
         assert b"%PDF" not in r.content and "SHA-256" in r.json()["detail"]
-        page = httpx.get(f"{base}/ket-qua/{code}/ban-sao", cookies={"tthc_session": env["tokens"]["canbo.pii"]})
+        page = http_get(f"{base}/ket-qua/{code}/ban-sao", cookies={"tthc_session": env["tokens"]["canbo.pii"]})
         assert page.status_code == 409 and "không khớp mã băm" in page.text and b"%PDF" not in page.content
     finally:
         path.write_bytes(original)
@@ -309,37 +317,37 @@ def test_copy_archived_in_s3_is_checked_the_same_way(env, s3):
                                                   linked_at)
                        SELECT %s, %s, 'application/pdf', 1, result_id, 'natural_key', now()
                        FROM core.result WHERE result_code = %s""", (sha, f"s3://archive/sha256/{sha}.pdf", code))
-    r = httpx.get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
+    r = http_get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
     assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == sha
     client.put_object(Bucket="archive", Key=f"sha256/{sha}.pdf", Body=data[:-10])     # altered in the bucket
-    r = httpx.get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
+    r = http_get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
     assert r.status_code == 409 and b"%PDF" not in r.content
     client.delete_object(Bucket="archive", Key=f"sha256/{sha}.pdf")                   # gone from the bucket
-    r = httpx.get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
+    r = http_get(f"{base}/api/v1/results/{code}/copy", headers=creds["official_pii"])
     assert r.status_code == 409 and "không đọc được" in r.json()["detail"]
 
 
 def test_revocation_and_disabling_take_effect_at_once(env):
     base, url = env["base"], env["url"]
     admin = {"Authorization": f"Bearer {env['tokens']['admin']}"}
-    made = httpx.post(f"{base}/api/v1/admin/keys", headers=admin,
+    made = http_post(f"{base}/api/v1/admin/keys", headers=admin,
                       data={"account": "motcua", "name": "short-lived", "scopes": "results:read"})
     assert made.status_code == 201
     key = made.json()["key"]
-    assert httpx.get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": key}).status_code == 200
+    assert http_get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": key}).status_code == 200
     assert httpx.delete(f"{base}/api/v1/admin/keys/{made.json()['prefix']}", headers=admin).status_code == 200
-    assert httpx.get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": key}).status_code == 401
+    assert http_get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": key}).status_code == 401
     assert fetch_all(url, "SELECT secret_sha256 <> %s FROM app.api_key WHERE prefix = %s",
                      (key, made.json()["prefix"]))[0][0]            # only the hash is stored
-    r = httpx.post(f"{base}/api/v1/admin/accounts", headers=admin, data={
+    r = http_post(f"{base}/api/v1/admin/accounts", headers=admin, data={
         "username": "canbo.tam", "role": "official", "display_name": "Tạm", "password": PASSWORD,
         "units": env["unit_b"]})
     assert r.status_code == 201
     token = login(base, "canbo.tam")
-    assert httpx.get(f"{base}/api/v1/results/{env['code_b']}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert http_get(f"{base}/api/v1/results/{env['code_b']}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     with transaction(url) as cur:
         cur.execute("UPDATE app.account SET disabled_at = now(), updated_at = now() WHERE username = 'canbo.tam'")
-    assert httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert http_get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
 def set_cookie(response, name):
@@ -371,45 +379,45 @@ def test_throttling_csrf_and_cookie_flags(env):
                 assert "httponly" in header and "samesite=strict" in header and "secure" in header, header
             session = {"tthc_session": set_cookie(ok, "tthc_session")}
             # a state-changing API call on the session cookie needs the CSRF header
-            no = httpx.post(base + "/api/v1/admin/keys", cookies=session,
+            no = http_post(base + "/api/v1/admin/keys", cookies=session,
                             data={"account": "motcua", "name": "x", "scopes": "results:read"})
             assert no.status_code == 403
-            yes = httpx.post(base + "/api/v1/admin/keys", cookies={**session, "tthc_csrf": csrf},
+            yes = http_post(base + "/api/v1/admin/keys", cookies={**session, "tthc_csrf": csrf},
                              headers={"X-CSRF-Token": csrf}, data={"account": "motcua", "name": "x",
                                                                    "scopes": "results:read"})
             assert yes.status_code == 201
         for _ in range(3):
-            assert httpx.post(base + "/api/v1/token", data={"username": "canbo.a", "password": "wrong-password"}
+            assert http_post(base + "/api/v1/token", data={"username": "canbo.a", "password": "wrong-password"}
                               ).status_code == 401
-        r = httpx.post(base + "/api/v1/token", data={"username": "canbo.a", "password": PASSWORD})
+        r = http_post(base + "/api/v1/token", data={"username": "canbo.a", "password": PASSWORD})
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0      # even the right password, for now
-        assert httpx.post(base + "/api/v1/token", data={"username": "canbo.pii", "password": PASSWORD}).status_code == 200
+        assert http_post(base + "/api/v1/token", data={"username": "canbo.pii", "password": PASSWORD}).status_code == 200
         for _ in range(12):                                                     # bad keys: per client address
-            httpx.get(base + "/api/v1/units", headers={"X-API-Key": "tthc_000000000000_" + "B" * 43})
-        assert httpx.get(base + "/api/v1/units", headers={"X-API-Key": env["keys"]["feed"]}).status_code == 429
+            http_get(base + "/api/v1/units", headers={"X-API-Key": "tthc_000000000000_" + "B" * 43})
+        assert http_get(base + "/api/v1/units", headers={"X-API-Key": env["keys"]["feed"]}).status_code == 429
     assert fetch_all(env["url"], "SELECT count(*) FROM app.auth_failure WHERE bucket = 'user:canbo.a'")[0][0] >= 3
 
 
 def test_pages_render_in_vietnamese(env):
     base = env["base"]
     cookies = {"tthc_session": env["tokens"]["canbo.pii"]}
-    page = httpx.get(f"{base}/ket-qua/{env['code_a']}", cookies=cookies)
+    page = http_get(f"{base}/ket-qua/{env['code_a']}", cookies=cookies)
     assert page.status_code == 200 and "Tình trạng hôm nay" in page.text and env["holder"][0] in page.text
-    stats = httpx.get(f"{base}/thong-ke", params={"as_of": "2025-12-31"}, cookies=cookies)
+    stats = http_get(f"{base}/thong-ke", params={"as_of": "2025-12-31"}, cookies=cookies)
     assert stats.status_code == 200 and "<svg" in stats.text and env["unit_a"] in stats.text
-    successor = httpx.get(f"{base}/thong-ke", params={"as_of": "2025-12-31", "view": "successor"},
+    successor = http_get(f"{base}/thong-ke", params={"as_of": "2025-12-31", "view": "successor"},
                           cookies={"tthc_session": env["tokens"]["phantich"]})
     assert successor.status_code == 200 and "post2025/" in successor.text
-    snapshots = httpx.get(f"{base}/thong-ke/anh-chup", params={"unit": env["unit_a"]}, cookies=cookies)
+    snapshots = http_get(f"{base}/thong-ke/anh-chup", params={"unit": env["unit_a"]}, cookies=cookies)
     assert snapshots.status_code == 200 and "31/12/2025" in snapshots.text
     for fmt, magic in (("csv", "\ufeff".encode()), ("xlsx", b"PK")):
-        r = httpx.get(f"{base}/thong-ke/xuat", params={"bang": "progress", "dinh_dang": fmt, "as_of": "2025-12-31"},
+        r = http_get(f"{base}/thong-ke/xuat", params={"bang": "progress", "dinh_dang": fmt, "as_of": "2025-12-31"},
                       cookies=cookies)
         assert r.status_code == 200 and r.content.startswith(magic)
-    queue = httpx.get(f"{base}/thong-ke/hang-doi", params={"unit": env["unit_a"]}, cookies=cookies)
+    queue = http_get(f"{base}/thong-ke/hang-doi", params={"unit": env["unit_a"]}, cookies=cookies)
     assert queue.status_code == 200 and "thứ tự ưu tiên" in queue.text
-    assert httpx.get(f"{base}/van-hanh", cookies=cookies).status_code == 200
-    assert httpx.get(f"{base}/api/v1/docs", cookies=cookies).status_code == 200
+    assert http_get(f"{base}/van-hanh", cookies=cookies).status_code == 200
+    assert http_get(f"{base}/api/v1/docs", cookies=cookies).status_code == 200
 
 
 def test_admin_command_line_and_security_headers(env):
@@ -424,9 +432,9 @@ def test_admin_command_line_and_security_headers(env):
     out = run("create-key", "motcua", "--name", "cli", "--scopes", "results:read")
     assert out.returncode == 0, out.stderr
     made = json.loads(out.stdout)
-    assert httpx.get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": made["key"]}).status_code == 200
+    assert http_get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": made["key"]}).status_code == 200
     assert run("revoke-key", made["prefix"]).returncode == 0
-    assert httpx.get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": made["key"]}).status_code == 401
+    assert http_get(f"{base}/api/v1/results/{env['code_a']}", headers={"X-API-Key": made["key"]}).status_code == 401
     bad = run("create-key", "motcua", "--name", "x", "--scopes", "everything")
     assert bad.returncode == 1 and "không hợp lệ" in bad.stderr
     assert run("add-user", "canbo.cli", "--role", "official", "--name", "CLI", "--units", env["unit_b"],
@@ -435,7 +443,7 @@ def test_admin_command_line_and_security_headers(env):
     nowhere = run("add-user", "canbo.x", "--role", "official", "--name", "X", "--units", "pre2025/commune/1",
                   "--password-env", "NEW_PW")
     assert nowhere.returncode == 1 and "đơn vị không tồn tại" in nowhere.stderr
-    r = httpx.get(f"{base}/dang-nhap")
+    r = http_get(f"{base}/dang-nhap")
     assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
-    assert httpx.get(f"{base}/api/v1/health").headers["cache-control"] == "no-store"
+    assert http_get(f"{base}/api/v1/health").headers["cache-control"] == "no-store"
