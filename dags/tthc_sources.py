@@ -72,8 +72,15 @@ def build(spec):
             cfg = source_named(spec.source)
             return dataclasses.asdict(normalize_and_close(cfg, warehouse_url(), batch_id))
 
+        @task(outlets=[results])
+        def check_signed_copies() -> dict:
+            from tthc.born_digital import check_e_copies
+            from tthc.orchestration import warehouse_url
+
+            return check_e_copies(warehouse_url(), source=spec.source)
+
         batch_id = stage()
-        validate(batch_id) >> normalize(batch_id)
+        validate(batch_id) >> normalize(batch_id) >> check_signed_copies()
 
     return source_dag()
 

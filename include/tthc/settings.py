@@ -24,6 +24,9 @@ class Settings:
     inventory_dir: Path
     inventory_glob: str
     holder_key_secret: str
+    signed_copy_base: str
+    signed_copy_archive: str
+    signed_copy_trust_roots: tuple[Path, ...]
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -41,6 +44,16 @@ class Settings:
             inventory_glob=os.environ.get("TTHC_INVENTORY_GLOB", "inventory*.csv"),
             # Key of the HMAC that pseudonymizes personal IDs; override in production.
             holder_key_secret=os.environ.get("TTHC_HOLDER_KEY_SECRET", "dev-only-not-secret"),
+            # Born-digital copies: where a source's signed_copy_ref is resolved (folder, s3://bucket/prefix
+            # or http(s)://host/path), the write-once archive they are kept in, the CAs their signatures
+            # must chain to (os.pathsep-separated PEM files).
+            signed_copy_base=os.environ.get("TTHC_SIGNED_COPY_BASE") or str(demo_data_dir / "e_copies"),
+            signed_copy_archive=(os.environ.get("TTHC_SIGNED_COPY_ARCHIVE") or os.environ.get("TTHC_SCAN_ARCHIVE")
+                                 or str(local / "scan_archive")),
+            signed_copy_trust_roots=tuple(Path(p) for p in (
+                os.environ.get("TTHC_SIGNED_COPY_TRUST_ROOTS")
+                or os.environ.get("TTHC_SCAN_TRUST_ROOTS")
+                or str(demo_data_dir / "e_copies_ca" / "ca.pem")).split(os.pathsep) if p),
         )
 
 
