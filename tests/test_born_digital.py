@@ -5,17 +5,16 @@ unsigned and untrusted copies are quarantined and never count as signed or digit
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import hashlib
 import http.server
 import json
-import socket
 import sqlite3
 import textwrap
 import threading
 from pathlib import Path
 
-import boto3
 import pytest
 
 from tthc.born_digital import check_e_copies, resolve
@@ -30,30 +29,10 @@ from tthc.warehouse.db import fetch_all
 AS_OF = "2025-06-30"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def s3():
-    from moto.server import ThreadedMotoServer
-
-    mp = pytest.MonkeyPatch()
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        mp.setenv(key, value)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    mp.setenv("TTHC_S3_ENDPOINT_URL", endpoint)
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket="ecopies")
-    yield client
-    server.stop()
-    mp.undo()
+def s3(moto_s3):
+    moto_s3.create_bucket(Bucket="ecopies")
+    return moto_s3
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +55,7 @@ def pki(tmp_path_factory):
 
 def _signed(pki, text: str) -> bytes:
     return sign_copy(result_pdf([text]), key_path=pki.key_path, cert_path=pki.cert_path,
-                     signing_time=__import__("datetime").datetime(2024, 5, 2, 9, 0))
+                     signing_time=dt.datetime(2024, 5, 2, 9, 0))
 
 
 def _source(tmp_path, monkeypatch, refs: dict[str, str]):
