@@ -216,3 +216,15 @@ def test_demo_e_copies_are_checked_as_the_ground_truth_says(warehouse, tmp_path,
     assert got == {ref: expected[truth[ref]] for ref in got}
     assert report["checked"] == len(got) and report["verified"] == sum(v == "verified" for v in got.values())
     assert Path(out / "e_copies_ca" / "ca.pem").exists()
+
+
+def test_no_trust_roots_stops_before_recording_anything(warehouse, tmp_path, monkeypatch, pki):
+    cfg = _source(tmp_path, monkeypatch, {"1/2024/GPBLR": "gp/ok.pdf"})
+    run_batch(cfg, warehouse)
+    settings = dataclasses.replace(Settings.from_env(), signed_copy_base=str(tmp_path),
+                                   signed_copy_archive=str(tmp_path / "archive"),
+                                   signed_copy_trust_roots=(tmp_path / "nowhere.pem",))
+    with pytest.raises(FileNotFoundError, match="TTHC_SIGNED_COPY_TRUST_ROOTS: .*nowhere.pem"):
+        check_e_copies(warehouse, settings=settings)
+    assert fetch_all(warehouse, "SELECT count(*) FROM core.result_e_copy")[0][0] == 0
+    assert fetch_all(warehouse, "SELECT count(*) FROM ops.quarantine WHERE source = 'born_digital'")[0][0] == 0

@@ -105,7 +105,7 @@ def _candidates(cur, source: str | None, recheck: bool) -> list[tuple]:
     return cur.fetchall()
 
 
-def _check_one(result_code: str, ref: str, settings: Settings, s3: S3Options, archive) -> tuple[dict, bool]:
+def _check_one(ref: str, settings: Settings, s3: S3Options, archive) -> tuple[dict, bool]:
     """(row of core.result_e_copy, written to the archive). Never raises for one bad file."""
     row = {"copy_ref": ref, "source_uri": None, "sha256": None, "size_bytes": None, "archive_uri": None,
            "status": None, "reason": None, "signature_detail": None, "signed_at": None}
@@ -154,8 +154,10 @@ def check_e_copies(url: str, source: str | None = None, settings: Settings | Non
         with conn, conn.cursor() as cur:
             todo = _candidates(cur, source, recheck)
         log.info("born-digital check: %d signed e-copies to check (base %s)", len(todo), settings.signed_copy_base)
+        if todo:
+            _require_trust_roots(settings)
         for n, (result_id, result_code, ref) in enumerate(todo, 1):
-            row, written = _check_one(result_code, ref, settings, s3, archive)
+            row, written = _check_one(ref, settings, s3, archive)
             report.checked += 1
             report.archived += int(written)
             setattr(report, row["status"], getattr(report, row["status"]) + 1)
@@ -169,6 +171,15 @@ def check_e_copies(url: str, source: str | None = None, settings: Settings | Non
         conn.close()
     log.info("born-digital check: %s", report)
     return asdict(report)
+
+
+def _require_trust_roots(settings: Settings) -> None:
+    """Without its trust roots every signature would look untrusted and be recorded so: stop instead."""
+    roots = settings.signed_copy_trust_roots
+    bad = [str(p) for p in roots if not Path(p).is_file()]
+    if not roots or bad:
+        raise FileNotFoundError(f"TTHC_SIGNED_COPY_TRUST_ROOTS: trust root file(s) not found: {', '.join(bad) or 'none set'}"
+                                " (PEM files of the CAs that sign born-digital results)")
 
 
 def _record(cur, result_id: int, result_code: str, row: dict, written: bool) -> None:
