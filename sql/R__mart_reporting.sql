@@ -559,7 +559,10 @@ WITH version AS (
 ), pace AS (
     SELECT r.issuing_unit_key AS unit_key, count(*) AS n90
     FROM core.result r
-    WHERE r.copy_kind IN ('scan', 'born_digital') AND r.digitized_at >= now() - interval '90 days'
+    WHERE r.digitized_at >= now() - interval '90 days'
+      AND (r.copy_kind = 'scan'
+           OR (r.copy_kind = 'born_digital' AND EXISTS (SELECT 1 FROM core.result_e_copy e
+                                                        WHERE e.result_id = r.result_id AND e.status = 'verified')))
     GROUP BY 1
 ), final_target AS (
     SELECT DISTINCT ON (plan_code, level) plan_code, level, year, target_pct
