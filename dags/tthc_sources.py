@@ -78,7 +78,7 @@ def build(spec):
 
             return load(warehouse_url(), chunk["batch_id"], chunk["lo"], chunk["hi"])
 
-        @task(outlets=[results])
+        @task
         def close(batch_id: int, chunk_totals: list[dict]) -> dict:
             import dataclasses
 
@@ -93,10 +93,17 @@ def build(spec):
             cfg = source_named(spec.source)
             return dataclasses.asdict(close_and_report(cfg, warehouse_url(), batch_id, totals))
 
+        @task(outlets=[results])
+        def check_signed_copies() -> dict:
+            from tthc.born_digital import check_e_copies
+            from tthc.orchestration import warehouse_url
+
+            return check_e_copies(warehouse_url(), source=spec.source)
+
         batch_id = stage()
         chunks = plan(batch_id)
         validate(batch_id) >> chunks
-        close(batch_id, load_chunk.expand(chunk=chunks))
+        close(batch_id, load_chunk.expand(chunk=chunks)) >> check_signed_copies()
 
     return source_dag()
 

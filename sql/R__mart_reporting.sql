@@ -96,11 +96,16 @@ FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p
         SELECT r.issuing_unit_key AS unit_key, r.procedure_code, date_part('year', r.issue_date)::int AS issue_year,
                r.successor_unit_key AS succ_raw,
                count(*) FILTER (WHERE s.in_scope) AS known,
-               count(*) FILTER (WHERE s.in_scope AND r.copy_kind IN ('scan', 'born_digital') AND r.digitized_at < v_t) AS copies,
+               count(*) FILTER (WHERE s.in_scope AND r.digitized_at < v_t
+                                  AND (r.copy_kind = 'scan' OR (r.copy_kind = 'born_digital' AND ec.verified))) AS copies,
                count(*) FILTER (WHERE r.issue_date >= sf.required_from AND r.issue_date <= p_as_of) AS issued22,
-               count(*) FILTER (WHERE r.issue_date >= sf.required_from AND r.issue_date <= p_as_of AND r.is_signed) AS signed22
+               count(*) FILTER (WHERE r.issue_date >= sf.required_from AND r.issue_date <= p_as_of AND r.is_signed
+                                  AND (r.copy_ref IS NULL OR ec.verified)) AS signed22
         FROM core.result r
         JOIN sign_from sf ON sf.unit_key = r.issuing_unit_key
+        -- a source's signed e-copy counts only once its file was fetched and its signature verified
+        LEFT JOIN (SELECT e.result_id, true AS verified FROM core.result_e_copy e WHERE e.status = 'verified') ec
+               ON ec.result_id = r.result_id
         CROSS JOIN LATERAL (SELECT r.issue_date <= v_plan.issue_cutoff
                                    AND core.result_status(r.valid_until, r.revoked_on, v_plan.valid_after) = 'valid'
                                    AS in_scope) s
@@ -111,8 +116,11 @@ FOR v_plan IN SELECT p.plan_code, p.issue_cutoff, p.valid_after FROM core.plan p
         -- the few results another project digitized (partial index), with that project's date
         SELECT r.issuing_unit_key AS unit_key, r.procedure_code, date_part('year', r.issue_date)::int AS issue_year,
                r.successor_unit_key AS succ_raw, count(*) AS elsewhere,
-               count(*) FILTER (WHERE r.copy_kind IN ('scan', 'born_digital') AND r.digitized_at < v_t) AS elsewhere_copies
+               count(*) FILTER (WHERE r.digitized_at < v_t
+                                  AND (r.copy_kind = 'scan' OR (r.copy_kind = 'born_digital' AND ec.verified))) AS elsewhere_copies
         FROM core.result r
+        LEFT JOIN (SELECT e.result_id, true AS verified FROM core.result_e_copy e WHERE e.status = 'verified') ec
+               ON ec.result_id = r.result_id
         LEFT JOIN (SELECT x.external_ref, min(x.digitized_on) AS digitized_on
                    FROM core.external_digitization x GROUP BY x.external_ref) e ON e.external_ref = r.digitized_elsewhere
         WHERE r.digitized_elsewhere IS NOT NULL
@@ -261,11 +269,14 @@ WITH params AS (
     -- results issued from the plan's signing start (per level) to the as-of day and known by then:
     -- share digitally signed
     SELECT pu.plan_code, 'signed_share'::text AS indicator, ''::text AS unit_level,
-           count(*) FILTER (WHERE r.is_signed) AS numerator, count(*) AS denominator, NULL::bigint AS derived
+           count(*) FILTER (WHERE r.is_signed AND (r.copy_ref IS NULL OR ec.verified)) AS numerator,
+           count(*) AS denominator, NULL::bigint AS derived
     FROM mart.plan_unit pu
     CROSS JOIN params prm
     JOIN core.plan_signing_rule sr ON sr.plan_code = pu.plan_code AND sr.level = pu.level
     JOIN core.result r ON r.issuing_unit_key = pu.unit_key
+    LEFT JOIN (SELECT e.result_id, true AS verified FROM core.result_e_copy e WHERE e.status = 'verified') ec
+           ON ec.result_id = r.result_id
     WHERE p_signed AND r.issue_date BETWEEN sr.required_from AND prm.d
       AND coalesce(r.recorded_at, r.issue_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh') < prm.t
     GROUP BY pu.plan_code
@@ -289,6 +300,8 @@ WITH params AS (
             LEFT JOIN mart.result_copy_check c ON c.result_id = r.result_id
             WHERE h.holder_key = dz.holder_key
               AND ((r.copy_kind IN ('scan', 'born_digital')
+                    AND (r.copy_kind = 'scan' OR EXISTS (SELECT 1 FROM core.result_e_copy e
+                                                         WHERE e.result_id = r.result_id AND e.status = 'verified'))
                     AND r.digitized_at < dz.received_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh'
                     AND (c.result_id IS NULL
                          OR c.good_from < dz.received_date::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh'))
@@ -396,7 +409,10 @@ WITH recent AS (
       AND (r.copy_kind IS NULL OR r.copy_kind NOT IN ('scan', 'born_digital')
            -- a scan failing the copy rules with no compliant copy yet: scan it again
            OR (r.copy_kind = 'scan' AND EXISTS (SELECT 1 FROM mart.result_copy_check c
-                                                WHERE c.result_id = r.result_id AND c.good_from IS NULL)))
+                                                WHERE c.result_id = r.result_id AND c.good_from IS NULL))
+           -- a signed e-copy whose file is missing or whose signature does not verify
+           OR (r.copy_kind = 'born_digital' AND NOT EXISTS (SELECT 1 FROM core.result_e_copy e
+                                                            WHERE e.result_id = r.result_id AND e.status = 'verified')))
       AND r.digitized_elsewhere IS NULL
 )
 SELECT q.unit_key, u.name_vi AS unit_name, q.successor_unit_key,
@@ -405,7 +421,9 @@ SELECT q.unit_key, u.name_vi AS unit_name, q.successor_unit_key,
                                    q.result_code) AS queue_rank,
        q.priority_tier, q.result_code, q.procedure_code, q.doc_book, q.doc_number, q.issue_date,
        q.valid_until, q.remaining_days, q.copy_kind,
-       CASE WHEN q.copy_kind = 'scan' THEN 'Quét lại (bản quét không đạt Nghị định 30/2020)' ELSE 'Số hóa' END AS task_vi
+       CASE WHEN q.copy_kind = 'scan' THEN 'Quét lại (bản quét không đạt Nghị định 30/2020)'
+            WHEN q.copy_kind = 'born_digital' THEN 'Bổ sung bản điện tử ký số hợp lệ (tệp thiếu hoặc chữ ký không xác thực được)'
+            ELSE 'Số hóa' END AS task_vi
 FROM q JOIN core.admin_unit u ON u.unit_key = q.unit_key;
 COMMENT ON VIEW mart.work_queue IS 'Danh sách việc số hóa của từng đơn vị theo thứ tự ưu tiên của kế hoạch (vĩnh viễn → có hồ sơ 5 năm gần đây → thời hạn còn lại dài trước)';
 COMMENT ON COLUMN mart.work_queue.unit_key IS 'Khóa đơn vị cấp kết quả (mã cũ)';
@@ -541,7 +559,10 @@ WITH version AS (
 ), pace AS (
     SELECT r.issuing_unit_key AS unit_key, count(*) AS n90
     FROM core.result r
-    WHERE r.copy_kind IN ('scan', 'born_digital') AND r.digitized_at >= now() - interval '90 days'
+    WHERE r.digitized_at >= now() - interval '90 days'
+      AND (r.copy_kind = 'scan'
+           OR (r.copy_kind = 'born_digital' AND EXISTS (SELECT 1 FROM core.result_e_copy e
+                                                        WHERE e.result_id = r.result_id AND e.status = 'verified')))
     GROUP BY 1
 ), final_target AS (
     SELECT DISTINCT ON (plan_code, level) plan_code, level, year, target_pct

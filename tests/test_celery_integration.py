@@ -84,7 +84,7 @@ def test_celery_cluster_runs_the_ingestion_dag(make_database, demo_data, tmp_pat
     assert runs == {"celery_it": "success"}
     task_ids = [t[0] for t in tasks]
     # One load_chunk task instance per chunk (mapped): any worker of the cluster may take each.
-    assert sorted(set(task_ids)) == ["close", "load_chunk", "plan", "stage", "validate"], tasks
+    assert sorted(set(task_ids)) == ["check_signed_copies", "close", "load_chunk", "plan", "stage", "validate"], tasks
     for task_id, state, task_queue, hostname in tasks:
         assert state == "success", tasks
         assert task_queue == queue, f"{task_id} was not routed through this test's Celery queue: {tasks}"

@@ -935,7 +935,11 @@ def test_signing_has_its_own_stream(small_runs, tmp_path, monkeypatch):
     m = generate(out, seed=42, size=SMALL, scans=SCANS_SMALL)
     ref = json.loads((small_runs["a"] / "manifest.json").read_text(encoding="utf-8"))
     changed = {n for n, e in m["files"].items() if e["sha256"] != ref["files"][n]["sha256"]}
-    assert changed == {"civil_status.sqlite", "construction_permits.sqlite", "ground_truth.jsonl"}, changed
+    assert changed == {"civil_status.sqlite", "construction_permits.sqlite", "ground_truth.jsonl",
+                       "e_copies_truth.jsonl"}, changed
+    # ... and no signed e-copy is written (the demo CA is the same)
+    assert {n for n in ref["files"] if n not in m["files"]} == {n for n in ref["files"] if n.startswith("e_copies/")}
+    assert (out / "e_copies_truth.jsonl").read_text() == "" and "e_copies_ca/ca.pem" in m["files"]
     signed_cols = _signature_columns(small_runs["a"])
     unsigned_cols = _signature_columns(out)
     assert signed_cols.keys() == unsigned_cols.keys()
@@ -956,3 +960,30 @@ def test_signing_has_its_own_stream(small_runs, tmp_path, monkeypatch):
     a = [{k: v for k, v in g.items() if k not in strip} for g in read_gt(small_runs["a"])]
     b = [{k: v for k, v in g.items() if k not in strip} for g in read_gt(out)]
     assert a == b
+
+
+def test_e_copies_follow_the_ground_truth(demo, gt, manifest):
+    """One e-copy per signed result's reference: signed ones verify against the demo CA; the flawed
+    ones are missing, tampered or unsigned as e_copies_truth.jsonl says; the manifest counts them."""
+    from tthc.scans.legal import verify_signatures
+
+    truth = [json.loads(x) for x in (demo / "e_copies_truth.jsonl").read_text(encoding="utf-8").splitlines()]
+    by_ref = {g["e_copy_ref"]: g["result_id"] for g in results(gt) if g["e_copy_ref"]}
+    assert {t["e_copy_ref"]: t["result_id"] for t in truth} == by_ref
+    states = Counter(t["state"] for t in truth)
+    assert manifest["counts"]["sources"]["e_copies"] == {k: states.get(k, 0)
+                                                         for k in ("signed", "missing", "tampered", "unsigned")}
+    assert min(states["missing"], states["tampered"], states["unsigned"]) >= 1 and states["signed"] > 10 * 3
+    ca = [demo / "e_copies_ca" / "ca.pem"]
+    expected = {"signed": "valid", "tampered": "invalid", "unsigned": "unsigned"}
+    seen = Counter()
+    for t in truth:
+        path = demo / "e_copies" / t["e_copy_ref"]
+        assert path.exists() == (t["state"] != "missing"), t
+        if t["state"] == "missing" or seen[t["state"]] >= 5:
+            continue
+        seen[t["state"]] += 1
+        check = verify_signatures(path.read_bytes(), ca)
+        assert check.status == expected[t["state"]], (t, check.detail)
+        if t["state"] == "tampered":
+            assert "tampered" in check.detail

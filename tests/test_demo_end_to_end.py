@@ -84,6 +84,9 @@ def test_demo_runs_every_dag_and_is_repeatable(demo_env):
     assert plan_quarters <= set(reports), reports
     current = [r for r in reports if r not in plan_quarters]
     assert sorted(r.split("-")[0] for r in current) == ["month", "quarter", "year"], reports
+    # one report per period snapshotted
+    periods = {(r[0], r[1]) for r in state["snapshots"]}
+    assert len(reports) == len(periods), (reports, periods)
 
     second = _run_demo(env)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

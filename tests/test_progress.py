@@ -7,8 +7,9 @@ results the ground truth says were scanned (copy_kind='scan', digitized_at = the
 scanned_at and what it was, is_signed = true), exactly the contract of sql/V009__scan_documents.sql.
 
 Born-digital results (signed electronically when issued, from 2022 on) come through the real
-source pipeline: the ground truth's `signed_electronically` says which; they count as digitized
-from their issue day (00:00 +07:00) and as signed.
+source pipeline and the real signed-copy check: the ground truth's `signed_electronically` says
+which the sources claim, e_copies_truth.jsonl which of their files really verify; only those count
+as digitized from their issue day (00:00 +07:00) and as signed.
 """
 
 from __future__ import annotations
@@ -63,7 +64,19 @@ def loaded(make_database, demo, gt):
     url = make_database("progress")
     migrate(url)
     load_reference(url)
-    load_demo(url, demo)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TTHC_SIGNED_COPY_ARCHIVE", str(demo.parent / "e_copy_archive"))
+    for name in ("TTHC_SIGNED_COPY_BASE", "TTHC_SIGNED_COPY_TRUST_ROOTS", "TTHC_SCAN_TRUST_ROOTS"):
+        mp.delenv(name, raising=False)
+    try:
+        load_demo(url, demo)   # checks the demo's signed e-copies against its CA (embedded defaults)
+    finally:
+        mp.undo()
+    # which claimed e-copies really verify (the generator's truth: missing, tampered, unsigned ones do not)
+    states = {t["result_id"]: t["state"] for t in map(json.loads, (demo / "e_copies_truth.jsonl").open())}
+    for g in gt:
+        if g["kind"] == "result":
+            g["e_copy_verified"] = states.get(g["result_id"]) == "signed"
     # Simulated scan intake (see the module docstring).
     with transaction(url) as cur:
         for g in gt:
@@ -125,22 +138,28 @@ def scanned_at(g) -> dt.datetime | None:
     return min(scans) if scans else None
 
 
-def born_digital_at(g) -> dt.datetime | None:
-    """Signed electronically when issued: digitized from the issue day, 00:00 local time."""
-    if not g["signed_electronically"]:
+def born_digital_at(g, checked: bool = True) -> dt.datetime | None:
+    """Signed electronically when issued: digitized from the issue day, 00:00 local time, once its
+    file verified (checked=False: what the source claims, as core.result records it)."""
+    if not (g["e_copy_verified"] if checked else g["signed_electronically"]):
         return None
     return dt.datetime.combine(dt.date.fromisoformat(g["issue_date"]), dt.time(0), tzinfo=TZ)
 
 
-def digitized_at(g) -> dt.datetime | None:
+def digitized_at(g, checked: bool = True) -> dt.datetime | None:
     """The earliest electronic copy: a scan or the born-digital file."""
-    times = [x for x in (scanned_at(g), born_digital_at(g)) if x is not None]
+    times = [x for x in (scanned_at(g), born_digital_at(g, checked)) if x is not None]
     return min(times) if times else None
 
 
-def is_signed(g) -> bool:
-    """The simulated scan intake signs every scan; born-digital results are signed."""
-    return g["signed_electronically"] or scanned_at(g) is not None
+def is_signed(g, checked: bool = True) -> bool:
+    """The simulated scan intake signs every scan; born-digital results are signed once their file
+    verified. A source's claim that does not verify takes the signature away (never a silent "signed")."""
+    if not checked:
+        return g["signed_electronically"] or scanned_at(g) is not None
+    if g["e_copy_ref"]:
+        return g["e_copy_verified"]
+    return scanned_at(g) is not None
 
 
 def plan_units(world, plan) -> set[str]:
@@ -382,12 +401,20 @@ def test_work_queue_order_per_unit(loaded, world):
     recent_units = {(agency_unit[a], p) for a, p in recent}
     codes = {tuple(r[:5]): r[5] for r in fetch_all(loaded, """SELECT agency_id, procedure_code, doc_book, doc_number,
                                                                      issue_date::text, result_code FROM core.result""")}
-    # Born-digital results are digitized: never in a work queue.
+    # Born-digital results whose file verified are digitized: never in a work queue; the others
+    # (missing, tampered, unsigned file) are, while valid.
     born_digital = {codes[natural_key(g)] for g in world["results"]
                     if g["signed_electronically"] and scanned_at(g) is None}
-    assert born_digital
+    verified = {codes[natural_key(g)] for g in world["results"]
+                if g["e_copy_verified"] and scanned_at(g) is None}
+    assert verified and verified < born_digital
     queued = {r[0] for r in fetch_all(loaded, "SELECT result_code FROM mart.work_queue")}
-    assert not queued & born_digital
+    assert not queued & verified
+    flawed_valid = {codes[natural_key(g)] for g in world["results"]
+                    if g["signed_electronically"] and not g["e_copy_verified"] and scanned_at(g) is None
+                    and g["status"] != "revoked" and g["flags"]["already_digitized"] is None
+                    and (g["valid_until"] is None or dt.date.fromisoformat(g["valid_until"]) >= today)}
+    assert flawed_valid <= queued
     # On this small data set the few results still valid today that are not permanent (recent
     # licences) are nearly all born digital, which leaves one priority tier. To check the order
     # across tiers, treat them as data-only records for this test (restored afterwards).
@@ -510,7 +537,8 @@ def test_born_digital_results_count_as_digitized_from_their_issue_day(loaded, wo
                    digitized_at, copy_ref FROM core.result""")}
         for g in world["results"]:
             kind, signed, at, ref = db[natural_key(g)]
-            assert signed == is_signed(g) and at == digitized_at(g), g["result_id"]
+            # core.result keeps the source's claim; the check decides what counts (above)
+            assert signed == is_signed(g, checked=False) and at == digitized_at(g, checked=False), g["result_id"]
             assert kind == ("scan" if scanned_at(g) else "born_digital" if g["signed_electronically"] else "data_only")
             assert ref == g["e_copy_ref"], g["result_id"]
     finally:

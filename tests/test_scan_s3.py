@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import textwrap
 
-import boto3
 import pytest
 
 from tthc.demo_data import generate
@@ -19,30 +17,10 @@ from tthc.warehouse.db import fetch_all
 from tthc.warehouse.migrate import migrate
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    from moto.server import ThreadedMotoServer
-
-    mp = pytest.MonkeyPatch()
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        mp.setenv(key, value)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    mp.setenv("TTHC_S3_ENDPOINT_URL", endpoint)
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket="scans")
-    yield client
-    server.stop()
-    mp.undo()
+def s3(moto_s3):
+    moto_s3.create_bucket(Bucket="scans")
+    return moto_s3
 
 
 @pytest.fixture(scope="module")

@@ -62,6 +62,14 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_check_signed_copies(args) -> int:
+    from tthc.born_digital import check_e_copies
+
+    report = check_e_copies(_warehouse(args), source=args.source, recheck=args.recheck)
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from tthc.demo import run_demo
 
@@ -178,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scans", type=int, help="number of scan-drop files (default scales with --size)")
     p.set_defaults(func=cmd_generate)
     with_url(sub.add_parser("summary", help="print what the warehouse holds")).set_defaults(func=cmd_summary)
+    p = with_url(sub.add_parser("check-signed-copies",
+                                help="fetch, archive and verify the signed e-copies sources name (TTHC_SIGNED_COPY_*)"))
+    p.add_argument("--source", help="only results of this source (default: all)")
+    p.add_argument("--recheck", action="store_true", help="check every e-copy again, not only new or changed refs")
+    p.set_defaults(func=cmd_check_signed_copies)
     p = sub.add_parser("demo", help="set up the warehouse, generate data, run every DAG through Airflow, summarize")
     p.add_argument("--seed", type=int, default=settings.demo_seed)
     p.add_argument("--size", type=int, default=settings.demo_size)

@@ -25,6 +25,9 @@ class Settings:
     inventory_glob: str
     holder_key_secret: str
     clean_workers: int
+    signed_copy_base: str
+    signed_copy_archive: str
+    signed_copy_trust_roots: tuple[Path, ...]
     app: "AppSettings"
 
     @classmethod
@@ -45,6 +48,16 @@ class Settings:
             holder_key_secret=os.environ.get("TTHC_HOLDER_KEY_SECRET", "dev-only-not-secret"),
             # Processes that clean a large source's rows beside the one that reads and COPYs them.
             clean_workers=_int_env("TTHC_CLEAN_WORKERS", min(2, os.cpu_count() or 1)),
+            # Born-digital copies: where a source's signed_copy_ref is resolved (folder, s3://bucket/prefix
+            # or http(s)://host/path), the write-once archive they are kept in, the CAs their signatures
+            # must chain to (os.pathsep-separated PEM files).
+            signed_copy_base=os.environ.get("TTHC_SIGNED_COPY_BASE") or str(demo_data_dir / "e_copies"),
+            signed_copy_archive=(os.environ.get("TTHC_SIGNED_COPY_ARCHIVE") or os.environ.get("TTHC_SCAN_ARCHIVE")
+                                 or str(local / "scan_archive")),
+            signed_copy_trust_roots=tuple(Path(p) for p in (
+                os.environ.get("TTHC_SIGNED_COPY_TRUST_ROOTS")
+                or os.environ.get("TTHC_SCAN_TRUST_ROOTS")
+                or str(demo_data_dir / "e_copies_ca" / "ca.pem")).split(os.pathsep) if p),
             app=AppSettings.from_env(),
         )
 

@@ -32,6 +32,10 @@ QUERIES = [
      "SELECT count(*) FILTER (WHERE status = 'linked') || ' / ' || count(*) FILTER (WHERE status = 'review') || ' / ' "
      "|| count(*) FILTER (WHERE status = 'quarantined') || ' / ' || count(*) FILTER (WHERE status = 'duplicate') "
      "FROM ops.scan_file"),
+    ("Signed e-copies checked (verified / missing / unreadable / unsigned / invalid)",
+     "SELECT count(*) FILTER (WHERE status = 'verified') || ' / ' || count(*) FILTER (WHERE status = 'missing') "
+     "|| ' / ' || count(*) FILTER (WHERE status = 'unreadable') || ' / ' || count(*) FILTER (WHERE status = 'unsigned') "
+     "|| ' / ' || count(*) FILTER (WHERE status = 'invalid') FROM core.result_e_copy"),
     ("Progress snapshots (periods)", "SELECT string_agg(period_kind || ' ' || period_end, ', ' ORDER BY period_kind) "
                                      "FROM (SELECT DISTINCT period_kind, period_end FROM mart.progress_snapshot) s"),
     ("Source rows landed in raw", "SELECT count(*) FROM raw.source_row"),

@@ -14,6 +14,7 @@ from collections import Counter, deque
 from datetime import date
 from pathlib import Path
 
+from tthc.demo_data.e_copies import write_e_copies
 from tthc.demo_data.gt import GroundTruthWriter, HeadRenderer, ResultGT
 from tthc.demo_data.records import AS_OF, LAST_ISSUE, PROCEDURE_MIX, SA_DEC_CUTOFF, SCOPE_CUTOFF, NameMaker, Picker, ResultFactory
 from tthc.demo_data.reference import COMMUNE_PROCS, DEPARTMENT_PROCS, DISTRICT_PROCS, PROVINCE_CODE, UNIT_ERA, load_reference
@@ -658,6 +659,10 @@ def _generate_into(tmp: Path, *, seed: int, size: int, permits_url: str | None, 
     inv_stats = write_inventory(tmp / "inventory_declared.csv", seed, ref, inventory, size)
     one_stop = write_one_stop_offices(tmp / "one_stop_offices.csv", seed, ref)
     gt.close()
+    t2 = time.perf_counter()
+    e_copies = write_e_copies(tmp, tmp / "ground_truth.jsonl", seed)
+    log.info("%d signed e-copies written in %.1fs", sum(e_copies.values()) - e_copies["missing"],
+             time.perf_counter() - t2)
 
     files = {}
     for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
@@ -721,6 +726,7 @@ def _generate_into(tmp: Path, *, seed: int, size: int, permits_url: str | None, 
                              "resupplied_share_by_year": resupply},
                 "inventory_declared": inv_stats,
                 "scan_drop": {"files": planner.counts["files"], "manifest_rows": planner.counts["manifest_rows"]},
+                "e_copies": e_copies,
                 "one_stop_offices": dict(sorted(one_stop.items())),
             },
             "flaws": flaws,

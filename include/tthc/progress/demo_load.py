@@ -13,6 +13,7 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def load_demo(url: str, demo_dir: Path | str) -> dict:
+    from tthc.born_digital import check_e_copies
     from tthc.inventory import load_inventory
     from tthc.progress.loaders import load_dossiers, load_one_stop_offices
     from tthc.sources.config import load_sources
@@ -29,6 +30,7 @@ def load_demo(url: str, demo_dir: Path | str) -> dict:
                 out[cfg.name] = load_exclusions(cfg, url)
             else:
                 out[cfg.name] = run_batch(cfg, url, dt.datetime(1990, 1, 1, tzinfo=TZ), dt.datetime(2030, 1, 1, tzinfo=TZ))
+        out["signed_copies"] = check_e_copies(url)   # the source DAGs' last step; the demo's e-copies and CA
     finally:
         if previous is None:
             os.environ.pop("TTHC_DEMO_DATA_DIR", None)

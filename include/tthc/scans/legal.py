@@ -454,6 +454,8 @@ def sign_copy(
     reason: str = "Số hóa kết quả giải quyết TTHC",
     location: str = "Đồng Tháp",
     ca_chain_paths: list | None = None,
+    document_id: bytes | None = None,
+    embed_font: bool = True,
 ) -> bytes:
     """Sign a PDF copy as the agency: a visible field top-right on page 1, stamp with the signer
     and the signing time (ISO 8601, +07:00), in an incremental update that also raises the
@@ -472,6 +474,10 @@ def sign_copy(
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     if writer.prev.encrypted:
         raise ValueError("sign_copy: the PDF is encrypted; decrypt it before signing")
+    if document_id is not None:  # reproducible output (the demo); pyHanko draws the revision's ID at random
+        from pyhanko.pdf_utils import generic
+
+        writer._document_id[1] = generic.ByteStringObject(document_id[:16])
     writer.ensure_output_version((1, 7))
     page_ref, _ = writer.find_page_for_modification(0)
     mediabox = _inherited(page_ref.get_object(), "/MediaBox") or [0, 0, 595.28, 841.89]
@@ -481,7 +487,9 @@ def sign_copy(
     # DejaVu Sans has the Vietnamese diacritics (the default Courier is Latin-1 only). The
     # engine and the text box must share one font size or lines drift (pyHanko issue #733);
     # pyHanko scales the text to fit the box.
-    font = _stamp_font_engine()
+    # embed_font=False: the built-in Courier, ASCII text; output then reproducible byte for byte
+    # (the embedded subset carries a random name and the time it was made)
+    font = _stamp_font_engine() if embed_font else None
     if font is None:  # no fontTools/uharfbuzz: readable ASCII rather than mojibake
         template = _ascii(template)
         params = {k: _ascii(v) for k, v in params.items()}
