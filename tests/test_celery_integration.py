@@ -54,6 +54,8 @@ def _cluster_env(make_database, tmp_path, warehouse: str, queue: str, demo_data,
     return celery_env(tmp_path / "airflow", warehouse, metadata,
                       broker_url=f"redis://127.0.0.1:6379/{random.randint(1, 15)}", queue=queue, extra={
                           "TTHC_DEMO_DATA_DIR": str(demo_data),
+                          # Archives and other local state of the workers stay in the test's folder.
+                          "TTHC_LOCAL_DIR": str(tmp_path / "local"),
                           "TTHC_TASK_RETRIES": "0",
                           # Only the run we trigger: no scheduled run for "yesterday" when the DAG is unpaused.
                           "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -136,6 +138,7 @@ def test_two_workers_load_one_batch_in_mapped_chunks_like_one_process(make_datab
     import shutil
 
     from tthc.airflow_cluster import DEFAULT_COMPONENTS
+    from tthc.born_digital import check_e_copies
     from tthc.sources.config import load_sources
     from tthc.sources.pipeline import run_batch
 
@@ -159,12 +162,15 @@ def test_two_workers_load_one_batch_in_mapped_chunks_like_one_process(make_datab
     assert runs == {"two_workers": "success"}
     assert len(chunks) >= 3 and all(state == "success" for _, state, _ in chunks), chunks
 
-    old = {k: os.environ.get(k) for k in ("TTHC_DEMO_DATA_DIR", "TTHC_SOURCES_DIR")}
-    os.environ.update(TTHC_DEMO_DATA_DIR=str(demo_data), TTHC_SOURCES_DIR=str(sources))
+    # The direct run reads the same sources and data and archives signed copies where the cluster did.
+    archive = env.get("TTHC_SIGNED_COPY_ARCHIVE") or str(Path(env["TTHC_LOCAL_DIR"]) / "scan_archive")
+    old = {k: os.environ.get(k) for k in ("TTHC_DEMO_DATA_DIR", "TTHC_SOURCES_DIR", "TTHC_SIGNED_COPY_ARCHIVE")}
+    os.environ.update(TTHC_DEMO_DATA_DIR=str(demo_data), TTHC_SOURCES_DIR=str(sources), TTHC_SIGNED_COPY_ARCHIVE=archive)
     try:
         cfg = next(c for c in load_sources() if c.name == "civil_status")
         (start, end), = fetch_all(clustered, "SELECT interval_start, interval_end FROM ops.batch")
         run_batch(cfg, direct, start, end)
+        check_e_copies(direct, source=cfg.name)  # the DAG's last task
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)

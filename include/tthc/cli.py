@@ -91,7 +91,7 @@ def _interval_bound(text: str | None, flag: str):
 
 
 def cmd_source_run(args) -> int:
-    """One interval of one source, through the DAG's own code path (tthc.sources.pipeline.run_batch)."""
+    """One interval of one source, through the DAG's own code path (run_batch, then the signed-copy check)."""
     import dataclasses
 
     import psycopg2
@@ -114,8 +114,13 @@ def cmd_source_run(args) -> int:
     except psycopg2.OperationalError as exc:
         first = (str(exc).strip().splitlines() or ["connection failed"])[0]
         raise RuntimeError(f"cannot reach the warehouse: {first}") from None
-    report = run_batch(cfg, url, start, end, dag_id="cli", run_id=f"cli:{args.start or ''}/{args.end or ''}")
-    print(json.dumps(dataclasses.asdict(report), ensure_ascii=False, default=str))
+    from tthc.born_digital import check_e_copies
+
+    report = dataclasses.asdict(run_batch(cfg, url, start, end, dag_id="cli",
+                                          run_id=f"cli:{args.start or ''}/{args.end or ''}"))
+    # The DAG's last task: the signed copies this source claims are fetched and verified.
+    report["signed_copies"] = check_e_copies(url, source=cfg.name)
+    print(json.dumps(report, ensure_ascii=False, default=str))
     return 0
 
 
