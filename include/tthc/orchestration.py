@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from tthc.warehouse.server import env_connection_uri, normalize_url, resolve_warehouse_url
+# DAG files find the warehouse through here; the lookup itself lives with the warehouse code.
+from tthc.warehouse.server import connection_url, warehouse_url  # noqa: F401
 
 OWNER = "tthc-data"
 TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -67,24 +68,3 @@ DEFAULT_ARGS = {
     "on_failure_callback": task_failure_callback,
     "on_retry_callback": task_retry_callback,
 }
-
-
-def warehouse_url() -> str:
-    """WAREHOUSE_URL when set; else the Airflow connection TTHC_WAREHOUSE_CONN_ID; else the embedded server."""
-    if os.environ.get("WAREHOUSE_URL"):
-        return normalize_url(os.environ["WAREHOUSE_URL"])
-    conn_id = os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse")
-    try:
-        return normalize_url(connection_url(conn_id))
-    except Exception:  # noqa: BLE001 - connection not defined: fall back to the embedded server
-        return resolve_warehouse_url()
-
-
-def connection_url(conn_id: str) -> str:
-    """URI of an Airflow connection (env AIRFLOW_CONN_<ID> or the metadata DB via the Task SDK)."""
-    env_uri = env_connection_uri(conn_id)
-    if env_uri:
-        return env_uri
-    from airflow.sdk import BaseHook
-
-    return BaseHook.get_connection(conn_id).get_uri()

@@ -194,7 +194,7 @@ def _iso(value) -> str:
 
 def _warehouse_url() -> str | None:
     try:
-        from tthc.orchestration import warehouse_url
+        from tthc.warehouse.server import warehouse_url
 
         return warehouse_url()
     except Exception:  # noqa: BLE001

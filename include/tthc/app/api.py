@@ -13,6 +13,8 @@ from psycopg2.extras import execute_values
 from tthc.app import queries
 from tthc.app.auth import CSRF_COOKIE, audit, authenticate, login
 from tthc.app.security import Forbidden, Principal, csrf_matches
+from tthc.app.state import state
+from tthc.app.views import render
 from tthc.codes import is_valid_code, likely_intended
 
 router = APIRouter(prefix="/api/v1")
@@ -20,10 +22,6 @@ router = APIRouter(prefix="/api/v1")
 UNIT_KEY = r"^(pre2025|post2025)/(province|district|commune)/[0-9]{1,6}$"
 PROCEDURE = r"^[A-Z]{2,5}$"
 View = Literal["issuing", "successor"]
-
-
-def state(request: Request):
-    return request.app.state.holder.get()
 
 
 def principal(request: Request) -> Principal:
@@ -100,8 +98,6 @@ def openapi(request: Request, who: Annotated[Principal, Depends(principal)]) -> 
 @router.get("/docs", include_in_schema=False)
 def docs(request: Request, who: Annotated[Principal, Depends(principal)]) -> Response:
     """The OpenAPI description as a plain page (no third-party scripts: the CSP allows none)."""
-    from tthc.app.pages import render
-
     spec = request.app.openapi()
     return render(request, "api_docs.html", who=who, spec=spec)
 

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from tthc.app import api, pages
 from tthc.app.security import AuthError, Forbidden, TooManyAttempts
 from tthc.app.state import StateHolder
+from tthc.app.views import error_page
 from tthc.settings import Settings
 
 HEADERS = {
@@ -94,7 +95,7 @@ def create_app(database_url: str | None = None, warehouse_url: str | None = None
 
     @app.exception_handler(Forbidden)
     async def on_forbidden(request: Request, exc: Forbidden):
-        return _json(403, str(exc)) if _is_api(request) else pages.error_page(request, 403, str(exc))
+        return _json(403, str(exc)) if _is_api(request) else error_page(request, 403, str(exc))
 
     @app.exception_handler(TooManyAttempts)
     async def on_throttle(request: Request, exc: TooManyAttempts):
@@ -113,19 +114,19 @@ def create_app(database_url: str | None = None, warehouse_url: str | None = None
         message = f"Bản sao của kết quả {exc.code} không được cung cấp: {exc.copy.problem}. Đã báo cho bộ phận vận hành."
         if _is_api(request):
             return _json(409, message, expected_sha256=exc.copy.expected_sha256, actual_sha256=exc.copy.actual_sha256)
-        return pages.error_page(request, 409, message)
+        return error_page(request, 409, message)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError):
         problems = [{"parameter": ".".join(str(x) for x in e.get("loc", ())[1:]) or "body", "message": e.get("msg")}
                     for e in exc.errors()]
         message = "tham số không hợp lệ: " + "; ".join(f"{p['parameter']}: {p['message']}" for p in problems)
-        return _json(422, message, errors=problems) if _is_api(request) else pages.error_page(request, 422, message)
+        return _json(422, message, errors=problems) if _is_api(request) else error_page(request, 422, message)
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException):
         if _is_api(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return pages.error_page(request, exc.status_code, str(exc.detail))
+        return error_page(request, exc.status_code, str(exc.detail))
 
     return app

@@ -6,25 +6,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import secrets
-from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from tthc.app import queries
-from tthc.app.api import PROCEDURE, UNIT_KEY, BadCode, lookup, principal, serve_copy, state
+from tthc.app.api import PROCEDURE, UNIT_KEY, BadCode, lookup, principal, serve_copy
 from tthc.app.auth import CSRF_COOKIE, SESSION_COOKIE, login
-from tthc.app.security import ROLE_VI, AuthError, Forbidden, Principal, csrf_matches
+from tthc.app.security import AuthError, Forbidden, Principal, csrf_matches
+from tthc.app.state import state
+from tthc.app.views import render
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-LEVEL_VI = {"province": "Tỉnh", "district": "Huyện", "commune": "Xã"}
-PROGRESS_STATUS_VI = {"met": "đạt", "on_track": "đúng tiến độ", "behind": "chậm", None: ""}
 
 
 def step_chart_svg(plan: str, targets: list[tuple], history: list[tuple]) -> str:
@@ -32,26 +28,6 @@ def step_chart_svg(plan: str, targets: list[tuple], history: list[tuple]) -> str
     from tthc.progress.reports import plan_chart_svg
 
     return plan_chart_svg({"targets": targets, "history": history}, plan)
-
-
-def _csrf(request: Request) -> str:
-    return request.cookies.get(CSRF_COOKIE) or request.state.__dict__.setdefault("new_csrf", secrets.token_urlsafe(32))
-
-
-def render(request: Request, name: str, status: int = 200, who: Principal | None = None, **ctx) -> HTMLResponse:
-    token = _csrf(request)
-    response = templates.TemplateResponse(request, name, {
-        "root": request.scope.get("root_path", ""), "who": who, "csrf": token, "role_vi": ROLE_VI,
-        "level_vi": LEVEL_VI, "status_vi": queries.STATUS_VI, "progress_vi": PROGRESS_STATUS_VI, **ctx},
-        status_code=status)
-    if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict",
-                            secure=state(request).settings.cookie_secure, path="/")
-    return response
-
-
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, status_code=status, message=message)
 
 
 def login_page(request: Request, error: str | None = None, status: int = 200, next_: str = "") -> HTMLResponse:

@@ -58,3 +58,8 @@ class StateHolder:
         if self._state is not None:
             self._state.db.close()
             self._state = None
+
+
+def state(request) -> AppState:
+    """The process state of the application serving this request."""
+    return request.app.state.holder.get()

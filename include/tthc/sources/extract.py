@@ -45,7 +45,7 @@ def source_url(cfg: SourceConfig) -> str:
         return url
     conn_id = cfg.connection.get("conn_id")
     if conn_id:
-        from tthc.orchestration import connection_url  # Airflow connection, resolved only when asked
+        from tthc.warehouse.server import connection_url  # Airflow connection, resolved only when asked
 
         return connection_url(conn_id)
     raise SourceConfigError(f"{cfg.path.name}: connection needs url or conn_id")

@@ -121,3 +121,24 @@ def psycopg_kwargs(url: str) -> dict:
 
 def with_database(url: str, database: str) -> str:
     return make_url(normalize_url(url)).set(database=database).render_as_string(hide_password=False)
+
+
+def warehouse_url() -> str:
+    """WAREHOUSE_URL when set; else the Airflow connection TTHC_WAREHOUSE_CONN_ID; else the embedded server."""
+    if os.environ.get("WAREHOUSE_URL"):
+        return normalize_url(os.environ["WAREHOUSE_URL"])
+    conn_id = os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse")
+    try:
+        return normalize_url(connection_url(conn_id))
+    except Exception:  # noqa: BLE001 - connection not defined: fall back to the embedded server
+        return resolve_warehouse_url()
+
+
+def connection_url(conn_id: str) -> str:
+    """URI of an Airflow connection (env AIRFLOW_CONN_<ID> or the metadata DB via the Task SDK)."""
+    env_uri = env_connection_uri(conn_id)
+    if env_uri:
+        return env_uri
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(conn_id).get_uri()
