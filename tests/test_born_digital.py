@@ -10,12 +10,12 @@ import functools
 import hashlib
 import http.server
 import json
-import sqlite3
-import textwrap
 import threading
 from pathlib import Path
 
 import pytest
+
+from signedkit import register_source, write_register
 
 from tthc.born_digital import check_e_copies, resolve
 from tthc.demo_data import generate
@@ -61,35 +61,9 @@ def _signed(pki, text: str) -> bytes:
 def _source(tmp_path, monkeypatch, refs: dict[str, str]):
     """A legacy licence register whose rows are all flagged signed, with the given e-copy refs."""
     db = tmp_path / "gp.db"
-    conn = sqlite3.connect(db)
-    conn.execute("""CREATE TABLE tblGP (MaGP TEXT PRIMARY KEY, SoGP TEXT, NgayCap TEXT, Ten TEXT, MaXa TEXT,
-                    KySo TEXT, FileDienTu TEXT, NgaySua TEXT)""")
-    conn.executemany("INSERT INTO tblGP VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
-        (f"S{i}", number, f"2024-05-{i:02d}", f"Nguyễn Văn {chr(64 + i)}", "29902", "1", ref, f"2024-05-{i:02d} 08:00:00")
-        for i, (number, ref) in enumerate(refs.items(), 1)])
-    conn.commit()
-    conn.close()
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    (sources / "gp.yaml").write_text(textwrap.dedent(f"""\
-        name: signed_copies_test
-        engine: sqlalchemy
-        connection: {{url: "sqlite:///{db}"}}
-        table: tblGP
-        primary_key: MaGP
-        incremental_column: NgaySua
-        mapping:
-          document_type: {{constant: BLR}}
-          doc_number: SoGP
-          issue_date: {{column: NgayCap, parse: date}}
-          holder_name: Ten
-          unit_code: MaXa
-          signed_copy: {{column: KySo, values: {{'1': signed, '0': unsigned}}}}
-          signed_copy_ref: FileDienTu
-        agency: {{rule: district_committee}}
-        """), encoding="utf-8")
-    monkeypatch.setenv("TTHC_SOURCES_DIR", str(sources))
-    return next(c for c in load_sources() if c.name == "signed_copies_test")
+    write_register(db, [(f"S{i}", number, f"2024-05-{i:02d}", f"Nguyễn Văn {chr(64 + i)}", "29902", "1", ref,
+                         f"2024-05-{i:02d} 08:00:00") for i, (number, ref) in enumerate(refs.items(), 1)])
+    return register_source(tmp_path, monkeypatch, db, "signed_copies_test")
 
 
 def _checks(url) -> dict:

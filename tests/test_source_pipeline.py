@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from signedkit import register_source, write_register
 from tthc.codes import is_valid_code
 from tthc.demo_data import generate
 from tthc.reference.load import load_reference
@@ -224,42 +225,12 @@ def _signed_rows(kyso_s5: str | None, file_s5: str | None, touched: str):
     ]
 
 
-def _write_signed_source(db, rows):
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TABLE IF EXISTS tblGP")
-    conn.execute("""CREATE TABLE tblGP (MaGP TEXT PRIMARY KEY, SoGP TEXT, NgayCap TEXT, Ten TEXT, MaXa TEXT,
-                    KySo TEXT, FileDienTu TEXT, NgaySua TEXT)""")
-    conn.executemany("INSERT INTO tblGP VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    conn.commit()
-    conn.close()
-
-
 @pytest.fixture
 def signed_source(tmp_path, monkeypatch):
     db = tmp_path / "gp.db"
-    _write_signed_source(db, _signed_rows("0", None, "2023-04-13 08:00:00"))
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    (sources / "gp.yaml").write_text(textwrap.dedent(f"""\
-        name: signed_licences_test
-        description_vi: Giấy phép bán lẻ rượu có ký số (nguồn thử nghiệm)
-        engine: sqlalchemy
-        connection: {{url: "sqlite:///{db}"}}
-        table: tblGP
-        primary_key: MaGP
-        incremental_column: NgaySua
-        mapping:
-          document_type: {{constant: BLR}}
-          doc_number: SoGP
-          issue_date: {{column: NgayCap, parse: date}}
-          holder_name: Ten
-          unit_code: MaXa
-          signed_copy: {{column: KySo, values: {{'1': signed, '0': unsigned}}}}
-          signed_copy_ref: FileDienTu
-        agency: {{rule: district_committee}}
-        """), encoding="utf-8")
-    monkeypatch.setenv("TTHC_SOURCES_DIR", str(sources))
-    return db, next(c for c in load_sources() if c.name == "signed_licences_test")
+    write_register(db, _signed_rows("0", None, "2023-04-13 08:00:00"))
+    return db, register_source(tmp_path, monkeypatch, db, "signed_licences_test",
+                               "Giấy phép bán lẻ rượu có ký số (nguồn thử nghiệm)")
 
 
 def _copies(url):
@@ -290,12 +261,12 @@ def test_signed_rows_become_born_digital_and_never_downgrade_a_scan(warehouse, s
                                                digitized_at = '2024-01-10 09:00:00+07'
                                         WHERE doc_number = '5/2023/GPBLR' RETURNING result_id""")
     assert len(with_scan) == 1
-    _write_signed_source(db, _signed_rows("1", "gp/2023/S5.pdf", "2024-03-01 08:00:00"))
+    write_register(db, _signed_rows("1", "gp/2023/S5.pdf", "2024-03-01 08:00:00"))
     run_batch(cfg, warehouse)
     got = _copies(warehouse)
     assert got["5/2023/GPBLR"] == ("scan", True, LOCAL_MIDNIGHT.format("2023-04-13"), "gp/2023/S5.pdf")
     # ... and a later unsigned row does not take a born-digital copy away.
-    _write_signed_source(db, [r[:5] + ("0", None, "2024-06-01 08:00:00") if r[0] == "S1" else r
+    write_register(db, [r[:5] + ("0", None, "2024-06-01 08:00:00") if r[0] == "S1" else r
                               for r in _signed_rows("1", "gp/2023/S5.pdf", "2024-03-01 08:00:00")])
     run_batch(cfg, warehouse)
     assert _copies(warehouse)["1/2023/GPBLR"] == got["1/2023/GPBLR"]
