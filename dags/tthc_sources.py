@@ -1,5 +1,5 @@
 """One DAG per legacy source in sources/*.yaml, per data interval: stage → validate → plan →
-load_chunk (mapped: one task per chunk, spread over the workers) → close.
+load_chunk (mapped: one task per chunk, spread over the workers) → close → check_signed_copies.
 
 Adding a source means adding a YAML file; this file never changes. Backfill with
 `airflow backfill create --dag-id tthc_source_<name> --from-date … --to-date … --max-active-runs 1`.
@@ -78,7 +78,8 @@ def build(spec):
 
             return load(warehouse_url(), chunk["batch_id"], chunk["lo"], chunk["hi"])
 
-        @task
+        # An interval with nothing new maps zero chunks (load_chunk skipped): the batch still closes.
+        @task(trigger_rule="none_failed")
         def close(batch_id: int, chunk_totals: list[dict]) -> dict:
             import dataclasses
 
