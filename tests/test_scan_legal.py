@@ -193,7 +193,7 @@ def test_visible_stamp_shows_signer_and_iso_time(signed, tmp_path, monkeypatch):
 def test_stamp_without_opentype_support_falls_back_to_ascii(pki, text_pdf, monkeypatch):
     from tthc.scans import legal
 
-    monkeypatch.setattr(legal, "_stamp_font_engine", lambda: None)  # as if fonttools/uharfbuzz were missing
+    monkeypatch.setattr(legal.signing, "_stamp_font_engine", lambda: None)  # as if fonttools/uharfbuzz were missing
     signed = sign_copy(text_pdf, key_path=pki / "agency.key", cert_path=pki / "agency.pem", passphrase=b"mat-khau",
                        signing_time=SIGNING_TIME)
     assert verify_signatures(signed, [pki / "ca.pem"]).status == "valid"

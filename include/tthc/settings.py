@@ -90,6 +90,29 @@ class AppSettings:
         )
 
 
+@dataclass(frozen=True)
+class ScanLimits:
+    """What one scan file may cost the worker (defaults fit a 2-core, 24 GB worker with two OCR
+    processes). A file over a limit is quarantined with the limit named; the batch goes on."""
+    max_file_bytes: int            # a drop zone's max_size_mb overrides it for that zone
+    max_image_pixels: int          # an image frame, and a PDF page as rendered for OCR
+    max_page_points: float         # the longer side of a PDF page, in points (1/72 inch)
+    max_pages: int                 # pages (PDF) or frames (TIFF) of one document
+    work_dir: Path                 # temporary copies of scans (personal data) live here, never in /tmp
+
+    @classmethod
+    def from_env(cls) -> "ScanLimits":
+        return cls(
+            max_file_bytes=_int_env("TTHC_SCAN_MAX_FILE_MB", 200) * 1024 * 1024,
+            # 100 M pixels: an A3 page at 600 dpi (70 M) fits; a 20000 x 20000 image (400 M) does not.
+            max_image_pixels=_int_env("TTHC_SCAN_MAX_IMAGE_PIXELS", 100_000_000),
+            # 3370 pt: the long side of A0 (1189 mm); larger pages are posters, not records.
+            max_page_points=float(_int_env("TTHC_SCAN_MAX_PAGE_POINTS", 3370)),
+            max_pages=_int_env("TTHC_SCAN_MAX_PAGES", 300),
+            work_dir=Path(os.environ.get("TTHC_WORK_DIR") or local_dir() / "work").resolve(),
+        )
+
+
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":

@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 
 from tthc.paths import project_root
+from tthc.scans.steps.names import default_steps, resolve_steps
+from tthc.settings import ScanLimits
 from tthc.sources.config import SourceConfigError, config_named, expand_env, load_config_folder
 
 MAX_CHUNK = 1024  # Airflow's max_map_length: a mapped task list never holds more files than this
@@ -57,6 +59,7 @@ class DropZone:
     schedule: str
     start_date: str
     path: Path | None = None
+    steps: tuple[str, ...] = default_steps(False)   # the intake chain (tthc.scans.steps), in order
 
     @property
     def source(self) -> str:
@@ -81,7 +84,7 @@ def _float(doc: dict, key: str, default: float, where: str) -> float:
 
 KNOWN_KEYS = {"name", "description_vi", "location", "archive", "signed_archive", "s3", "manifest", "stability",
               "max_size_mb", "after_commit", "review", "ocr", "chunk_size", "pool", "trust_roots", "signing",
-              "schedule", "start_date"}
+              "schedule", "start_date", "steps"}
 
 
 def load_drop(path: Path) -> DropZone:
@@ -118,6 +121,9 @@ def load_drop(path: Path) -> DropZone:
     signing = doc.get("signing") or {}
     if signing.get("enabled") and not (signing.get("key_path") and signing.get("cert_path")):
         raise DropConfigError(f"{where}: signing.enabled needs signing.key_path and signing.cert_path")
+    steps = resolve_steps(doc.get("steps"), bool(signing.get("enabled")), where, DropConfigError)
+    if "sign" in steps and not (signing.get("key_path") and signing.get("cert_path")):
+        raise DropConfigError(f"{where}: steps: sign needs signing.key_path and signing.cert_path")
     roots = doc.get("trust_roots")
     if roots is None:
         roots = [r for r in os.environ.get("TTHC_SCAN_TRUST_ROOTS", "").split(os.pathsep) if r]
@@ -132,7 +138,8 @@ def load_drop(path: Path) -> DropZone:
         manifest=str(manifest) if manifest else None, manifest_key=manifest_key,
         min_age_seconds=_float(stability, "min_age_seconds", 300, where),
         settle_seconds=_float(stability, "settle_seconds", 60, where),
-        max_size_bytes=int(_float(doc, "max_size_mb", 200, where) * 1024 * 1024),
+        max_size_bytes=(int(_float(doc, "max_size_mb", 0, where) * 1024 * 1024) if "max_size_mb" in doc
+                        else ScanLimits.from_env().max_file_bytes),
         after_commit=after_commit,
         review_min_confidence=_float(review, "min_confidence", 0.6, where),
         review_min_field_confidence=_float(review, "min_field_confidence", 0.5, where),
@@ -141,7 +148,7 @@ def load_drop(path: Path) -> DropZone:
         chunk_size=chunk, pool=str(doc.get("pool", "ocr")),
         trust_roots=tuple(Path(r) for r in roots), signing=dict(signing),
         schedule=str(doc.get("schedule", "@hourly")), start_date=str(doc.get("start_date", "2024-01-01")),
-        path=path)
+        path=path, steps=steps)
 
 
 def _local_path(location: str) -> str:

@@ -1,7 +1,8 @@
-"""Scan-drop intake: list stable files → (per chunk) hash, archive, text, fields → (per run) clean,
-validate, link to results, codes; plus the fixity check of the archive.
+"""Scan-drop intake: list stable files → (per chunk) the zone's file steps → (per run) its batch
+steps (validate, link), close the batch; plus the fixity check of the archive.
 
-Steps and their idempotency (docs/scans.md has the user-facing version):
+The steps themselves are in tthc.scans.steps, one module each (docs/scans.md has the user-facing
+version). Their idempotency:
 
 - list_new_files: files whose size+mtime are stable and that no earlier run finished.
 - process_chunk: per file, one transaction per step; a rerun resumes where a file stopped.
@@ -20,45 +21,33 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import logging
 import shutil
-import tempfile
 import time
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
-
-from psycopg2.extras import Json, execute_values
 
 from tthc.ops.batches import close_batch, open_batch
 from tthc.ops.events import dumps as _dumps, event
-from tthc.ops.quarantine import Rejection, quarantine
 from tthc.scans.config import DropZone
+from tthc.scans.steps.base import (DONE, WAITING, BatchContext, ChunkReport, FileContext, archive_key,
+                                   sha256_hex)
+from tthc.scans.steps.chain import Chain
 from tthc.scans.storage import ObjectInfo, Store, open_store, store_for_uri
-from tthc.scans.text import ARCHIVE_EXTENSION, BadFile, FileText, OcrPool, captured_at, check_file, plan_pages
+from tthc.scans.text import OcrPool
+from tthc.scans.workdir import new_tmpdir
+from tthc.settings import ScanLimits
 from tthc.warehouse.db import connect
 
 log = logging.getLogger(__name__)
 
-# Statuses after which a file needs nothing more from a run.
-DONE = ("linked", "review", "quarantined", "duplicate")
-WAITING = ("fields_extracted",)         # waiting for finalize
+__all__ = ["DONE", "WAITING", "ChunkReport", "FixityError", "ScanRunReport", "archive_key", "chunks", "event",
+           "finalize", "fixity_check", "ignored_files", "list_drop", "list_new_files", "load_manifest",
+           "open_scan_batch", "process_chunk", "run_drop", "sha256_hex", "_dumps"]
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def archive_key(sha: str, media_type: str) -> str:
-    return f"sha256/{sha[:2]}/{sha[2:4]}/{sha}.{ARCHIVE_EXTENSION.get(media_type, 'bin')}"
-
-
 
 
 def load_manifest(zone: DropZone, store: Store) -> dict[str, dict]:
@@ -82,10 +71,6 @@ def load_manifest(zone: DropZone, store: Store) -> dict[str, dict]:
             raise ValueError(f"drop zone {zone.name}: a row of manifest {zone.manifest} has no {key!r}: {row}")
         out[name] = {k: (str(v).strip() if v not in (None, "") else None) for k, v in row.items() if k != key}
     return out
-
-
-def _sidecar_for(manifest: dict[str, dict], name: str) -> dict | None:
-    return manifest.get(name) or manifest.get(PurePosixPath(name).name)
 
 
 def chunks(items: list, size: int) -> list[list]:
@@ -116,6 +101,7 @@ def list_drop(zone: DropZone, url: str, now: dt.datetime | None = None) -> tuple
     now = now or dt.datetime.now(dt.timezone.utc)
     store = open_store(zone.location, zone.s3)
     objects = [o for o in store.list() if o.name != zone.manifest]
+    ignored = _log_ignored(zone, store)
     conn = connect(url)
     ready: list[ObjectInfo] = []
     unstable = 0
@@ -160,8 +146,30 @@ def list_drop(zone: DropZone, url: str, now: dt.datetime | None = None) -> tuple
     if note:
         log.warning("drop %s: %s", zone.name, note)
     seen = {"files_in_drop": len(objects), "files_done_before": len(objects) - len(ready) - unstable,
-            "files_waiting": unstable, "waiting_note": note}
-    return [{"uri": o.uri, "name": o.name, "size": o.size, "mtime": o.mtime.isoformat()} for o in ready], seen
+            "files_waiting": unstable, "waiting_note": note, "ignored": ignored}
+    return [_listed(o) for o in ready], seen
+
+
+def _listed(obj: ObjectInfo) -> dict:
+    item = {"uri": obj.uri, "name": obj.name, "size": obj.size, "mtime": obj.mtime.isoformat()}
+    if getattr(obj, "refused", None):
+        item["refused"] = obj.refused   # never read: the hash step quarantines it with this reason
+    return item
+
+
+def _log_ignored(zone: DropZone, store: Store) -> list[dict]:
+    ignored = [{"name": name, "rule": rule} for name, rule in getattr(store, "ignored", [])]
+    for item in ignored:
+        log.info("drop %s: ignored %s: %s", zone.name, item["name"], item["rule"])
+    return ignored
+
+
+def ignored_files(zone: DropZone) -> list[dict]:
+    """What the drop's listing leaves alone (hidden files), each with the rule that ignores it."""
+    store = open_store(zone.location, zone.s3)
+    for _ in store.list():
+        pass
+    return _log_ignored(zone, store)
 
 
 def open_scan_batch(zone: DropZone, url: str, start=None, end=None, dag_id=None, run_id=None) -> int:
@@ -176,69 +184,43 @@ def open_scan_batch(zone: DropZone, url: str, start=None, end=None, dag_id=None,
 # ------------------------------------------------------------------------------ process
 
 
-@dataclass
-class _InFlight:
-    file_id: int
-    document_id: int
-    sha: str
-    name: str
-    data: bytes
-    media_type: str
-    plan: FileText
-    sidecar: dict | None
-    futures: dict = field(default_factory=dict)   # page index -> Future
-    started: float = 0.0
-
-
-@dataclass
-class ChunkReport:
-    files: int = 0
-    processed: int = 0
-    skipped: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    pages_text_layer: int = 0
-    pages_ocr: int = 0
-    ocr_seconds: float = 0.0
-    seconds: float = 0.0
-
-
 def process_chunk(zone: DropZone, url: str, batch_id: int, files: list[dict], pool: OcrPool | None = None) -> dict:
-    """Hash, record, dedup, archive, read text (OCR in a process pool) and extract fields of a chunk
-    of files. One file never stops the others: problems go to ops.quarantine."""
+    """Run the zone's file steps (tthc.scans.steps: hash, check type, dedup, archive, text, copy quality,
+    document, OCR in a process pool, fields, sign) over a chunk of files. One file never stops the
+    others: its problems go to ops.quarantine."""
     started = time.monotonic()
+    limits = ScanLimits.from_env()
+    chain = Chain(zone.steps)
     store = open_store(zone.location, zone.s3)
     archive = open_store(zone.archive, zone.s3)
     manifest = load_manifest(zone, store)
     report = ChunkReport(files=len(files))
+    tmpdir = new_tmpdir(limits.work_dir)
     own_pool = pool is None
-    pool = pool or OcrPool()
-    window = max(2, 2 * pool.workers)   # documents in flight: bounded memory, busy workers
-    tmpdir = Path(tempfile.mkdtemp(prefix="tthc-scan-"))
-    conn = connect(url)
-    inflight: list[_InFlight] = []
+    conn = None
     try:
+        pool = pool or OcrPool()
+        window = max(2, 2 * pool.workers)   # documents in flight: bounded memory, busy workers
+        conn = connect(url)
+        inflight: list[FileContext] = []
         for n, info in enumerate(files, 1):
-            try:
-                item = _intake_file(zone, conn, store, archive, manifest, batch_id, info, tmpdir, report)
-            except Exception:
-                conn.rollback()
-                raise
-            if item is not None:
-                item.started = time.perf_counter()
-                for page in item.plan.pages:
-                    if page.job is not None:
-                        item.futures[page.index] = pool.submit(page.job)
-                inflight.append(item)
+            ctx = FileContext(zone, conn, store, archive, manifest, batch_id, info, tmpdir, report, pool, limits)
+            if chain.advance(ctx):
+                inflight.append(ctx)
             while len(inflight) >= window or (inflight and n == len(files)):
-                _finish_file(zone, conn, archive, batch_id, inflight.pop(0), report)
+                waiting = inflight.pop(0)
+                if chain.advance(waiting):
+                    inflight.append(waiting)
             if n % 50 == 0:
                 log.info("drop %s batch %s: %d/%d files taken", zone.name, batch_id, n, len(files))
         while inflight:
-            _finish_file(zone, conn, archive, batch_id, inflight.pop(0), report)
+            waiting = inflight.pop(0)
+            if chain.advance(waiting):
+                inflight.append(waiting)
     finally:
-        conn.close()
-        if own_pool:
+        if conn is not None:
+            conn.close()
+        if own_pool and pool is not None:
             pool.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
     report.seconds = round(time.monotonic() - started, 3)
@@ -248,241 +230,6 @@ def process_chunk(zone: DropZone, url: str, batch_id: int, files: list[dict], po
              report.skipped, report.duplicates, report.quarantined, report.pages_text_layer, report.pages_ocr,
              report.seconds)
     return asdict(report)
-
-
-def _quarantine_file(cur, zone: DropZone, batch_id: int, file_id: int, info: dict, stage: str, bad: BadFile,
-                     payload_ref: str, extra: dict | None = None) -> None:
-    payload = {"file_name": info["name"], "source_uri": info["uri"], "size_bytes": info["size"],
-               "source_mtime": info["mtime"], "reason": bad.reason, **(extra or {})}
-    rejection = Rejection(zone.source, info["uri"], stage, f"{bad.reason}: {bad.detail}", payload, [bad.reason],
-                          payload_ref)
-    if not quarantine(cur, [rejection], batch_id):
-        # The same problem again after operators resolved it (and asked for a retry): reopen the entry.
-        cur.execute("""UPDATE ops.quarantine SET resolved_at = NULL, resolution = NULL
-                       WHERE source = %s AND dedup_key = %s AND resolved_at IS NOT NULL""",
-                    (zone.source, rejection.dedup_key))
-    cur.execute("""UPDATE ops.scan_file SET status = 'quarantined', reason = %s, updated_at = now()
-                   WHERE file_id = %s""", (f"{bad.reason}: {bad.detail}", file_id))
-    event(cur, "file", file_id, "quarantined", batch_id, {"stage": stage, "reason": bad.reason, "detail": bad.detail})
-
-
-def _resolved(cur, zone: DropZone, uri: str) -> bool:
-    """Every quarantine entry of this file is resolved: operators want it taken again."""
-    cur.execute("""SELECT count(*) FILTER (WHERE resolved_at IS NULL) = 0 FROM ops.quarantine
-                   WHERE source = %s AND source_key = %s""", (zone.source, uri))
-    return bool(cur.fetchone()[0])
-
-
-def _intake_file(zone, conn, store, archive, manifest, batch_id, info, tmpdir, report) -> _InFlight | None:
-    """Record → check → dedup → archive → plan pages → document row. None when nothing is left to OCR."""
-    data = store.read(info["uri"])
-    sha = sha256_hex(data)
-    sidecar = _sidecar_for(manifest, info["name"])
-    mtime = dt.datetime.fromisoformat(info["mtime"])
-    with conn, conn.cursor() as cur:
-        # Same content under one lock: two copies in two mapped tasks cannot both be "first".
-        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sha,))
-        cur.execute("""SELECT file_id, status FROM ops.scan_file
-                       WHERE drop_zone = %s AND source_uri = %s AND sha256 = %s""", (zone.name, info["uri"], sha))
-        row = cur.fetchone()
-        if row and row[1] in DONE + WAITING and not (row[1] == "quarantined" and _resolved(cur, zone, info["uri"])):
-            report.skipped += 1
-            return None
-        if row is None:
-            cur.execute("""INSERT INTO ops.scan_file (drop_zone, source_uri, file_name, sha256, size_bytes, source_mtime,
-                                                      sidecar, batch_id)
-                           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING file_id""",
-                        (zone.name, info["uri"], info["name"], sha, len(data), mtime,
-                         Json(sidecar) if sidecar else None, batch_id))
-            file_id = cur.fetchone()[0]
-            event(cur, "file", file_id, "received", batch_id,
-                  {"drop_zone": zone.name, "source_uri": info["uri"], "sha256": sha, "size_bytes": len(data)})
-        else:
-            file_id = row[0]
-        try:
-            media_type = check_file(info["name"], data, zone.max_size_bytes)
-        except BadFile as bad:
-            _quarantine_file(cur, zone, batch_id, file_id, info, "intake", bad, info["uri"], {"sha256": sha})
-            report.quarantined += 1
-            return None
-        cur.execute("UPDATE ops.scan_file SET media_type = %s WHERE file_id = %s", (media_type, file_id))
-        cur.execute("""SELECT file_id FROM ops.scan_file
-                       WHERE sha256 = %s AND file_id < %s AND duplicate_of IS NULL AND status <> 'quarantined'
-                       ORDER BY file_id LIMIT 1""", (sha, file_id))
-        original = cur.fetchone()
-        if original:
-            cur.execute("""UPDATE ops.scan_file SET status = 'duplicate', duplicate_of = %s, updated_at = now(),
-                           document_id = (SELECT document_id FROM core.document WHERE sha256 = %s)
-                           WHERE file_id = %s""", (original[0], sha, file_id))
-            event(cur, "file", file_id, "duplicate", batch_id, {"duplicate_of": original[0], "sha256": sha})
-            report.duplicates += 1
-            return None
-    # Archive first: a file that fails later is still kept, immutable, for the quarantine.
-    archive_uri, written = archive.put_immutable(archive_key(sha, media_type), data)
-    with conn, conn.cursor() as cur:
-        cur.execute("UPDATE ops.scan_file SET status = 'archived', updated_at = now() WHERE file_id = %s", (file_id,))
-        event(cur, "file", file_id, "archived", batch_id, {"archive_uri": archive_uri, "written": written})
-    local = tmpdir / f"{sha}.{ARCHIVE_EXTENSION[media_type]}"
-    local.write_bytes(data)
-    try:
-        plan = plan_pages(data, media_type, str(local), min_text_chars=zone.min_text_chars,
-                          ocr_dpi=zone.ocr_dpi, lang=zone.ocr_lang)
-    except BadFile as bad:
-        with conn, conn.cursor() as cur:
-            _quarantine_file(cur, zone, batch_id, file_id, info, "text", bad, archive_uri,
-                             {"sha256": sha, "media_type": media_type})
-        report.quarantined += 1
-        return None
-    when, when_from = captured_at(sidecar, plan, mtime)
-    quality, signature = _legal_checks(zone, data, media_type)
-    with conn, conn.cursor() as cur:
-        cur.execute("""
-            INSERT INTO core.document (sha256, archive_uri, media_type, page_count, captured_at, captured_from,
-                                       drop_zone, pdf_version, min_dpi, is_colour, quality_ok, quality_issues,
-                                       signature_status, signature_detail)
-            VALUES (%(sha)s, %(uri)s, %(mt)s, %(pages)s, %(when)s, %(from)s, %(zone)s, %(pdf_version)s, %(min_dpi)s,
-                    %(is_colour)s, %(quality_ok)s, %(issues)s, %(sig)s, %(sig_detail)s)
-            ON CONFLICT (sha256) DO UPDATE SET page_count = EXCLUDED.page_count
-            RETURNING document_id""",
-            {"sha": sha, "uri": archive_uri, "mt": media_type, "pages": len(plan.pages), "when": when,
-             "from": when_from, "zone": zone.name, **quality, "sig": signature["status"],
-             "sig_detail": Json(signature, dumps=_dumps)})
-        document_id = cur.fetchone()[0]
-        cur.execute("UPDATE ops.scan_file SET document_id = %s WHERE file_id = %s", (document_id, file_id))
-        event(cur, "document", document_id, "received", batch_id,
-              {"file_id": file_id, "captured_at": when, "captured_from": when_from, "quality_ok": quality["quality_ok"],
-               "quality_issues": quality["issues"], "signature_status": signature["status"]})
-    return _InFlight(file_id, document_id, sha, info["name"], data, media_type, plan, sidecar)
-
-
-def _legal_checks(zone: DropZone, data: bytes, media_type: str) -> tuple[dict, dict]:
-    """ND 30/2020 Appendix I quality and the signature status (A2's tthc.scans.legal)."""
-    from tthc.scans import legal
-
-    q = legal.inspect_copy(data, media_type)
-    quality = {"pdf_version": q.pdf_version, "min_dpi": q.min_dpi, "is_colour": q.is_colour,
-               "quality_ok": q.quality_ok, "issues": list(q.issues)}
-    signature = {"status": "unsigned", "signers": [], "detail": "not a PDF"}
-    if media_type == "application/pdf":
-        check = legal.verify_signatures(data, list(zone.trust_roots))
-        signature = {"status": check.status, "signers": check.signers, "detail": check.detail}
-    return quality, signature
-
-
-def _finish_file(zone: DropZone, conn, archive: Store, batch_id: int, item: _InFlight, report: ChunkReport) -> None:
-    """Collect the OCR of one document, store pages and fields, sign when configured."""
-    from tthc.scans.fields import extract_fields
-
-    pages: list[tuple] = []
-    failures = []
-    ocr_conf = []
-    ocr_seconds = 0.0
-    for page in item.plan.pages:
-        if page.job is None:
-            pages.append((item.document_id, page.index + 1, "text_layer", page.text, None, page.dpi, None, None))
-            continue
-        try:
-            res = item.futures[page.index].result()
-        except BrokenProcessPool:
-            raise  # the machine's problem, not the file's: fail the task, Airflow retries it
-        except Exception as exc:  # noqa: BLE001 - a page Tesseract cannot read quarantines its file
-            failures.append(f"page {page.index + 1}: {type(exc).__name__}: {exc}")
-            continue
-        ocr_seconds += res.seconds
-        ocr_conf.append(res.confidence)
-        pages.append((item.document_id, page.index + 1, "ocr", res.text, res.confidence, res.dpi,
-                      res.width_px, res.height_px))
-    if failures:
-        with conn, conn.cursor() as cur:
-            info = {"name": item.name, "uri": None, "size": len(item.data), "mtime": None}
-            cur.execute("SELECT source_uri, source_mtime FROM ops.scan_file WHERE file_id = %s", (item.file_id,))
-            info["uri"], info["mtime"] = cur.fetchone()
-            cur.execute("SELECT archive_uri FROM core.document WHERE document_id = %s", (item.document_id,))
-            _quarantine_file(cur, zone, batch_id, item.file_id, info, "text",
-                             BadFile("ocr_failed", "; ".join(failures)), cur.fetchone()[0], {"sha256": item.sha})
-        report.quarantined += 1
-        return
-    texts = [p[3] for p in pages]
-    mean_conf = round(sum(ocr_conf) / len(ocr_conf), 2) if ocr_conf else None
-    hints = {}
-    if mean_conf is not None:
-        hints["ocr_confidence"] = mean_conf
-    if item.sidecar and item.sidecar.get("procedure_code"):
-        hints["procedure_code"] = item.sidecar["procedure_code"]
-    extracted = extract_fields(texts, hints)
-    n_ocr = sum(1 for p in pages if p[2] == "ocr")
-    with conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM core.document_page WHERE document_id = %s", (item.document_id,))
-        execute_values(cur, """INSERT INTO core.document_page (document_id, page_no, method, text, ocr_confidence,
-                                                               dpi, width_px, height_px) VALUES %s""", pages)
-        cur.execute("""UPDATE core.document SET ocr_seconds = %s WHERE document_id = %s""",
-                    (round(ocr_seconds, 3) if n_ocr else None, item.document_id))
-        event(cur, "document", item.document_id, "text_extracted", batch_id,
-              {"pages": len(pages), "text_layer_pages": len(pages) - n_ocr, "ocr_pages": n_ocr})
-        if n_ocr:
-            event(cur, "document", item.document_id, "ocred", batch_id,
-                  {"pages": n_ocr, "mean_confidence": mean_conf, "seconds": round(ocr_seconds, 3),
-                   "per_page": [{"page": p[1], "confidence": p[4], "dpi": p[5]} for p in pages if p[2] == "ocr"]})
-        cur.execute("UPDATE ops.scan_file SET status = 'text_extracted', updated_at = now() WHERE file_id = %s",
-                    (item.file_id,))
-        doc_type = extracted.document_type.value if extracted.document_type else None
-        rows = [(item.document_id, name, g.value, max(0.0, min(1.0, float(g.confidence))), g.rule)
-                for name, g in extracted.fields.items()]
-        if extracted.document_type is not None and "document_type" not in extracted.fields:
-            g = extracted.document_type
-            rows.append((item.document_id, "document_type", g.value, max(0.0, min(1.0, float(g.confidence))), g.rule))
-        cur.execute("DELETE FROM core.document_field WHERE document_id = %s", (item.document_id,))
-        if rows:
-            execute_values(cur, "INSERT INTO core.document_field (document_id, field, value, confidence, rule) VALUES %s",
-                           rows)
-        cur.execute("""UPDATE core.document SET document_type = (SELECT code FROM core.procedure WHERE code = %s),
-                              field_confidence = %s, required_fields = %s
-                       WHERE document_id = %s""",
-                    (doc_type, float(extracted.confidence), list(getattr(extracted, "required", []) or []),
-                     item.document_id))
-        event(cur, "document", item.document_id, "fields_extracted", batch_id,
-              {"document_type": doc_type, "confidence": extracted.confidence, "fields": len(rows)})
-        cur.execute("UPDATE ops.scan_file SET status = 'fields_extracted', updated_at = now() WHERE file_id = %s",
-                    (item.file_id,))
-    if zone.signing.get("enabled"):
-        _sign(zone, conn, batch_id, item)
-    report.processed += 1
-    report.pages_ocr += n_ocr
-    report.pages_text_layer += len(pages) - n_ocr
-    report.ocr_seconds += ocr_seconds
-
-
-def _sign(zone: DropZone, conn, batch_id: int, item: _InFlight) -> None:
-    """Sign the digitized copy with the agency certificate (images are wrapped into a PDF first)."""
-    import os
-
-    from tthc.scans import legal
-    from tthc.scans.text import LOCAL_TZ
-
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT signed_copy_uri FROM core.document WHERE document_id = %s", (item.document_id,))
-        if cur.fetchone()[0]:
-            return
-    cfg = zone.signing
-    pdf = item.data
-    if item.media_type != "application/pdf":
-        dpis = [p.dpi for p in item.plan.pages if p.dpi]
-        pdf = legal.images_to_pdf([item.data], min(dpis) if dpis else None)
-    passphrase = os.environ.get(cfg["passphrase_env"]).encode() if cfg.get("passphrase_env") and \
-        os.environ.get(cfg["passphrase_env"]) else None
-    signed_at = dt.datetime.now(LOCAL_TZ).replace(microsecond=0)
-    signed = legal.sign_copy(pdf, key_path=Path(cfg["key_path"]), cert_path=Path(cfg["cert_path"]),
-                             passphrase=passphrase, signing_time=signed_at,
-                             # its own field: a copy may arrive signed already (Signature1)
-                             field_name=cfg.get("field_name", "TTHC_Digitized"),
-                             ca_chain_paths=[Path(p) for p in cfg.get("ca_chain") or []] or None)
-    store = open_store(zone.signed_archive, zone.s3)
-    uri, _ = store.put_immutable(f"sha256/{item.sha[:2]}/{item.sha[2:4]}/{item.sha}.signed.pdf", signed)
-    with conn, conn.cursor() as cur:
-        cur.execute("UPDATE core.document SET signed_copy_uri = %s, signed_at = %s WHERE document_id = %s",
-                    (uri, signed_at, item.document_id))
-        event(cur, "document", item.document_id, "signed", batch_id,
-              {"signed_copy_uri": uri, "signed_at": signed_at, "sha256": sha256_hex(signed)})
 
 
 # ------------------------------------------------------------------------------ finalize
@@ -501,25 +248,22 @@ class ScanRunReport:
     validation_failed: int = 0
     duplicates: list = field(default_factory=list)
     quarantined: int = 0
+    ignored: list = field(default_factory=list)    # files the listing leaves alone, with the rule
     seconds: float = 0.0
 
 
 def finalize(zone: DropZone, url: str, batch_id: int) -> dict:
     """Clean, validate and link every document of the drop whose fields are extracted; close the batch."""
-    from tthc.scans.candidates import link_batch, stage_documents, validate_staged
-
     started = time.monotonic()
     report = ScanRunReport(zone.name, batch_id)
-    staged, review = stage_documents(zone, url, batch_id)
-    report.staged, report.review = staged, review
-    if staged:
-        report.validation_failed = validate_staged(zone, url, batch_id)
-        report.review += report.validation_failed
-    linked = link_batch(zone, url, batch_id)
-    report.linked = linked["linked"]
-    report.linked_existing = linked["existing"]
-    report.paper_only = linked["paper_only"]
+    steps = BatchContext(zone, url, batch_id)
+    Chain(zone.steps).run_batch(steps)
+    for key, value in steps.results.items():
+        setattr(report, key, value)
+    staged = report.staged
+    review = report.review - report.validation_failed
     _after_commit(zone, url)
+    report.ignored = ignored_files(zone)
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
@@ -538,8 +282,8 @@ def finalize(zone: DropZone, url: str, batch_id: int) -> dict:
             report.documents = staged + review  # review here: the low-confidence ones, not yet the failed
             report.seconds = round(time.monotonic() - started, 3)
             close_batch(cur, batch_id, "succeeded", files_in, files_linked, report.quarantined,
-                        {"scan": {k: v for k, v in asdict(report).items() if k != "duplicates"},
-                         "duplicates": report.duplicates})
+                        {"scan": {k: v for k, v in asdict(report).items() if k not in ("duplicates", "ignored")},
+                         "duplicates": report.duplicates, "ignored": report.ignored})
     finally:
         conn.close()
     for dup in report.duplicates:

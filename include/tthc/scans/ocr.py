@@ -298,7 +298,8 @@ def ocr_page(job: PageJob) -> PageText:
         api.Clear()
     else:
         # An uncompressed file for tesseract: PNG encoding of a 300 dpi page costs more than it saves.
-        fd, tmp = tempfile.mkstemp(suffix=".pgm")
+        # Beside the file's own temporary copy (the run's private work folder), never in /tmp.
+        fd, tmp = tempfile.mkstemp(suffix=".pgm", dir=os.path.dirname(job.path) or None)
         os.close(fd)
         try:
             image.save(tmp, "PPM")
@@ -328,8 +329,30 @@ def _assemble(data: dict) -> tuple[str, list[float]]:
     return lines_text([ln for _, ln in sorted(lines.items())]), confs
 
 
-def init_worker() -> None:
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int | None) -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux prctl PR_SET_PDEATHSIG), so a
+    `kill -9` of a scan run leaves no OCR worker holding a page of personal data; and exit now if the
+    parent is already gone (it died before the request was made)."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed (errno %s): this OCR worker may outlive its parent",
+                        ctypes.get_errno())
+    except (OSError, AttributeError):  # not Linux
+        log.warning("prctl is not available: OCR workers may outlive a killed parent")
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def init_worker(parent_pid: int | None = None) -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    die_with_parent(parent_pid)
 
 
 def image_bytes_info(data: bytes) -> tuple[int, list[tuple[int, int, float | None]]]:

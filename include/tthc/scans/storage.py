@@ -23,12 +23,21 @@ class ObjectInfo:
     name: str                  # path relative to the store's root (the manifest's file name)
     size: int
     mtime: dt.datetime         # UTC
+    refused: str | None = None # "reason: detail" when the drop must not hand the file over (never read)
+
+
+HIDDEN_RULE = "hidden: a name starting with '.' (editors' and sync tools' files) is not a scan"
+
+
+class RefusedPath(PermissionError):
+    """A path of the drop that resolves outside it: never read."""
 
 
 class Store:
     """Common interface of LocalStore and S3Store."""
 
     root_uri: str
+    ignored: list[tuple[str, str]]   # (name, rule) of what the last list() left alone
 
     def list(self) -> Iterator[ObjectInfo]: raise NotImplementedError
     def stat(self, uri: str) -> ObjectInfo | None: raise NotImplementedError
@@ -68,11 +77,50 @@ class LocalStore(Store):
                           dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
 
     def list(self) -> Iterator[ObjectInfo]:
+        """Regular files under the root, and symlinks: one whose target stays inside the drop is listed
+        like a file (a link to another scan of the drop becomes its duplicate); one that leaves the drop,
+        dangles or points at a folder is listed as refused, with the link's own size and time, and
+        never followed. Names starting with '.' (files or folders) are ignored and remembered."""
+        self.ignored = []
         if not self.root.is_dir():
             raise FileNotFoundError(f"drop folder {self.root} does not exist")
-        for path in sorted(self.root.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                yield self._info(path, path.stat())
+        for folder, dirs, files in os.walk(self.root, followlinks=False):
+            base = Path(folder)
+            for name in sorted(dirs):
+                if name.startswith("."):
+                    self.ignored.append(((base / name).relative_to(self.root).as_posix() + "/", HIDDEN_RULE))
+                elif (base / name).is_symlink():
+                    files.append(name)   # a folder symlink is refused like a file symlink
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (base / d).is_symlink())
+            for name in sorted(files):
+                path = base / name
+                if name.startswith("."):
+                    self.ignored.append((path.relative_to(self.root).as_posix(), HIDDEN_RULE))
+                    continue
+                if path.is_symlink():
+                    yield self._link_info(path)
+                elif path.is_file():
+                    yield self._info(path, path.stat())
+
+    def _link_info(self, path: Path) -> ObjectInfo:
+        info = self._info(path, path.lstat())
+        problem = self._escape(path)
+        if problem:
+            return ObjectInfo(info.uri, info.name, info.size, info.mtime, f"symlink_outside_drop: {problem}")
+        return ObjectInfo(info.uri, info.name, path.stat().st_size, info.mtime)
+
+    def _escape(self, path: Path) -> str | None:
+        """Why a symlink may not be read (its target is named, never opened), or None."""
+        name = path.relative_to(self.root).as_posix()
+        try:
+            target = path.resolve(strict=True)
+        except (FileNotFoundError, RuntimeError, OSError):
+            return f"{name} is a symbolic link whose target does not exist (or loops)"
+        if not target.is_relative_to(self.root):
+            return f"{name} is a symbolic link to {target}, outside the drop {self.root}; not read"
+        if not target.is_file():
+            return f"{name} is a symbolic link to {target}, which is not a regular file; not read"
+        return None
 
     def stat(self, uri: str) -> ObjectInfo | None:
         path = self._path(uri)
@@ -83,7 +131,17 @@ class LocalStore(Store):
         return ObjectInfo(path.as_uri(), path.name, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
 
     def read(self, uri: str) -> bytes:
-        return self._path(uri).read_bytes()
+        path = self._path(uri)
+        if path.is_relative_to(self.root):
+            # Checked again at read time: the link may have changed since the listing.
+            target = path.resolve()
+            if not target.is_relative_to(self.root):
+                raise RefusedPath(f"{path.relative_to(self.root).as_posix()} is a symbolic link to {target}, "
+                                  f"outside the drop {self.root}; not read")
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as fh:
+                return fh.read()
+        return path.read_bytes()
 
     def put_immutable(self, relative: str, data: bytes) -> tuple[str, bool]:
         """Write once: (uri, written). An existing object is left as it is."""
@@ -131,13 +189,17 @@ class S3Store(Store):
         return parsed.netloc, parsed.path.lstrip("/")
 
     def list(self) -> Iterator[ObjectInfo]:
+        self.ignored = []
         paginator = self.client.get_paginator("list_objects_v2")
         prefix = f"{self.prefix}/" if self.prefix else ""
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 key = obj["Key"]
                 name = key[len(prefix):]
-                if key.endswith("/") or name.rsplit("/", 1)[-1].startswith("."):
+                if key.endswith("/"):
+                    continue
+                if any(part.startswith(".") for part in name.split("/")):
+                    self.ignored.append((name, HIDDEN_RULE))
                     continue
                 yield ObjectInfo(f"s3://{self.bucket}/{key}", name, int(obj["Size"]),
                                  obj["LastModified"].astimezone(dt.timezone.utc))

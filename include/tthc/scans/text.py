@@ -10,6 +10,7 @@ import concurrent.futures as cf
 import datetime as dt
 import io
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -134,10 +135,12 @@ def parse_pdf_date(raw: str | None) -> dt.datetime | None:
 
 
 def plan_pages(data: bytes, media_type: str, local_path: str, *, min_text_chars: int, ocr_dpi: int,
-               lang: str) -> FileText:
-    """Text layers of PDF pages that have one; OCR jobs for the rest. BadFile when unreadable."""
+               lang: str, max_pixels: int | None = None) -> FileText:
+    """Text layers of PDF pages that have one; OCR jobs for the rest. BadFile when unreadable.
+    max_pixels caps a PDF page's render dpi so that its bitmap stays within it."""
     if media_type == "application/pdf":
-        return _plan_pdf(data, local_path, min_text_chars=min_text_chars, ocr_dpi=ocr_dpi, lang=lang)
+        return _plan_pdf(data, local_path, min_text_chars=min_text_chars, ocr_dpi=ocr_dpi, lang=lang,
+                         max_pixels=max_pixels)
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     try:
@@ -155,7 +158,8 @@ def plan_pages(data: bytes, media_type: str, local_path: str, *, min_text_chars:
     return FileText(media_type, pages, created)
 
 
-def _plan_pdf(data: bytes, local_path: str, *, min_text_chars: int, ocr_dpi: int, lang: str) -> FileText:
+def _plan_pdf(data: bytes, local_path: str, *, min_text_chars: int, ocr_dpi: int, lang: str,
+              max_pixels: int | None = None) -> FileText:
     """PDFium (pypdfium2) reads the text layer: ~6x faster than pypdf's extract_text on these pages."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
@@ -194,6 +198,13 @@ def _plan_pdf(data: bytes, local_path: str, *, min_text_chars: int, ocr_dpi: int
             else:
                 native = _pdf_native_dpi(page, pdfium_c)
                 dpi = round(min(native, ocr_dpi)) if native else ocr_dpi
+                if max_pixels:
+                    width, height = page.get_size()
+                    capped = render_dpi(width, height, dpi, max_pixels)
+                    if capped < dpi:
+                        log.info("page %d: rendered at %g dpi instead of %g: %g x %g pt at %g dpi would be above "
+                                 "TTHC_SCAN_MAX_IMAGE_PIXELS=%d", i + 1, capped, dpi, width, height, dpi, max_pixels)
+                        dpi = capped
                 pages.append(PageWork(i, job=PageJob(local_path, "application/pdf", i, dpi, lang), dpi=dpi))
             page.close()
         created = parse_pdf_date(doc.get_metadata_dict().get("CreationDate"))
@@ -207,6 +218,14 @@ def _plan_pdf(data: bytes, local_path: str, *, min_text_chars: int, ocr_dpi: int
 
 
 _EXIF_FORMAT = "%Y:%m:%d %H:%M:%S"
+
+
+def render_dpi(width_pt: float, height_pt: float, dpi: float, max_pixels: int) -> float:
+    """dpi, lowered so that a page of width_pt x height_pt rendered at it stays within max_pixels."""
+    pixels = (width_pt / 72 * dpi) * (height_pt / 72 * dpi)
+    if pixels <= max_pixels or pixels <= 0:
+        return dpi
+    return math.floor(dpi * math.sqrt(max_pixels / pixels))
 
 
 def _exif_date(im) -> dt.datetime | None:
@@ -269,7 +288,7 @@ class OcrPool:
         self._pool = None
         if self.workers > 1:
             self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(os.environ.get("TTHC_OCR_START_METHOD", "fork")),
-                                                initializer=init_worker)
+                                                initializer=init_worker, initargs=(os.getpid(),))
 
     def submit(self, job: PageJob) -> cf.Future:
         if self._pool is None:
