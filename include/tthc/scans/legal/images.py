@@ -8,6 +8,8 @@ import zlib
 
 from PIL import Image
 
+from tthc.scans.legal.quality import _image_dpi
+
 
 def images_to_pdf(images: list[bytes], dpi: float | None = None) -> bytes:
     """One PDF 1.4 page per image (per frame of a multi-page TIFF), sized from the image's dpi.
