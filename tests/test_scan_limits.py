@@ -43,6 +43,32 @@ def bomb_png(path: Path, side: int = 20000) -> None:
                      + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
+def pdf_with_huge_image(path: Path, side: int = 20000) -> None:
+    """An A4 PDF page showing one 1-bit side x side image (400 M pixels), tens of kB on disk."""
+    comp = zlib.compressobj(9)
+    row = b"\xff" * ((side + 7) // 8)
+    data = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    content = b"q 595 0 0 842 0 0 cm /Im0 Do Q"
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im0 4 0 R >> >> "
+            b"/Contents 5 0 R >>",
+            f"<< /Type /XObject /Subtype /Image /Width {side} /Height {side} /ColorSpace /DeviceGray "
+            f"/BitsPerComponent 1 /Filter /FlateDecode /Length {len(data)} >>\nstream\n".encode() + data
+            + b"\nendstream",
+            f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"\nendstream"]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(bytes(out))
+
+
 def blank_pdf(path: Path, pages: int, width: float = 595, height: float = 842) -> None:
     doc = pdfium.PdfDocument.new()
     for _ in range(pages):
@@ -88,6 +114,7 @@ def env(tmp_path_factory, make_database):
     text_scan(drop / "good.png", ["GIẤY KHAI SINH", "Số: 12/2024", "Họ và tên: Nguyễn Văn An"])
     bomb_png(drop / "bomb.png")
     blank_pdf(drop / "poster.pdf", 1, 14400, 14400)
+    pdf_with_huge_image(drop / "hidden_bomb.pdf")
     blank_pdf(drop / "register.pdf", 6)
     (drop / "big.tif").write_bytes(b"II*\x00" + os.urandom(1536 * 1024))
     os.symlink("/etc/passwd", drop / "passwd.pdf")
@@ -119,6 +146,7 @@ def test_every_file_over_a_limit_is_quarantined_with_the_limit_named(env):
     got = quarantine_rows(env["url"])
     expected = {
         "bomb.png": ("too_many_pixels", "TTHC_SCAN_MAX_IMAGE_PIXELS"),
+        "hidden_bomb.pdf": ("too_many_pixels", "TTHC_SCAN_MAX_IMAGE_PIXELS"),
         "poster.pdf": ("page_too_large", "TTHC_SCAN_MAX_PAGE_POINTS"),
         "register.pdf": ("too_many_pages", "TTHC_SCAN_MAX_PAGES"),
         "big.tif": ("too_large", "TTHC_SCAN_MAX_FILE_MB"),
@@ -130,6 +158,7 @@ def test_every_file_over_a_limit_is_quarantined_with_the_limit_named(env):
         assert text.startswith(reason) and setting in text and text == file_reason, (name, text)
     assert "400,000,000 pixels" in got["bomb.png"][4]
     assert "14,400 x 14,400 pt" in got["poster.pdf"][4]
+    assert "page 1 holds a 20,000 x 20,000" in got["hidden_bomb.pdf"][4]
     # Above the size limit: never read, so no hash and nothing archived.
     assert got["big.tif"][2] is None
     # Refused before the archive step: only the good scan is archived; the others stay in the drop.
@@ -148,7 +177,7 @@ def test_the_rest_of_the_batch_goes_on(env):
     assert pages and pages[0][0] == "ocr" and pages[0][1] > 10, pages
     # Every file of the drop is recorded once (hidden ones aside), and the batch closed.
     names = {n for n in got}
-    assert names == {"good.png", "bomb.png", "poster.pdf", "register.pdf", "big.tif", "passwd.pdf",
+    assert names == {"good.png", "bomb.png", "hidden_bomb.pdf", "poster.pdf", "register.pdf", "big.tif", "passwd.pdf",
                      "sub/secret.pdf", "dangling.pdf", "outside_folder", "sub/same_as_good.png"}, names
     status = fetch_all(env["url"], "SELECT status FROM ops.batch WHERE source = 'scan.limits_drop'")
     assert status == [("succeeded",)]
@@ -199,6 +228,23 @@ def test_temporary_copies_live_under_the_work_dir_and_are_gone_after_the_run(env
     scans = env["work"] / "scans"
     assert scans.is_dir() and oct(scans.stat().st_mode & 0o777) == "0o700"
     assert list(scans.iterdir()) == []
+
+
+def test_a_run_with_nothing_new_removes_a_crash_leftover_and_spares_live_ones(env):
+    scans = env["work"] / "scans"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    crashed = scans / f"tthc-scan-{dead.pid}-abc123"
+    crashed.mkdir()
+    (crashed / "copy.png").write_bytes(b"personal data")
+    live = scans / f"tthc-scan-{os.getpid()}-def456"   # a sibling task still working
+    live.mkdir()
+    try:
+        again = run_drop(env["zone"], env["url"])
+        assert again["files_listed"] == 0
+        assert not crashed.exists() and live.exists()
+    finally:
+        live.rmdir()
 
 
 def test_a_large_page_is_rendered_within_the_pixel_limit(tmp_path):

@@ -28,6 +28,8 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 
+from PIL import Image
+
 from tthc.ops.batches import close_batch, open_batch
 from tthc.ops.events import dumps as _dumps, event
 from tthc.scans.config import DropZone
@@ -36,7 +38,7 @@ from tthc.scans.steps.base import (DONE, WAITING, BatchContext, ChunkReport, Fil
 from tthc.scans.steps.chain import Chain
 from tthc.scans.storage import ObjectInfo, Store, open_store, store_for_uri
 from tthc.scans.text import OcrPool
-from tthc.scans.workdir import new_tmpdir
+from tthc.scans.workdir import new_tmpdir, remove_leftovers
 from tthc.settings import ScanLimits
 from tthc.warehouse.db import connect
 
@@ -102,6 +104,8 @@ def list_drop(zone: DropZone, url: str, now: dt.datetime | None = None) -> tuple
     store = open_store(zone.location, zone.s3)
     objects = [o for o in store.list() if o.name != zone.manifest]
     ignored = _log_ignored(zone, store)
+    # A run with nothing new never reaches process_chunk: a crash's temporary copies go here too.
+    remove_leftovers(ScanLimits.from_env().work_dir)
     conn = connect(url)
     ready: list[ObjectInfo] = []
     unstable = 0
@@ -196,6 +200,8 @@ def process_chunk(zone: DropZone, url: str, batch_id: int, files: list[dict], po
     manifest = load_manifest(zone, store)
     report = ChunkReport(files=len(files))
     tmpdir = new_tmpdir(limits.work_dir)
+    # Pillow's own decompression-bomb guard (inherited by forked OCR workers) at the same limit.
+    Image.MAX_IMAGE_PIXELS = limits.max_image_pixels
     own_pool = pool is None
     conn = None
     try:

@@ -56,6 +56,7 @@ def _check_image(name: str, data: bytes, media_type: str, limits) -> None:
 
 def _check_pdf(name: str, data: bytes, limits) -> None:
     import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
 
     try:
         doc = pdfium.PdfDocument(data)
@@ -69,8 +70,14 @@ def _check_pdf(name: str, data: bytes, limits) -> None:
             page = doc[i]
             try:
                 w, h = page.get_size()
+                biggest = _largest_image(page, pdfium_c)
             finally:
                 page.close()
+            if biggest and biggest[0] * biggest[1] > limits.max_image_pixels:
+                iw, ih = biggest
+                raise BadFile("too_many_pixels",
+                              f"{name} page {i + 1} holds a {iw:,} x {ih:,} = {iw * ih:,} pixel image, above the "
+                              f"limit of {limits.max_image_pixels:,} (TTHC_SCAN_MAX_IMAGE_PIXELS)")
             if max(w, h) > limits.max_page_points:
                 raise BadFile("page_too_large",
                               f"{name} page {i + 1} is {w:,.0f} x {h:,.0f} pt ({w / 72 * 25.4:,.0f} x "
@@ -78,6 +85,19 @@ def _check_pdf(name: str, data: bytes, limits) -> None:
                               "(TTHC_SCAN_MAX_PAGE_POINTS)")
     finally:
         doc.close()
+
+
+def _largest_image(page, pdfium_c) -> tuple[int, int] | None:
+    """Pixel size of the page's largest embedded image, from its dictionary (nothing is decoded)."""
+    best = None
+    try:
+        for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
+            w, h = obj.get_px_size()
+            if best is None or w * h > best[0] * best[1]:
+                best = (w, h)
+    except Exception:  # noqa: BLE001 - an odd object tree: the text step names what is wrong
+        return best
+    return best
 
 
 class CheckTypeStep(Step):
