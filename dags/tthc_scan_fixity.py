@@ -28,7 +28,7 @@ def tthc_scan_fixity():
     def check_fixity() -> dict:
         from tthc.orchestration import warehouse_url
         from tthc.scans.config import load_drops
-        from tthc.scans.intake import fixity_check
+        from tthc.scans.fixity import fixity_check
 
         return fixity_check(warehouse_url(), load_drops())
 

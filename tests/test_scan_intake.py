@@ -19,7 +19,8 @@ from tthc.codes import is_valid_code
 from tthc.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
-from tthc.scans.intake import FixityError, fixity_check, list_drop, list_new_files, run_drop
+from tthc.scans.fixity import FixityError, fixity_check
+from tthc.scans.intake import list_drop, list_new_files, run_drop
 from tthc.sources.config import load_source
 from tthc.sources.pipeline import run_batch
 from tthc.warehouse.db import fetch_all

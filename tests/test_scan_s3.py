@@ -12,7 +12,8 @@ import pytest
 from tthc.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
-from tthc.scans.intake import FixityError, fixity_check, run_drop
+from tthc.scans.fixity import FixityError, fixity_check
+from tthc.scans.intake import run_drop
 from tthc.warehouse.db import fetch_all
 from tthc.warehouse.migrate import migrate
 

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "review":
         return _review(args, url)
     if args.command == "fixity":
-        from tthc.scans.intake import FixityError, fixity_check
+        from tthc.scans.fixity import FixityError, fixity_check
 
         try:
             print(json.dumps(fixity_check(url, load_drops()), default=str, indent=1))
