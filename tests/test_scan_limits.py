@@ -338,3 +338,21 @@ def test_kill_9_mid_ocr_leaves_no_worker_and_the_rerun_removes_the_copies(tmp_pa
     assert list((work / "scans").iterdir()) == []
     rows = fetch_all(url, "SELECT file_name, count(*), min(status), max(status) FROM ops.scan_file GROUP BY 1")
     assert len(rows) == 8 and all(n == 1 and lo in ("linked", "review") and lo == hi for _, n, lo, hi in rows), rows
+
+
+def test_a_file_swapped_for_an_escaping_link_after_listing_is_not_read(tmp_path):
+    from tthc.scans.storage import LocalStore, RefusedPath
+
+    drop, outside = tmp_path / "drop", tmp_path / "outside"
+    drop.mkdir()
+    outside.mkdir()
+    (outside / "secret.pdf").write_text(SECRET)
+    (drop / "scan.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    store = LocalStore(str(drop))
+    (listed,) = list(store.list())
+    assert listed.refused is None
+    (drop / "scan.pdf").unlink()
+    os.symlink(outside / "secret.pdf", drop / "scan.pdf")
+    with pytest.raises(RefusedPath) as err:
+        store.read(listed.uri)
+    assert "outside the drop" in str(err.value) and SECRET not in str(err.value)
