@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from tthc.settings import LOCAL_TZ, Settings
 
 log = logging.getLogger("tthc")
 
@@ -77,7 +78,7 @@ def cmd_demo(args) -> int:
 
 
 def _interval_bound(text: str | None, flag: str):
-    """--start/--end: a date (local midnight) or an ISO datetime; naive values are Asia/Ho_Chi_Minh time."""
+    """--start/--end: a date (local midnight) or an ISO datetime; naive values are local (Vietnam) time."""
     import datetime as dt
     from zoneinfo import ZoneInfo
 
@@ -87,7 +88,7 @@ def _interval_bound(text: str | None, flag: str):
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"{flag} {text!r} is not a date (YYYY-MM-DD) or an ISO datetime") from None
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
 
 
 def cmd_source_run(args) -> int:
@@ -155,7 +156,7 @@ def cmd_serve(args) -> int:
     from tthc.app.db import provision_login
 
     os.environ.setdefault("TTHC_APP_SECRET", secrets.token_urlsafe(48))
-    if not os.environ.get("TTHC_APP_DATABASE_URL"):
+    if not Settings.from_env().app.database_url:
         os.environ["TTHC_APP_DATABASE_URL"] = provision_login(_warehouse(args), os.environ["TTHC_APP_SECRET"])
     uvicorn.run("tthc.app.main:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
                 log_level="info")

@@ -11,7 +11,6 @@ import datetime as dt
 import fnmatch
 import functools
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 
 import yaml
 
-from tthc.paths import project_root
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +125,9 @@ def _union(routes: list[Route]) -> Recipients:
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("TTHC_ALERTS_CONFIG", project_root() / "config" / "alerts.yaml")).resolve()
+    from tthc.settings import settings
+
+    return settings().alerts_config
 
 
 def load_config(path: Path | None = None) -> AlertConfig:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -18,7 +17,6 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tthc.paths import project_root
 
 Kind = Literal["month", "quarter", "year"]
 EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+")
@@ -107,7 +105,9 @@ class ReportConfig(_Model):
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("TTHC_REPORTS_CONFIG", project_root() / "config" / "reports.yaml")).resolve()
+    from tthc.settings import settings
+
+    return settings().reports_config
 
 
 def load_report_config(path: Path | None = None) -> ReportConfig:
