@@ -105,6 +105,8 @@ class SourceFile(Strict):
     schedule: str = Field("@daily", description="cron expression or @hourly/@daily/@weekly/@monthly")
     start_date: str = "2020-01-01"
     csv: CsvOptions = Field(default_factory=CsvOptions)
+    stale_after_days: float | None = Field(None, gt=0, description="no new rows for this long: a stale-source alert "
+                                                                   "(config/alerts.yaml may override it)")
 
     @field_validator("name")
     @classmethod
