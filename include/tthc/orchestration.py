@@ -8,11 +8,10 @@ from __future__ import annotations
 import datetime as dt
 
 # DAG files find the warehouse through here; the lookup itself lives with the warehouse code.
-from tthc.warehouse.server import connection_url, warehouse_url  # noqa: F401
 from tthc.settings import TIMEZONE, settings  # noqa: F401 - TIMEZONE: the DAG files' time zone
+from tthc.warehouse.server import connection_url, warehouse_url  # noqa: F401
 
 OWNER = "tthc-data"
-
 
 
 def task_failure_callback(context) -> None:

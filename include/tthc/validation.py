@@ -15,7 +15,7 @@ and returns, per failing candidate_id, the expectations it failed, as
 
 Two values reach the suites as GX suite parameters (`{"$PARAMETER": ...}`), filled at
 run time: `procedure_codes` (the codes in core.procedure) and `max_issue_date` (today in
-Asia/Ho_Chi_Minh). In the query assets `clean_problems` is the jsonb cast to text, so a
+the local time zone, tthc.settings.TIMEZONE). In the query assets `clean_problems` is the jsonb cast to text, so a
 clean row has the value `[]`.
 
 Results: one row per (batch, suite) in ops.validation_result, replaced as a whole when

@@ -8,7 +8,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 from pydantic import ConfigDict
 
-from tthc.config.sources import NAME_PATTERN, Strict
+from tthc.config.sources import NAME_PATTERN, ShortForm, Strict
 from typing import Literal
 
 MAX_CHUNK = 1024  # Airflow's max_map_length: a mapped task list never holds more files than this
@@ -21,7 +21,8 @@ class S3Model(Strict):
     secret_access_key: str | None = None
 
 
-class ManifestModel(Strict):
+class ManifestModel(ShortForm):
+    __short_form__ = "path"
     path: str = Field(description="the sidecar manifest, relative to location (.csv or .json)")
     file_column: str = Field("file_name", description="the manifest column naming the file")
 

@@ -26,8 +26,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FieldRuleModel(Strict):
+class ShortForm(Strict):
+    """A mapping that may also be written as one string (its main key); the JSON Schema says so."""
+    __short_form__ = ""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        schema = handler(core_schema)
+        schema = handler.resolve_ref_schema(schema)
+        return {"anyOf": [{"type": "string", "description": f"short for {{{cls.__short_form__}: …}}"}, dict(schema)]}
+
+
+class FieldRuleModel(ShortForm):
     """How one canonical field is read: a column (the short form `field: COLUMN`) or a constant."""
+    __short_form__ = "column"
     column: str | None = Field(None, description="the source column")
     constant: str | None = Field(None, description="a fixed value for every row")
     parse: Literal["date", "int", "text"] | None = Field(None, description="how the value is parsed")
@@ -53,7 +65,8 @@ class FieldRuleModel(Strict):
         return self
 
 
-class ConnectionModel(Strict):
+class ConnectionModel(ShortForm):
+    __short_form__ = "url"
     url: str | None = Field(None, description="SQLAlchemy URL, or the file of a csv/xlsx source")
     conn_id: str | None = Field(None, description="an Airflow connection id")
     path: str | None = Field(None, description="the file of a csv/xlsx source")
@@ -93,11 +106,12 @@ class SourceFile(Strict):
     connection: ConnectionModel
     table: str | None = None
     query: str | None = Field(None, description="trusted SQL, instead of table")
-    primary_key: list[str] = Field(description="the column(s) that identify a row")
+    primary_key: list[str] | str = Field(description="the column(s) that identify a row")
     incremental_column: str | None = Field(None, description="the row's own change timestamp")
     incremental_format: str = Field("%Y-%m-%d %H:%M:%S", description="strftime of the column's values, local time")
     encoding: EncodingModel = Field(default_factory=EncodingModel)
-    mapping: dict[str, FieldRuleModel]
+    mapping: dict[str, FieldRuleModel] = Field(description="canonical field -> how it is read",
+                                               json_schema_extra={"propertyNames": {"enum": sorted(CANONICAL_FIELDS)}})
     agency: AgencyModel
     quarantine_threshold: float = Field(0.2, ge=0, le=1, description="share of quarantined rows that fails the run")
     quarantine_min_rows: int = Field(10, ge=0, description="below this many rows the rate is noise: no failure")
@@ -116,6 +130,11 @@ class SourceFile(Strict):
         return value
 
     @field_validator("primary_key", mode="before")
+    @classmethod
+    def _key_text(cls, value):
+        return [str(v) for v in value] if isinstance(value, list) else str(value)
+
+    @field_validator("primary_key")
     @classmethod
     def _one_key(cls, value):
         return value if isinstance(value, list) else [value]

@@ -17,12 +17,14 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tthc.config.errors import ConfigError
+
 
 Kind = Literal["month", "quarter", "year"]
 EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+")
 
 
-class ReportConfigError(ValueError):
+class ReportConfigError(ConfigError):
     pass
 
 
@@ -88,6 +90,7 @@ class Settings(_Model):
 
 
 class ReportConfig(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, title="TTHC report delivery (config/reports.yaml)")
     settings: Settings = Settings()
     plans: dict[str, PlanReport] = Field(default_factory=dict)
     units: dict[str, UnitCopy] = Field(default_factory=dict)
@@ -122,5 +125,6 @@ def load_report_config(path: Path | None = None) -> ReportConfig:
     except (yaml.YAMLError, AlertConfigError) as exc:
         raise ReportConfigError(f"{path.name}: {exc}") from exc
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ReportConfigError(f"{path.name}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+        from tthc.config.errors import format_errors
+
+        raise ReportConfigError(format_errors(exc, ReportConfig, path.name)) from None

@@ -15,7 +15,7 @@ from tthc.config.drops import MAX_CHUNK, DropFile  # noqa: F401
 from tthc.config.errors import validate
 from tthc.paths import project_root
 from tthc.settings import settings
-from tthc.sources.config import SourceConfigError, config_named, expand_env, load_config_folder
+from tthc.sources.config import SourceConfigError, config_named, expand_env, load_config_folder, read_config_folder
 
 
 
@@ -117,6 +117,11 @@ def load_drops(directory: Path | None = None) -> list[DropZone]:
     return load_config_folder(directory or drops_dir(), load_drop, "drop-zone", DropConfigError)
 
 
+def read_drops(directory: Path | None = None) -> tuple[list[DropZone], dict[Path, str]]:
+    """The valid drop zones and the broken files with their errors."""
+    return read_config_folder(directory or drops_dir(), load_drop, "drop-zone", DropConfigError)
+
+
 def drop_named(name: str, directory: Path | None = None) -> DropZone:
     """A drop zone by its `name:`, by its file in the drops folder ("demo_scans.yaml", or the stem), or by the
     path of a YAML file anywhere. The error lists the known names."""
@@ -124,8 +129,8 @@ def drop_named(name: str, directory: Path | None = None) -> DropZone:
     as_path = Path(name).expanduser()
     if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
         return load_drop(as_path.resolve())
-    zones = load_drops(directory)
+    zones, broken = read_drops(directory)
     for zone in zones:
         if zone.name == name or (zone.path is not None and name in (zone.path.name, zone.path.stem)):
             return zone
-    return config_named(zones, name, folder, "drop zone", DropConfigError)
+    return config_named(zones, Path(name).stem, folder, "drop zone", DropConfigError, broken=broken)

@@ -132,27 +132,57 @@ def load_source(path: Path) -> SourceConfig:
         csv_options=model.csv.model_dump(exclude_none=True), path=path)
 
 
-def load_config_folder(directory: Path, load, what: str, error: type[Exception] = SourceConfigError) -> list:
-    """Every *.yaml of a configuration folder (sources/, drops/), by file name; names must be unique."""
-    items = [load(p) for p in sorted(directory.glob("*.yaml"))]
+def read_config_folder(directory: Path, load, what: str,
+                       error: type[Exception] = SourceConfigError) -> tuple[list, dict[Path, str]]:
+    """Every *.yaml of a configuration folder (sources/, drops/), by file name, and the broken ones.
+
+    A broken file is kept apart with its one-line error, so that one bad YAML never hides the
+    others (their DAGs keep running); two files with one name are both broken."""
+    items, broken = [], {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            items.append(load(path))
+        except error as exc:
+            broken[path] = str(exc)
     names = [i.name for i in items]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise error(f"{directory}: duplicate {what} names {dupes}")
+    for item in [i for i in items if names.count(i.name) > 1]:
+        others = [o.path.name for o in items if o.name == item.name and o is not item]
+        broken[item.path] = f"{item.path.name}: duplicate {what} name {item.name!r} (also in {', '.join(others)})"
+    return [i for i in items if i.path not in broken], dict(sorted(broken.items()))
+
+
+def load_config_folder(directory: Path, load, what: str, error: type[Exception] = SourceConfigError) -> list:
+    """Every *.yaml of a configuration folder, all valid: else the error names every broken file."""
+    items, broken = read_config_folder(directory, load, what, error)
+    if broken:
+        raise error("; ".join(broken.values()))
     return items
 
 
-def config_named(items: list, name: str, directory: Path, what: str, error: type[Exception] = SourceConfigError):
-    """The item whose `name:` is `name`; the error lists the known names."""
+def config_named(items: list, name: str, directory: Path, what: str, error: type[Exception] = SourceConfigError,
+                 broken: dict[Path, str] | None = None):
+    """The item whose `name:` is `name`; the error lists the known names, or is the file's own error
+    when the file of that name is broken."""
     for item in items:
         if item.name == name:
             return item
-    raise error(f"no {what} named {name!r} in {directory}: {[i.name for i in items]}")
+    for path, message in (broken or {}).items():
+        if path.stem == name:
+            raise error(message)
+    also = f"; broken files: {sorted(p.name for p in broken)}" if broken else ""
+    raise error(f"no {what} named {name!r} in {directory}: {[i.name for i in items]}{also}")
 
 
 def source_named(name: str, directory: Path | None = None) -> SourceConfig:
-    """The source whose `name:` is `name`; the error lists the known names."""
-    return config_named(load_sources(directory), name, directory or sources_dir(), "source")
+    """The source whose `name:` is `name` (another source's broken file does not matter); the error
+    lists the known names."""
+    items, broken = read_sources(directory)
+    return config_named(items, name, directory or sources_dir(), "source", broken=broken)
+
+
+def read_sources(directory: Path | None = None) -> tuple[list[SourceConfig], dict[Path, str]]:
+    """The valid sources and the broken files with their errors."""
+    return read_config_folder(directory or sources_dir(), load_source, "source")
 
 
 def load_sources(directory: Path | None = None) -> list[SourceConfig]:
