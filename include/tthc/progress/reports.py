@@ -116,7 +116,7 @@ def load_report_data(url: str | None, kind: str, end: dt.date, unit_code: str | 
     if not rows:
         raise LookupError(f"no progress snapshot for {kind} {end.isoformat()}"
                           + (f" and unit {unit_code}" if unit_code else "")
-                          + f": take it first (python -m tthc.progress snapshot --kind {kind} --end {end.isoformat()})")
+                          + f": take it first (tthc progress snapshot --kind {kind} --end {end.isoformat()})")
     plans = {p: {"name": n, "decision": d} for p, n, d in fetch_all(
         url, "SELECT plan_code, name_vi, decision_ref FROM core.plan ORDER BY plan_code")}
     targets = fetch_all(url, "SELECT plan_code, level, year, target_pct FROM core.plan_target ORDER BY 1, 2, 3")
