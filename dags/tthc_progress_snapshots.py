@@ -1,4 +1,4 @@
-"""Digitization progress snapshots (issue 5): monthly, quarterly and annual.
+"""Digitization progress snapshots: monthly, quarterly and annual.
 
 Each run computes the progress AS OF its period's last day (mart.progress_as_of) from when
 every result was recorded and digitized, writes immutable rows to mart.progress_snapshot

@@ -356,7 +356,7 @@ def _intake_file(zone, conn, store, archive, manifest, batch_id, info, tmpdir, r
 
 
 def _legal_checks(zone: DropZone, data: bytes, media_type: str) -> tuple[dict, dict]:
-    """ND 30/2020 Appendix I quality and the signature status (A2's tthc.scans.legal)."""
+    """ND 30/2020 Appendix I quality and the signature status (tthc.scans.legal)."""
     from tthc.scans import legal
 
     q = legal.inspect_copy(data, media_type)
