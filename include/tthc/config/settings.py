@@ -39,8 +39,7 @@ def _paths(value):
 
 
 class _Env(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, extra="ignore", frozen=True,
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, extra="ignore", frozen=True)
 
 
 class AppSettings(_Env):
@@ -63,7 +62,7 @@ class AppSettings(_Env):
 class Settings(_Env):
     warehouse_url: str | None = env("WAREHOUSE_URL")
     warehouse_conn_id: str = Field("tthc_warehouse", validation_alias="TTHC_WAREHOUSE_CONN_ID")
-    local_dir: Path = Field(default_factory=local_dir)
+    local_dir: Path = Field(default_factory=local_dir, validation_alias="TTHC_LOCAL_DIR")
     seeds_dir: Path = Field(default_factory=seeds_dir, validation_alias="TTHC_SEEDS_DIR")
     sources_dir: Path = Field(default_factory=lambda: project_root() / "sources", validation_alias="TTHC_SOURCES_DIR")
     drops_dir: Path = Field(default_factory=lambda: project_root() / "drops", validation_alias="TTHC_DROPS_DIR")
@@ -105,7 +104,6 @@ class Settings(_Env):
     result_code_template: str | None = env("TTHC_RESULT_CODE_TEMPLATE")
     chromium: str = Field("/usr/bin/chromium", validation_alias="TTHC_CHROMIUM")
     embedded_pgdata: Path | None = env("TTHC_EMBEDDED_PGDATA")   # None: .local/pgdata
-    app: AppSettings = Field(default_factory=AppSettings)
 
     _paths = field_validator("signed_copy_trust_roots", "scan_trust_roots", mode="before")(
         classmethod(lambda cls, v: _paths(v)))
@@ -131,6 +129,11 @@ class Settings(_Env):
         if self.signed_copy_trust_roots is None:
             set_(self, "signed_copy_trust_roots", (self.demo_data_dir / "e_copies_ca" / "ca.pem",))
         return self
+
+    @property
+    def app(self) -> AppSettings:
+        """The application's settings (TTHC_APP_*)."""
+        return AppSettings.from_env()
 
     @classmethod
     def from_env(cls) -> "Settings":
