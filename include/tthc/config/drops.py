@@ -45,8 +45,9 @@ class StabilityModel(Strict):
 
 
 class ReviewModel(Strict):
-    min_confidence: float = Field(0.6, ge=0, le=1, description="overall confidence below this -> review queue")
-    min_field_confidence: float = Field(0.5, ge=0, le=1, description="a required field below this -> review queue")
+    # Above 1 sends every file to the review queue (confidences never exceed 1).
+    min_confidence: float = Field(0.6, ge=0, description="overall confidence below this -> review queue")
+    min_field_confidence: float = Field(0.5, ge=0, description="a required field below this -> review queue")
 
 
 class OcrModel(Strict):
