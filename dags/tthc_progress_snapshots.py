@@ -1,4 +1,4 @@
-"""Digitization progress snapshots (issue 5): monthly, quarterly and annual.
+"""Digitization progress snapshots: monthly, quarterly and annual.
 
 Each run computes the progress AS OF its period's last day (mart.progress_as_of) from when
 every result was recorded and digitized, writes immutable rows to mart.progress_snapshot
@@ -6,7 +6,7 @@ every result was recorded and digitized, writes immutable rows to mart.progress_
 XLSX) into TTHC_REPORTS_DIR/<period>/ and e-mails it (PDF + XLSX) to the recipients of
 config/reports.yaml, recording each sending in ops.report_delivery (once per audience and period;
 trigger with params {"force_delivery": true} to send again). Backfilled runs send nothing. Time-scheduled with CronDataIntervalTimetable in
-Asia/Ho_Chi_Minh, so past periods can be backfilled:
+the local time zone (TIMEZONE), so past periods can be backfilled:
 
     airflow backfill create --dag-id tthc_progress_quarterly --from-date 2023-01-01 --to-date 2025-01-01
 

@@ -15,10 +15,11 @@ from tthc.sources.registry import PRESETS
 
 
 def drop_zones():
-    """The drop zones of drops/*.yaml (YAML only: cheap at parse time)."""
-    from tthc.scans.config import load_drops
+    """The valid drop zones of drops/*.yaml (YAML only: cheap at parse time); a broken file is
+    reported by dags/tthc_config_check.py and drops only its own DAG."""
+    from tthc.scans.config import read_drops
 
-    return load_drops()
+    return read_drops()[0]
 
 
 def build(zone):

@@ -1,4 +1,4 @@
--- Progress reporting (issue 5): the progress definition AS OF ANY DATE, the other plan
+-- Progress reporting: the progress definition AS OF ANY DATE, the other plan
 -- indicators, the per-unit work queues. Repeatable; applied after R__mart_reference.sql.
 -- The definition is documented in docs/progress.md; keep the two in sync.
 

@@ -1,5 +1,5 @@
--- The officials' review queue as a read-only overview (issue 4): what waits, where, since when, and what
--- became of it. Officials act through `python -m tthc.scans.cli review …` (tthc.scans.review).
+-- The officials' review queue as a read-only overview: what waits, where, since when, and what
+-- became of it. Officials act through `tthc scans review …` (tthc.scans.review).
 -- Analysts read mart too (tthc_analyst), so no raw personal data: the personal ID is masked to its last
 -- 3 digits, and neither the page text nor the holder's name or birth date is shown. The page text is the
 -- whole paper (names, IDs, birth dates, parents): no excerpt either, the document type, number, date,

@@ -451,7 +451,10 @@ def test_routes_and_config_errors_name_the_bad_input(tmp_path):
             ("routes: [{name: r, match: {dag_id: x}, emails: [not-an-email]}]", "'not-an-email'"),
             ("routes: [{name: r, default: true, webhooks: [ftp://x]}]", "http(s) URL"),
             ("routes: [{name: r, default: true, emails: ['${TTHC_SURELY_UNSET_VAR}']}]", "TTHC_SURELY_UNSET_VAR"),
-            ("settings: {group_minutes: 5}", "unknown settings ['group_minutes']")):
+            ("settings: {group_minutes: 5}", "settings: unknown key 'group_minutes' (did you mean 'group_window_minutes'"),
+            ("routes: [{name: r, default: true, emails: [a@b.vn], webhook: [http://x]}]",
+             "routes[0]: unknown key 'webhook' (did you mean 'webhooks'"),
+            ("settings: {error_lines: many}", "settings.error_lines: input should be a valid integer")):
         cfg.write_text(bad, encoding="utf-8")
         with pytest.raises(AlertConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
             load_config(cfg)

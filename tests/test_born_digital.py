@@ -4,7 +4,6 @@ unsigned and untrusted copies are quarantined and never count as signed or digit
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -107,8 +106,8 @@ def test_signed_copies_count_only_when_their_signature_verifies(warehouse, tmp_p
     cfg = _source(tmp_path, monkeypatch, refs)
     run_batch(cfg, warehouse)
     archive = tmp_path / "archive"
-    settings = dataclasses.replace(Settings.from_env(), signed_copy_base=str(folder), signed_copy_archive=str(archive),
-                                   signed_copy_trust_roots=(trusted.ca_pem,))
+    settings = Settings.from_env().model_copy(update=dict(
+        signed_copy_base=str(folder), signed_copy_archive=str(archive), signed_copy_trust_roots=(trusted.ca_pem,)))
 
     # Flagged signed by the source but not checked yet: neither signed nor digitized.
     assert _signed_share(warehouse) == (0, 9)
@@ -195,9 +194,9 @@ def test_demo_e_copies_are_checked_as_the_ground_truth_says(warehouse, tmp_path,
 def test_no_trust_roots_stops_before_recording_anything(warehouse, tmp_path, monkeypatch, pki):
     cfg = _source(tmp_path, monkeypatch, {"1/2024/GPBLR": "gp/ok.pdf"})
     run_batch(cfg, warehouse)
-    settings = dataclasses.replace(Settings.from_env(), signed_copy_base=str(tmp_path),
-                                   signed_copy_archive=str(tmp_path / "archive"),
-                                   signed_copy_trust_roots=(tmp_path / "nowhere.pem",))
+    settings = Settings.from_env().model_copy(update=dict(
+        signed_copy_base=str(tmp_path), signed_copy_archive=str(tmp_path / "archive"),
+        signed_copy_trust_roots=(tmp_path / "nowhere.pem",)))
     with pytest.raises(FileNotFoundError, match="TTHC_SIGNED_COPY_TRUST_ROOTS: .*nowhere.pem"):
         check_e_copies(warehouse, settings=settings)
     assert fetch_all(warehouse, "SELECT count(*) FROM core.result_e_copy")[0][0] == 0

@@ -12,7 +12,7 @@ from tthc.orchestration import OWNER
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
 # Top-level imports a DAG file may have: orchestration only; logic lives in include/tthc.
 ALLOWED_TOP_LEVEL = ("__future__", "airflow", "pendulum", "datetime", "tthc.orchestration", "tthc.sources.registry",
-                     "tthc.scans.config")
+                     "tthc.scans.config", "tthc.config.check")
 
 
 @pytest.fixture(scope="module")

@@ -161,7 +161,7 @@ def test_config_errors_name_the_bad_input(tmp_path):
     bad = tmp_path / "reports.yaml"
     bad.write_text("plans:\n  SD-2024:\n    authority: X\n    reporting_unit: Y\n"
                    "    deliveries: [{kinds: [week], to: []}]\n", encoding="utf-8")
-    with pytest.raises(ReportConfigError, match=r"reports.yaml: plans.SD-2024.deliveries.0.kinds.0"):
+    with pytest.raises(ReportConfigError, match=r"reports.yaml: plans.SD-2024.deliveries\[0\].kinds\[0\]: 'week' is not allowed"):
         load_report_config(bad)
     bad.write_text("units:\n  '29905': {emails: [not-an-address]}\n", encoding="utf-8")
     with pytest.raises(ReportConfigError, match="not an email address: 'not-an-address'"):

@@ -1,5 +1,5 @@
 import sys
 
-from tthc.cli import main
+from tthc.commands import main
 
 sys.exit(main())

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tthc.paths import project_root
+from tthc.settings import TIMEZONE
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def airflow_env(airflow_home: Path, warehouse_url: str, extra: dict[str, str] | 
         "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": TIMEZONE,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
         "WAREHOUSE_URL": warehouse_url,

@@ -1,4 +1,5 @@
-"""`tthc` command line. Run `tthc --help`; every command is documented in the README."""
+"""The flat commands of `tthc` (`tthc migrate`, `tthc source run`, `tthc generate`, …), kept for
+scripts and compose; tthc.commands is the command line (`tthc --help`) and runs these for it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from tthc.settings import Settings
 
 log = logging.getLogger("tthc")
 
@@ -77,17 +79,13 @@ def cmd_demo(args) -> int:
 
 
 def _interval_bound(text: str | None, flag: str):
-    """--start/--end: a date (local midnight) or an ISO datetime; naive values are Asia/Ho_Chi_Minh time."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
+    """--start/--end: dd/mm/yyyy, yyyy-mm-dd (local midnight) or a datetime; naive values are Vietnam time."""
+    from tthc.commands import parse_moment
 
-    if text is None:
-        return None
     try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{flag} {text!r} is not a date (YYYY-MM-DD) or an ISO datetime") from None
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+        return parse_moment(text, flag)
+    except Exception as exc:  # noqa: BLE001 - typer's BadParameter: one line, as every error here
+        raise ValueError(str(exc)) from None
 
 
 def cmd_source_run(args) -> int:
@@ -155,7 +153,7 @@ def cmd_serve(args) -> int:
     from tthc.app.db import provision_login
 
     os.environ.setdefault("TTHC_APP_SECRET", secrets.token_urlsafe(48))
-    if not os.environ.get("TTHC_APP_DATABASE_URL"):
+    if not Settings.from_env().app.database_url:
         os.environ["TTHC_APP_DATABASE_URL"] = provision_login(_warehouse(args), os.environ["TTHC_APP_SECRET"])
     uvicorn.run("tthc.app.main:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
                 log_level="info")

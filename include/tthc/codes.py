@@ -14,7 +14,6 @@ Serials come from core.result_code_counter, allocated in the database.
 from __future__ import annotations
 
 import io
-import os
 import re
 import string
 from collections import defaultdict
@@ -44,7 +43,9 @@ class CodeFormat:
 
     @classmethod
     def from_env(cls) -> "CodeFormat":
-        return cls(os.environ.get("TTHC_RESULT_CODE_TEMPLATE", DEFAULT_TEMPLATE))
+        from tthc.settings import settings
+
+        return cls(settings().result_code_template or DEFAULT_TEMPLATE)
 
     @property
     def pattern(self) -> re.Pattern:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import time
 
 from tthc.airflow_runner import airflow_env, dags_test_many, ensure_metadata_db, list_dag_ids
@@ -104,8 +103,7 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
 
     _step(5, "summary")
     print(render_summary(url))
-    print(f"Reports for officials (HTML, PNG, XLSX): {settings.local_dir / 'reports'}"
-          if not os.environ.get("TTHC_REPORTS_DIR") else f"Reports for officials: {os.environ['TTHC_REPORTS_DIR']}")
+    print(f"Reports for officials (HTML, PNG, XLSX): {settings.reports_dir}")
     print(describe_dataset(manifest, settings.demo_data_dir))
     _demo_app_accounts(url)
     print(f"\nDone in {time.monotonic() - started:.0f}s. "

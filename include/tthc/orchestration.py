@@ -6,14 +6,12 @@ Kept in the package so DAG files stay thin and this stays testable without a sch
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 # DAG files find the warehouse through here; the lookup itself lives with the warehouse code.
+from tthc.settings import TIMEZONE, settings  # noqa: F401 - TIMEZONE: the DAG files' time zone
 from tthc.warehouse.server import connection_url, warehouse_url  # noqa: F401
 
 OWNER = "tthc-data"
-TIMEZONE = "Asia/Ho_Chi_Minh"
-
 
 
 def task_failure_callback(context) -> None:
@@ -43,7 +41,7 @@ def late_run_deadline(kind: str, interval: dt.timedelta, source: str | None = No
     TTHC_DEADLINE_ALERTS=off leaves it out: `airflow dags test` (the demo) crashes on deadline
     alerts in Airflow 3.3.2 after the tasks succeed; tthc.airflow_runner.dags_test sets it.
     """
-    if os.environ.get("TTHC_DEADLINE_ALERTS", "on").strip().lower() in {"off", "0", "false", "no"}:
+    if not settings().deadline_alerts:
         return None
     from tthc.alerts.deadlines import late_run_deadline as deadline
 
@@ -61,7 +59,7 @@ def late_after(key: str | None = None) -> dt.timedelta:
 # The callbacks are module functions (thin wrappers): alert code loads only when a callback fires.
 DEFAULT_ARGS = {
     "owner": OWNER,
-    "retries": int(os.environ.get("TTHC_TASK_RETRIES", "2")),
+    "retries": settings().task_retries,
     "retry_delay": dt.timedelta(minutes=5),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=30),

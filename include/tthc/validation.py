@@ -15,7 +15,7 @@ and returns, per failing candidate_id, the expectations it failed, as
 
 Two values reach the suites as GX suite parameters (`{"$PARAMETER": ...}`), filled at
 run time: `procedure_codes` (the codes in core.procedure) and `max_issue_date` (today in
-Asia/Ho_Chi_Minh). In the query assets `clean_problems` is the jsonb cast to text, so a
+the local time zone, tthc.settings.TIMEZONE). In the query assets `clean_problems` is the jsonb cast to text, so a
 clean row has the value `[]`.
 
 Results: one row per (batch, suite) in ops.validation_result, replaced as a whole when
@@ -31,19 +31,18 @@ import copy
 import datetime as dt
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import URL, make_url
 
 from tthc.paths import local_dir, project_root
 from tthc.warehouse.db import transaction
 from tthc.warehouse.server import normalize_url
+from tthc.settings import LOCAL_TZ, settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from great_expectations.core import ExpectationSuite
@@ -55,7 +54,6 @@ COMMON_SUITE = "common"
 SOURCE_PREFIX = "source__"
 STAGING_SCHEMA, STAGING_TABLE = "staging", "result_candidate"
 DATASOURCE_NAME = "tthc_warehouse"
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 # GX truncates the SQL unexpected_index_list to `partial_unexpected_count` even with
 # COMPLETE (default 20): ask for more than any batch can hold, then check the counts.
@@ -111,8 +109,8 @@ def default_suites_dir() -> Path:
 
 def default_data_docs_dir() -> Path:
     """TTHC_DATA_DOCS_DIR, else <TTHC_LOCAL_DIR or ./.local>/data_docs."""
-    env = os.environ.get("TTHC_DATA_DOCS_DIR")
-    return Path(env).resolve() if env else local_dir() / "data_docs"
+    env = settings().data_docs_dir
+    return env.resolve() if env else local_dir() / "data_docs"
 
 
 def load_suite(path: Path) -> "ExpectationSuite":

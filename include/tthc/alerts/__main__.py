@@ -1,4 +1,5 @@
-"""python -m tthc.alerts <command>: try the channels and run the checks by hand (docs/alerts.md).
+"""`tthc alerts …` helpers (the commands are in tthc.commands; docs/alerts.md); `python -m tthc.alerts`
+is an alias of `tthc alerts`:
 
     send-test [--source NAME] [--kind KIND]   send a test alert through the configured routes
     routes [--source NAME] [--dag-id ID] [--kind KIND] [--unit CODE]   show who would receive it
@@ -9,68 +10,68 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tthc.alerts", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("send-test", "routes"):
-        p = sub.add_parser(name)
-        p.add_argument("--source")
-        p.add_argument("--dag-id")
-        p.add_argument("--kind", default="task_failure")
-        p.add_argument("--unit")
-    sub.add_parser("stale")
-    sub.add_parser("digests")
-    sub.add_parser("receivers")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def _check_source(source: str | None) -> None:
+    """A source the alerts could be about: a source's name or scan.<drop zone>."""
+    if source is None:
+        return
+    from tthc.scans.config import read_drops
+    from tthc.sources.config import read_sources
 
-    if args.command == "receivers":
-        from tthc.alerts.receivers import main as run
+    known = [c.name for c in read_sources()[0]] + [z.source for z in read_drops()[0]]
+    if source not in known:
+        from tthc.config.errors import suggestion
 
-        run()
-        return 0
+        raise LookupError(f"--source {source!r} is not a configured source{suggestion(source, known)}; "
+                          f"known: {', '.join(sorted(known))}")
+
+
+def _facts(source, dag_id, kind, unit) -> dict:
+    return {"source": source, "dag_id": dag_id, "kind": [kind], "unit": unit, "tag": []}
+
+
+def show_routes(source: str | None, dag_id: str | None, kind: str, unit: str | None) -> None:
+    """Who would receive an alert with these facts; an error when nobody would."""
     from tthc.alerts.config import _mask, load_config
 
+    _check_source(source)
     config = load_config()
-    if args.command == "routes":
-        facts = {"source": args.source, "dag_id": args.dag_id, "kind": [args.kind], "unit": args.unit, "tag": []}
-        r = (config.unit_recipients(args.unit, facts) if args.kind == "unit_behind" else config.recipients(facts))
-        print(f"config:   {config.path}\nroutes:   {', '.join(r.routes) or '-'}\nemails:   {', '.join(r.emails) or '-'}")
-        print("webhooks: " + (", ".join(_mask(h.url) for h in r.webhooks) or "-"))
-        return 0 if r else 1
-    from tthc.orchestration import warehouse_url
+    facts = _facts(source, dag_id, kind, unit)
+    r = config.unit_recipients(unit, facts) if kind == "unit_behind" else config.recipients(facts)
+    print(f"config:   {config.path}\nroutes:   {', '.join(r.routes) or '-'}\nemails:   {', '.join(r.emails) or '-'}")
+    print("webhooks: " + (", ".join(_mask(h.url) for h in r.webhooks) or "-"))
+    if not r:
+        why = (f"the matching route(s) {', '.join(r.routes)} have no address (their ${{VAR}}s are empty?)"
+               if r.routes else "no route matches and there is no default route")
+        raise LookupError(f"nobody would receive this alert: {why} ({config.path.name})")
 
-    if args.command == "stale":
-        from tthc.alerts.monitoring import alert_stale_sources
 
-        print(alert_stale_sources(warehouse_url(), config))
-        return 0
-    if args.command == "digests":
-        from tthc.alerts.dispatch import flush_digests
-
-        print(f"{flush_digests(warehouse_url(), config)} digest(s) sent")
-        return 0
+def send_test(source: str | None, dag_id: str | None, kind: str, unit: str | None) -> None:
     import datetime as dt
 
+    from tthc.alerts.config import load_config
     from tthc.alerts.dispatch import dispatch
     from tthc.alerts.message import Alert
 
+    _check_source(source)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    alert = Alert(kind=args.kind, severity="info", title=f"Thử kênh cảnh báo / test alert ({now})",
-                  summary="A test alert sent with `python -m tthc.alerts send-test`. Nothing is wrong.",
-                  source=args.source, dag_id=args.dag_id, unit_code=args.unit, group_window_minutes=0,
-                  fingerprint=f"test:{now}")
-    result = dispatch(alert, config=config)
+    alert = Alert(kind=kind, severity="info", title=f"Thử kênh cảnh báo / test alert ({now})",
+                  summary="A test alert sent with `tthc alerts send-test`. Nothing is wrong.",
+                  source=source, dag_id=dag_id, unit_code=unit, group_window_minutes=0, fingerprint=f"test:{now}")
+    result = dispatch(alert, config=load_config())
     for d in result.deliveries:
         print(f"{d.channel:8} {d.target:50} {'ok' if d.ok else 'FAILED: ' + str(d.error)}")
     print(f"status: {result.status}")
-    return 0 if result.status == "sent" else 1
+    if result.status != "sent":
+        raise RuntimeError(f"the test alert was not sent: status {result.status}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tthc.commands import main as tthc
+
+    return tthc(["alerts", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import traceback
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from tthc.alerts.config import AlertConfig, load_config
 from tthc.alerts.message import Alert, first_line
+from tthc.settings import LOCAL_TZ, settings
 
 log = logging.getLogger(__name__)
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def task_failure_callback(context: dict) -> None:
@@ -240,8 +238,7 @@ def log_url(dag_id, run_id, task_id, map_index, try_number, config: AlertConfig)
 
 def base_url(config: AlertConfig) -> str:
     """TTHC_AIRFLOW_BASE_URL, else AIRFLOW__API__BASE_URL, else settings.airflow_base_url."""
-    return (os.environ.get("TTHC_AIRFLOW_BASE_URL") or os.environ.get("AIRFLOW__API__BASE_URL")
-            or str(config.setting("airflow_base_url"))).rstrip("/")
+    return (settings().airflow_base_url or str(config.setting("airflow_base_url"))).rstrip("/")
 
 
 def source_of(dag_id: str | None, tags: list[str] | None = None) -> str | None:

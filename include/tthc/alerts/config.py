@@ -11,7 +11,6 @@ import datetime as dt
 import fnmatch
 import functools
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,28 +18,18 @@ from typing import Any
 
 import yaml
 
-from tthc.paths import project_root
+from tthc.config.alerts import AlertSettings, AlertsFile
+from tthc.config.errors import ConfigError, validate
+
 
 log = logging.getLogger(__name__)
 
 MATCH_KEYS = ("dag_id", "task_id", "source", "tag", "unit", "kind")
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "airflow_base_url": "http://localhost:8080",
-    "data_docs_base_url": "",
-    "smtp_conn_id": "smtp_default",
-    "from_email": "",
-    "subject_prefix": "[TTHC]",
-    "group_window_minutes": 60,
-    "webhook_timeout_seconds": 10,
-    "error_lines": 15,
-    "stale_after_days": 3,
-    "notify_on_retry": False,
-    "notify_dag_failures": True,
-}
+DEFAULT_SETTINGS: dict[str, Any] = AlertSettings().model_dump()
 DEFAULT_LATE_AFTER_HOURS = 6.0
 
 
-class AlertConfigError(ValueError):
+class AlertConfigError(ConfigError):
     pass
 
 
@@ -127,7 +116,9 @@ def _union(routes: list[Route]) -> Recipients:
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("TTHC_ALERTS_CONFIG", project_root() / "config" / "alerts.yaml")).resolve()
+    from tthc.settings import settings
+
+    return settings().alerts_config
 
 
 def load_config(path: Path | None = None) -> AlertConfig:
@@ -140,14 +131,10 @@ def load_config(path: Path | None = None) -> AlertConfig:
         raise AlertConfigError(f"{path.name}: not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):
         raise AlertConfigError(f"{path.name}: expected a mapping at the top level")
-    unknown = set(doc) - {"settings", "routes", "sources", "unit_contacts", "late_after_hours"}
-    if unknown:
-        raise AlertConfigError(f"{path.name}: unknown top-level keys {sorted(unknown)}")
     where = path.name
-    settings = _expand(doc.get("settings") or {}, f"{where}: settings")
-    unknown = set(settings) - set(DEFAULT_SETTINGS)
-    if unknown:
-        raise AlertConfigError(f"{where}: unknown settings {sorted(unknown)}; known: {sorted(DEFAULT_SETTINGS)}")
+    doc = {k: _expand(v, f"{where}: {k}") for k, v in doc.items()}
+    model = validate(AlertsFile, doc, where, AlertConfigError)
+    settings = model.settings.model_dump(exclude_unset=True)
     routes = tuple(_route(spec, f"{where}: routes[{i}]") for i, spec in enumerate(doc.get("routes") or []))
     defaults = [r.name for r in routes if r.default]
     if len(defaults) > 1:

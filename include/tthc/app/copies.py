@@ -84,6 +84,6 @@ def alert_mismatch(copy: Copy, result_code: str, url: str | None) -> None:
         details={"document_id": copy.document_id, "archive_uri": copy.archive_uri,
                  "expected_sha256": copy.expected_sha256, "actual_sha256": copy.actual_sha256},
         next_steps=["Restore the file from a backup copy with the recorded hash, then run "
-                    "`python -m tthc.scans.cli fixity`.",
+                    "`tthc scans fixity`.",
                     "Runbook: docs/app.md (\"A copy failed its hash check\")."],
         fingerprint=f"copy-hash:{copy.document_id}"), url)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from tthc.settings import LOCAL_TZ
 
-TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+TZ = LOCAL_TZ
 
 
 def load_demo(url: str, demo_dir: Path | str) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -18,13 +17,14 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tthc.paths import project_root
+from tthc.config.errors import ConfigError
+
 
 Kind = Literal["month", "quarter", "year"]
 EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+")
 
 
-class ReportConfigError(ValueError):
+class ReportConfigError(ConfigError):
     pass
 
 
@@ -90,6 +90,7 @@ class Settings(_Model):
 
 
 class ReportConfig(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, title="TTHC report delivery (config/reports.yaml)")
     settings: Settings = Settings()
     plans: dict[str, PlanReport] = Field(default_factory=dict)
     units: dict[str, UnitCopy] = Field(default_factory=dict)
@@ -107,7 +108,9 @@ class ReportConfig(_Model):
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("TTHC_REPORTS_CONFIG", project_root() / "config" / "reports.yaml")).resolve()
+    from tthc.settings import settings
+
+    return settings().reports_config
 
 
 def load_report_config(path: Path | None = None) -> ReportConfig:
@@ -122,5 +125,6 @@ def load_report_config(path: Path | None = None) -> ReportConfig:
     except (yaml.YAMLError, AlertConfigError) as exc:
         raise ReportConfigError(f"{path.name}: {exc}") from exc
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ReportConfigError(f"{path.name}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+        from tthc.config.errors import format_errors
+
+        raise ReportConfigError(format_errors(exc, ReportConfig, path.name)) from None

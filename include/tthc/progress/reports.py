@@ -13,25 +13,24 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from tthc.progress.charts import step_chart_svg, vn_number, worst_units_svg
 from tthc.progress.report_config import ReportConfig, load_report_config
 from tthc.warehouse.db import fetch_all
+from tthc.settings import LOCAL_TZ, settings
 
 log = logging.getLogger(__name__)
 
 LEVELS = ("province", "district", "commune")
 LEVEL_VI = {"province": "Cấp tỉnh (sở, ban, ngành)", "district": "Cấp huyện", "commune": "Cấp xã"}
 LEVEL_SHORT = {"province": "Tỉnh", "district": "Huyện", "commune": "Xã", "": ""}
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+VN_TZ = LOCAL_TZ
 HEALTH_VI = {"ok": "Bình thường", "attention": "Cần xử lý", "failed": "Lỗi", "stuck": "Treo"}
 # pipeline health columns shown to officials, with their labels (the state when the report is made).
 HEALTH_COLUMNS = (("source", "Nguồn dữ liệu"), ("health", "Tình trạng"), ("last_success_at", "Lần chạy thành công gần nhất"),
@@ -51,7 +50,7 @@ INDICATOR_SOURCE_VI = {
     "no_resupply_share": "Hồ sơ của Hệ thống một cửa điện tử",
     "one_stop_running_share": "Danh sách Bộ phận Một cửa và ngày bắt đầu số hóa",
 }
-CHROMIUM = os.environ.get("TTHC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = settings().chromium
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars")
@@ -77,9 +76,7 @@ class Period:
 
 
 def reports_root() -> str:
-    from tthc.paths import local_dir
-
-    return os.environ.get("TTHC_REPORTS_DIR") or str(local_dir() / "reports")
+    return str(settings().reports_dir)
 
 
 def today_vn(now: dt.datetime | None = None) -> dt.date:
@@ -119,7 +116,7 @@ def load_report_data(url: str | None, kind: str, end: dt.date, unit_code: str | 
     if not rows:
         raise LookupError(f"no progress snapshot for {kind} {end.isoformat()}"
                           + (f" and unit {unit_code}" if unit_code else "")
-                          + f": take it first (python -m tthc.progress snapshot --kind {kind} --end {end.isoformat()})")
+                          + f": take it first (tthc progress snapshot --kind {kind} --end {end.isoformat()})")
     plans = {p: {"name": n, "decision": d} for p, n, d in fetch_all(
         url, "SELECT plan_code, name_vi, decision_ref FROM core.plan ORDER BY plan_code")}
     targets = fetch_all(url, "SELECT plan_code, level, year, target_pct FROM core.plan_target ORDER BY 1, 2, 3")

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from tthc.warehouse.db import transaction
+from tthc.settings import LOCAL_TZ
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def snapshot_for_interval(url: str | None, kind: str, interval_end: dt.datetime,
     last day is the local day before interval_end."""
     from zoneinfo import ZoneInfo
 
-    local_end = interval_end.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    local_end = interval_end.astimezone(LOCAL_TZ)
     day = local_end.date() - dt.timedelta(days=1) if local_end.time() == dt.time(0) else local_end.date()
     end = day if kind == "year" else period_end(kind, day)
     return take_snapshot(url, kind, end, run_id)

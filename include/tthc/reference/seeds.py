@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from tthc.config.errors import ConfigError, validate
+from tthc.config.seeds import CostRatesFile, PlanFile, ProceduresFile
 from tthc.reference.units import unit_key
 
 LEVELS = ("province", "district", "commune")
@@ -17,7 +19,7 @@ ELECTRONIC_ID = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
 PROCEDURE_CODE = re.compile(r"^[A-Z]{2,5}$")
 
 
-class SeedError(ValueError):
+class SeedError(ConfigError):
     """A seed file is malformed; the message names the file and the offending entry."""
 
 
@@ -92,7 +94,7 @@ def read_agencies(path: Path) -> list[Agency]:
 
 
 def read_procedures(path: Path) -> list[Procedure]:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = _yaml(path, ProceduresFile)
     out = []
     for i, entry in enumerate(doc.get("procedures") or []):
         where = f"{path.name}: procedures[{i}] ({entry.get('code')!r})"
@@ -151,7 +153,7 @@ def read_cost_rates(path: Path, procedure_codes: set[str]) -> list[CostRate]:
     """seeds/cost_rates.yaml: versions of unit costs, per result type or '*' (absent file: none)."""
     if not path.exists():
         return []
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = _yaml(path, CostRatesFile)
     out = []
     for i, v in enumerate(doc.get("versions") or []):
         where = f"{path.name}: versions[{i}] ({v.get('version')!r})"
@@ -173,7 +175,7 @@ def read_cost_rates(path: Path, procedure_codes: set[str]) -> list[CostRate]:
 
 
 def read_plan(path: Path) -> Plan:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = _yaml(path, PlanFile)
     where = path.name
     for key in ("code", "name_vi", "decision_ref", "issued_on", "issue_cutoff", "valid_after", "targets", "scope_units"):
         if key not in doc:
@@ -231,6 +233,18 @@ def read_plans(directory: Path) -> list[Plan]:
         if plan.parent_plan and plan.parent_plan not in known:
             raise SeedError(f"{plan.source_file}: parent_plan {plan.parent_plan!r} is not defined in {directory}")
     return plans
+
+
+def _yaml(path: Path, model) -> dict:
+    """The file's mapping, its shape checked against the model (unknown keys, types)."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SeedError(f"{path.name}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise SeedError(f"{path.name}: expected a mapping of keys at the top level")
+    validate(model, doc, path.name, SeedError)
+    return doc
 
 
 def _date(value, where: str) -> dt.date:

@@ -6,19 +6,18 @@ expanded from the environment with tthc.sources.config.expand_env.
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from tthc.config.drops import MAX_CHUNK, DropFile  # noqa: F401
+from tthc.config.errors import validate
 from tthc.paths import project_root
 from tthc.scans.steps.names import default_steps, resolve_steps
-from tthc.settings import ScanLimits
-from tthc.sources.config import SourceConfigError, config_named, expand_env, load_config_folder
+from tthc.settings import ScanLimits, settings
+from tthc.sources.config import SourceConfigError, config_named, expand_env, load_config_folder, read_config_folder
 
-MAX_CHUNK = 1024  # Airflow's max_map_length: a mapped task list never holds more files than this
 
 
 class DropConfigError(SourceConfigError):
@@ -72,19 +71,7 @@ class DropZone:
 
 
 def drops_dir() -> Path:
-    return Path(os.environ.get("TTHC_DROPS_DIR", project_root() / "drops")).resolve()
-
-
-def _float(doc: dict, key: str, default: float, where: str) -> float:
-    try:
-        return float(doc.get(key, default))
-    except (TypeError, ValueError) as exc:
-        raise DropConfigError(f"{where}: {key} must be a number, got {doc.get(key)!r}") from exc
-
-
-KNOWN_KEYS = {"name", "description_vi", "location", "archive", "signed_archive", "s3", "manifest", "stability",
-              "max_size_mb", "after_commit", "review", "ocr", "chunk_size", "pool", "trust_roots", "signing",
-              "schedule", "start_date", "steps"}
+    return settings().drops_dir
 
 
 def load_drop(path: Path) -> DropZone:
@@ -93,62 +80,37 @@ def load_drop(path: Path) -> DropZone:
         doc = yaml.safe_load(expand_env(path.read_text(encoding="utf-8"))) or {}
     except yaml.YAMLError as exc:
         raise DropConfigError(f"{where}: not valid YAML: {exc}") from exc
-    unknown = set(doc) - KNOWN_KEYS
-    if unknown:
-        raise DropConfigError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
-    for key in ("name", "location", "archive"):
-        if not doc.get(key):
-            raise DropConfigError(f"{where}: missing required key {key!r}")
-    if not re.fullmatch(r"[a-z][a-z0-9_]{2,40}", str(doc["name"])):
-        raise DropConfigError(f"{where}: name {doc['name']!r} must be lowercase letters, digits and _")
-    s3 = doc.get("s3") or {}
-    manifest = doc.get("manifest")
-    manifest_key = "file_name"
-    if isinstance(manifest, dict):
-        manifest_key = manifest.get("file_column", manifest_key)
-        manifest = manifest.get("path")
-    if manifest and not str(manifest).lower().endswith((".csv", ".json")):
-        raise DropConfigError(f"{where}: manifest {manifest!r} must be a .csv or .json file")
-    stability = doc.get("stability") or {}
-    after_commit = doc.get("after_commit", "keep")
-    if after_commit not in ("keep", "delete"):
-        raise DropConfigError(f"{where}: after_commit must be keep or delete, got {after_commit!r}")
-    review = doc.get("review") or {}
-    ocr = doc.get("ocr") or {}
-    chunk = int(doc.get("chunk_size", MAX_CHUNK))
-    if not 1 <= chunk <= MAX_CHUNK:
-        raise DropConfigError(f"{where}: chunk_size must be 1..{MAX_CHUNK} (Airflow max_map_length), got {chunk}")
-    signing = doc.get("signing") or {}
-    if signing.get("enabled") and not (signing.get("key_path") and signing.get("cert_path")):
-        raise DropConfigError(f"{where}: signing.enabled needs signing.key_path and signing.cert_path")
-    steps = resolve_steps(doc.get("steps"), bool(signing.get("enabled")), where, DropConfigError)
-    if "sign" in steps and not (signing.get("key_path") and signing.get("cert_path")):
-        raise DropConfigError(f"{where}: steps: sign needs signing.key_path and signing.cert_path")
-    roots = doc.get("trust_roots")
+    except SourceConfigError as exc:
+        raise DropConfigError(f"{where}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise DropConfigError(f"{where}: expected a mapping of keys at the top level")
+    # An empty ${VAR:-} means "not set": the key's default applies.
+    doc = {k: v for k, v in doc.items() if v != ""} | {k: doc[k] for k in ("location", "archive") if k in doc}
+    m = validate(DropFile, doc, where, DropConfigError)
+    roots = m.trust_roots
     if roots is None:
-        roots = [r for r in os.environ.get("TTHC_SCAN_TRUST_ROOTS", "").split(os.pathsep) if r]
-    archive = _local_path(str(doc["archive"]).rstrip("/"))
+        roots = list(settings().scan_trust_roots)
+    archive = _local_path(m.archive.rstrip("/"))
+    steps = resolve_steps(m.steps, m.signing.enabled, where, DropConfigError)
+    if "sign" in steps and not (m.signing.key_path and m.signing.cert_path):
+        raise DropConfigError(f"{where}: steps: sign needs signing.key_path and signing.cert_path")
     return DropZone(
-        name=doc["name"], description_vi=doc.get("description_vi", ""),
-        location=_local_path(str(doc["location"]).rstrip("/")), archive=archive,
-        signed_archive=_local_path(str(doc.get("signed_archive") or f"{archive}/signed").rstrip("/")),
-        s3=S3Options(endpoint_url=s3.get("endpoint_url") or None, region=s3.get("region") or None,
-                     access_key_id=s3.get("access_key_id") or None,
-                     secret_access_key=s3.get("secret_access_key") or None),
-        manifest=str(manifest) if manifest else None, manifest_key=manifest_key,
-        min_age_seconds=_float(stability, "min_age_seconds", 300, where),
-        settle_seconds=_float(stability, "settle_seconds", 60, where),
-        max_size_bytes=(int(_float(doc, "max_size_mb", 0, where) * 1024 * 1024) if "max_size_mb" in doc
+        name=m.name, description_vi=m.description_vi,
+        location=_local_path(m.location.rstrip("/")), archive=archive,
+        signed_archive=_local_path((m.signed_archive or f"{archive}/signed").rstrip("/")),
+        s3=S3Options(endpoint_url=m.s3.endpoint_url or None, region=m.s3.region or None,
+                     access_key_id=m.s3.access_key_id or None, secret_access_key=m.s3.secret_access_key or None),
+        manifest=m.manifest.path if m.manifest else None,
+        manifest_key=m.manifest.file_column if m.manifest else "file_name",
+        min_age_seconds=m.stability.min_age_seconds, settle_seconds=m.stability.settle_seconds,
+        max_size_bytes=(int(m.max_size_mb * 1024 * 1024) if m.max_size_mb is not None
                         else ScanLimits.from_env().max_file_bytes),
-        after_commit=after_commit,
-        review_min_confidence=_float(review, "min_confidence", 0.6, where),
-        review_min_field_confidence=_float(review, "min_field_confidence", 0.5, where),
-        ocr_lang=str(ocr.get("lang", "vie")), ocr_dpi=int(_float(ocr, "dpi", 300, where)),
-        min_text_chars=int(_float(ocr, "min_text_chars", 40, where)),
-        chunk_size=chunk, pool=str(doc.get("pool", "ocr")),
-        trust_roots=tuple(Path(r) for r in roots), signing=dict(signing),
-        schedule=str(doc.get("schedule", "@hourly")), start_date=str(doc.get("start_date", "2024-01-01")),
-        path=path, steps=steps)
+        after_commit=m.after_commit,
+        review_min_confidence=m.review.min_confidence, review_min_field_confidence=m.review.min_field_confidence,
+        ocr_lang=m.ocr.lang, ocr_dpi=m.ocr.dpi, min_text_chars=m.ocr.min_text_chars,
+        chunk_size=m.chunk_size, pool=m.pool,
+        trust_roots=tuple(Path(r) for r in roots), signing=m.signing.model_dump(exclude_none=True),
+        schedule=m.schedule, start_date=m.start_date, path=path, steps=steps)
 
 
 def _local_path(location: str) -> str:
@@ -162,6 +124,11 @@ def load_drops(directory: Path | None = None) -> list[DropZone]:
     return load_config_folder(directory or drops_dir(), load_drop, "drop-zone", DropConfigError)
 
 
+def read_drops(directory: Path | None = None) -> tuple[list[DropZone], dict[Path, str]]:
+    """The valid drop zones and the broken files with their errors."""
+    return read_config_folder(directory or drops_dir(), load_drop, "drop-zone", DropConfigError)
+
+
 def drop_named(name: str, directory: Path | None = None) -> DropZone:
     """A drop zone by its `name:`, by its file in the drops folder ("demo_scans.yaml", or the stem), or by the
     path of a YAML file anywhere. The error lists the known names."""
@@ -169,8 +136,8 @@ def drop_named(name: str, directory: Path | None = None) -> DropZone:
     as_path = Path(name).expanduser()
     if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
         return load_drop(as_path.resolve())
-    zones = load_drops(directory)
+    zones, broken = read_drops(directory)
     for zone in zones:
         if zone.name == name or (zone.path is not None and name in (zone.path.name, zone.path.stem)):
             return zone
-    return config_named(zones, name, folder, "drop zone", DropConfigError)
+    return config_named(zones, Path(name).stem, folder, "drop zone", DropConfigError, broken=broken)

@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     tesserocr = None
 
 from tthc.scans.layout import Word, lines_text  # noqa: E402
+from tthc.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ OSD_MIN_CONFIDENCE = 1.0
 
 def ocr_engine() -> str:
     """'tesserocr' or 'pytesseract', from TTHC_OCR_ENGINE (auto: tesserocr when importable)."""
-    want = (os.environ.get("TTHC_OCR_ENGINE") or "auto").strip().lower()
+    want = settings().ocr_engine.strip().lower()
     if want not in ("auto", "tesserocr", "pytesseract"):
         raise ValueError(f"TTHC_OCR_ENGINE={want!r}: use auto, tesserocr or pytesseract")
     if want == "tesserocr" and tesserocr is None:
@@ -147,7 +148,7 @@ def tessdata_dir() -> str:
     """Where the traineddata files are: TESSDATA_PREFIX, else what the tesseract command reports."""
     global _tessdata
     if _tessdata is None:
-        env = os.environ.get("TESSDATA_PREFIX")
+        env = settings().tessdata_prefix
         if env:
             _tessdata = env.rstrip("/") + "/"
         else:

@@ -16,11 +16,13 @@ from typing import Any
 
 import yaml
 
+from tthc.config.errors import ConfigError, validate
+from tthc.config.scan_fields import ScanFieldsFile
 from tthc.paths import seeds_dir
 
 __all__ = ["RulesError", "load_rules", "default_rules_path", "fold", "squash", "clean_ws", "ratio_at_least"]
 
-class RulesError(ValueError):
+class RulesError(ConfigError):
     """The rules YAML is malformed; the message names the file and the bad key."""
 
 
@@ -124,6 +126,8 @@ def load_rules(path: str | Path | None = None) -> dict:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RulesError(f"{p}: not valid YAML: {exc}") from None
+    if isinstance(raw, dict):
+        validate(ScanFieldsFile, raw, str(p), RulesError)
     rules = _compile(raw, p)
     with _cache_lock:
         _cache[key] = rules

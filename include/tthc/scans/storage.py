@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from tthc.scans.config import S3Options
+from tthc.settings import settings
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,8 @@ class S3Store(Store):
         self.prefix = parsed.path.strip("/")
         self.root_uri = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
         self.client = boto3.client(
-            "s3", endpoint_url=options.endpoint_url or os.environ.get("TTHC_S3_ENDPOINT_URL") or None,
-            region_name=options.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            "s3", endpoint_url=options.endpoint_url or settings().s3_endpoint_url or None,
+            region_name=options.region or settings().aws_default_region,
             aws_access_key_id=options.access_key_id, aws_secret_access_key=options.secret_access_key,
             config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}))
 

@@ -16,13 +16,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from zoneinfo import ZoneInfo
 
 from tthc.scans.layout import pdfium_page_text
 from tthc.scans.ocr import PageJob, PageText, init_worker, ocr_engine, ocr_page, tessdata_dir
+from tthc.settings import LOCAL_TZ, settings
 
 log = logging.getLogger(__name__)
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 MEDIA_EXTENSIONS = {
     "application/pdf": {".pdf"},
@@ -265,7 +264,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def ocr_workers() -> int:
-    raw = os.environ.get("TTHC_OCR_WORKERS")
+    raw = settings().ocr_workers
     if raw:
         try:
             return max(1, int(raw))
@@ -287,7 +286,7 @@ class OcrPool:
             tessdata_dir()  # found once here; forked workers inherit it instead of each asking tesseract
         self._pool = None
         if self.workers > 1:
-            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(os.environ.get("TTHC_OCR_START_METHOD", "fork")),
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(settings().ocr_start_method or "fork"),
                                                 initializer=init_worker, initargs=(os.getpid(),))
 
     def submit(self, job: PageJob) -> cf.Future:

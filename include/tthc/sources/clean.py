@@ -15,7 +15,6 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from tthc.clean.dates import DateParseError, parse_date
 from tthc.clean.identifiers import check_personal_id, check_tax_code
@@ -24,10 +23,10 @@ from tthc.clean.units import UnitResolutionError, UnitResolver, default_resolver
 from tthc.load.contract import CANDIDATE_COLUMNS  # noqa: F401 - the columns clean_row fills
 from tthc.sources.config import FieldRule, RowMapping, SourceConfig
 from tthc.text.legacy_encoding import decode, detect_many
+from tthc.settings import LOCAL_TZ
 
 DONG_THAP_OLD = 87
 CACHE_SIZE = 1 << 16   # distinct values kept per cache: bounded memory at any batch size
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def source_recorded_at(spec: RowMapping | SourceConfig, row: dict) -> dt.datetime | None:

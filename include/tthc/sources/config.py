@@ -6,24 +6,20 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import yaml
 
-from tthc.paths import project_root
+from tthc.config.errors import ConfigError, validate
+from tthc.config.sources import CANONICAL_FIELDS, SIGNED_COPY_VALUES, AgencyRule, Engine, SourceFile  # noqa: F401
+from tthc.settings import settings
 
-CANONICAL_FIELDS = {
-    "doc_number", "doc_book", "issue_date", "document_type", "holder_name", "holder_id", "holder_tax_code",
-    "holder_birth_date", "holder_gender", "unit_code", "unit_name", "district_code", "district_name", "agency_id", "agency_name",
-    "signer", "status", "revoked_on", "extended_until", "extensions", "address", "external_ref",
-    "signed_copy", "signed_copy_ref",  # born digital: signed electronically when issued, and its e-copy
-}
-SIGNED_COPY_VALUES = {"signed", "unsigned"}
-ENGINES = {"sqlalchemy", "csv", "xlsx"}
-AGENCY_RULES = {"commune_committee", "district_committee", "column", "constant"}
+ENGINES = set(get_args(Engine))
+AGENCY_RULES = set(get_args(AgencyRule))
 _ENV = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^${}]*))?\}")  # innermost first: defaults may nest
 
 
-class SourceConfigError(ValueError):
+class SourceConfigError(ConfigError):
     pass
 
 
@@ -89,7 +85,7 @@ class SourceConfig:
 
 
 def sources_dir() -> Path:
-    return Path(os.environ.get("TTHC_SOURCES_DIR", project_root() / "sources")).resolve()
+    return settings().sources_dir
 
 
 def expand_env(text: str) -> str:
@@ -109,26 +105,8 @@ def expand_env(text: str) -> str:
 
 def _setting_defaults() -> dict[str, str]:
     """Documented defaults of TTHC_* settings, so a source file can use ${TTHC_DEMO_DATA_DIR}."""
-    from tthc.settings import Settings
-
-    settings = Settings.from_env()
-    return {"TTHC_DEMO_DATA_DIR": str(settings.demo_data_dir), "TTHC_LOCAL_DIR": str(settings.local_dir)}
-
-
-def _rule(spec, where: str) -> FieldRule:
-    if isinstance(spec, str):
-        return FieldRule(column=spec)
-    if not isinstance(spec, dict):
-        raise SourceConfigError(f"{where}: expected a column name or a mapping, got {spec!r}")
-    unknown = set(spec) - {"column", "constant", "parse", "values"}
-    if unknown:
-        raise SourceConfigError(f"{where}: unknown keys {sorted(unknown)}")
-    if ("column" in spec) == ("constant" in spec):
-        raise SourceConfigError(f"{where}: give exactly one of column or constant")
-    if spec.get("parse") not in (None, "date", "int", "text"):
-        raise SourceConfigError(f"{where}: parse must be date, int or text")
-    return FieldRule(spec.get("column"), None if spec.get("constant") is None else str(spec["constant"]),
-                     spec.get("parse"), {str(k): str(v) for k, v in (spec.get("values") or {}).items()})
+    current = settings()
+    return {"TTHC_DEMO_DATA_DIR": str(current.demo_data_dir), "TTHC_LOCAL_DIR": str(current.local_dir)}
 
 
 def load_source(path: Path) -> SourceConfig:
@@ -136,78 +114,75 @@ def load_source(path: Path) -> SourceConfig:
         doc = yaml.safe_load(expand_env(path.read_text(encoding="utf-8"))) or {}
     except yaml.YAMLError as exc:
         raise SourceConfigError(f"{path.name}: not valid YAML: {exc}") from exc
-    where = path.name
-    for key in ("name", "engine", "connection", "primary_key", "mapping", "agency"):
-        if key not in doc:
-            raise SourceConfigError(f"{where}: missing required key {key!r}")
-    if not re.fullmatch(r"[a-z][a-z0-9_]{2,40}", str(doc["name"])):
-        raise SourceConfigError(f"{where}: name {doc['name']!r} must be lowercase letters, digits and _")
-    if doc.get("kind", "results") not in ("results", "exclusion"):
-        raise SourceConfigError(f"{where}: kind must be results or exclusion")
-    if doc["engine"] not in ENGINES:
-        raise SourceConfigError(f"{where}: engine {doc['engine']!r} must be one of {sorted(ENGINES)}")
-    if doc["engine"] == "sqlalchemy" and not (doc.get("table") or doc.get("query")):
-        raise SourceConfigError(f"{where}: a sqlalchemy source needs table or query")
-    mapping = {}
-    for canonical, spec in (doc["mapping"] or {}).items():
-        if canonical not in CANONICAL_FIELDS:
-            raise SourceConfigError(f"{where}: mapping.{canonical} is not a canonical field {sorted(CANONICAL_FIELDS)}")
-        mapping[canonical] = _rule(spec, f"{where}: mapping.{canonical}")
-    signed = mapping.get("signed_copy")
-    if signed is not None:
-        bad = sorted(set(signed.values.values()) - SIGNED_COPY_VALUES)
-        if not signed.values or bad:
-            raise SourceConfigError(
-                f"{where}: mapping.signed_copy needs values mapping the source's codes to "
-                f"{sorted(SIGNED_COPY_VALUES)} (e.g. {{column: KY_SO, values: {{'1': signed}}}}); got {signed.values or 'none'}")
-    if "signed_copy_ref" in mapping and signed is None:
-        raise SourceConfigError(f"{where}: mapping.signed_copy_ref needs mapping.signed_copy")
-    for required in ("doc_number", "issue_date", "document_type"):
-        if required not in mapping:
-            raise SourceConfigError(f"{where}: mapping.{required} is required")
-    agency = doc["agency"]
-    if not isinstance(agency, dict) or agency.get("rule") not in AGENCY_RULES:
-        raise SourceConfigError(f"{where}: agency.rule must be one of {sorted(AGENCY_RULES)}")
-    encoding = doc.get("encoding") or {}
-    if encoding.get("declared", "auto") not in ("auto", "unicode", "tcvn3", "vni"):
-        raise SourceConfigError(f"{where}: encoding.declared must be auto, unicode, tcvn3 or vni")
-    pk = doc["primary_key"]
+    except SourceConfigError as exc:
+        raise SourceConfigError(f"{path.name}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise SourceConfigError(f"{path.name}: expected a mapping of keys at the top level")
+    model = validate(SourceFile, doc, path.name, SourceConfigError)
+    mapping = {k: FieldRule(r.column, r.constant, r.parse, dict(r.values)) for k, r in model.mapping.items()}
     return SourceConfig(
-        name=doc["name"], kind=doc.get("kind", "results"), description_vi=doc.get("description_vi", ""), engine=doc["engine"],
-        connection=doc["connection"] if isinstance(doc["connection"], dict) else {"url": doc["connection"]},
-        table=doc.get("table"), query=doc.get("query"),
-        primary_key=tuple(pk if isinstance(pk, list) else [pk]),
-        incremental_column=doc.get("incremental_column"),
-        incremental_format=doc.get("incremental_format", "%Y-%m-%d %H:%M:%S"),
-        encoding=encoding.get("declared", "auto"), encoded_columns=tuple(encoding.get("columns") or ()),
-        mapping=mapping, agency_rule=agency["rule"], agency_value=agency.get("value") or agency.get("column"),
-        quarantine_threshold=float(doc.get("quarantine_threshold", 0.2)),
-        quarantine_min_rows=int(doc.get("quarantine_min_rows", 10)), chunk_size=int(doc.get("chunk_size", 50_000)),
-        schedule=doc.get("schedule", "@daily"), start_date=str(doc.get("start_date", "2020-01-01")),
-        csv_options=doc.get("csv") or {}, path=path)
+        name=model.name, kind=model.kind, description_vi=model.description_vi, engine=model.engine,
+        connection=model.connection.model_dump(exclude_none=True),
+        table=model.table, query=model.query, primary_key=tuple(model.primary_key),
+        incremental_column=model.incremental_column, incremental_format=model.incremental_format,
+        encoding=model.encoding.declared, encoded_columns=tuple(model.encoding.columns),
+        mapping=mapping, agency_rule=model.agency.rule, agency_value=model.agency.value or model.agency.column,
+        quarantine_threshold=model.quarantine_threshold, quarantine_min_rows=model.quarantine_min_rows,
+        chunk_size=model.chunk_size, schedule=model.schedule, start_date=model.start_date,
+        csv_options=model.csv.model_dump(exclude_none=True), path=path)
+
+
+def read_config_folder(directory: Path, load, what: str,
+                       error: type[Exception] = SourceConfigError) -> tuple[list, dict[Path, str]]:
+    """Every *.yaml of a configuration folder (sources/, drops/), by file name, and the broken ones.
+
+    A broken file is kept apart with its one-line error, so that one bad YAML never hides the
+    others (their DAGs keep running); two files with one name are both broken."""
+    items, broken = [], {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            items.append(load(path))
+        except error as exc:
+            broken[path] = str(exc)
+    names = [i.name for i in items]
+    for item in [i for i in items if names.count(i.name) > 1]:
+        others = [o.path.name for o in items if o.name == item.name and o is not item]
+        broken[item.path] = f"{item.path.name}: duplicate {what} name {item.name!r} (also in {', '.join(others)})"
+    return [i for i in items if i.path not in broken], dict(sorted(broken.items()))
 
 
 def load_config_folder(directory: Path, load, what: str, error: type[Exception] = SourceConfigError) -> list:
-    """Every *.yaml of a configuration folder (sources/, drops/), by file name; names must be unique."""
-    items = [load(p) for p in sorted(directory.glob("*.yaml"))]
-    names = [i.name for i in items]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise error(f"{directory}: duplicate {what} names {dupes}")
+    """Every *.yaml of a configuration folder, all valid: else the error names every broken file."""
+    items, broken = read_config_folder(directory, load, what, error)
+    if broken:
+        raise error("; ".join(broken.values()))
     return items
 
 
-def config_named(items: list, name: str, directory: Path, what: str, error: type[Exception] = SourceConfigError):
-    """The item whose `name:` is `name`; the error lists the known names."""
+def config_named(items: list, name: str, directory: Path, what: str, error: type[Exception] = SourceConfigError,
+                 broken: dict[Path, str] | None = None):
+    """The item whose `name:` is `name`; the error lists the known names, or is the file's own error
+    when the file of that name is broken."""
     for item in items:
         if item.name == name:
             return item
-    raise error(f"no {what} named {name!r} in {directory}: {[i.name for i in items]}")
+    for path, message in (broken or {}).items():
+        if path.stem == name:
+            raise error(message)
+    also = f"; broken files: {sorted(p.name for p in broken)}" if broken else ""
+    raise error(f"no {what} named {name!r} in {directory}: {[i.name for i in items]}{also}")
 
 
 def source_named(name: str, directory: Path | None = None) -> SourceConfig:
-    """The source whose `name:` is `name`; the error lists the known names."""
-    return config_named(load_sources(directory), name, directory or sources_dir(), "source")
+    """The source whose `name:` is `name` (another source's broken file does not matter); the error
+    lists the known names."""
+    items, broken = read_sources(directory)
+    return config_named(items, name, directory or sources_dir(), "source", broken=broken)
+
+
+def read_sources(directory: Path | None = None) -> tuple[list[SourceConfig], dict[Path, str]]:
+    """The valid sources and the broken files with their errors."""
+    return read_config_folder(directory or sources_dir(), load_source, "source")
 
 
 def load_sources(directory: Path | None = None) -> list[SourceConfig]:

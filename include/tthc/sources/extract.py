@@ -11,14 +11,13 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, text
 
 from tthc.sources.config import SourceConfig, SourceConfigError
+from tthc.settings import LOCAL_TZ
 
 log = logging.getLogger(__name__)
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")  # legacy databases keep local wall-clock times
 
 
 def _as_text(value) -> str | None:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pendulum
 
-from tthc.sources.config import load_sources
+from tthc.sources.config import read_sources
+from tthc.settings import TIMEZONE
 
 PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *"}
 
@@ -22,12 +23,13 @@ class SourceDagSpec:
 
 
 def source_dag_specs() -> list[SourceDagSpec]:
+    """The DAGs of the valid source files; a broken file is reported by dags/tthc_config_check.py."""
     specs = []
-    for cfg in load_sources():
+    for cfg in read_sources()[0]:
         types = ", ".join(cfg.document_types)
         specs.append(SourceDagSpec(
             dag_id=f"tthc_source_{cfg.name}", source=cfg.name, kind=cfg.kind, cron=PRESETS.get(cfg.schedule, cfg.schedule),
-            start_date=pendulum.parse(cfg.start_date, tz="Asia/Ho_Chi_Minh"),
+            start_date=pendulum.parse(cfg.start_date, tz=TIMEZONE),
             doc_md=(f"**{cfg.description_vi or cfg.name}** (`{cfg.path.name}`)\n\n" + (
                     "Exclusion source: loads results already digitized by another project into "
                     "`core.external_digitization` and marks the matching `core.result` rows as digitized elsewhere."

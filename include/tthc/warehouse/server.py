@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from tthc.paths import local_dir
+from tthc.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ EMBEDDED_DB_NAME = "warehouse"
 
 
 def embedded_data_dir() -> Path:
-    return Path(os.environ.get("TTHC_EMBEDDED_PGDATA", local_dir() / "pgdata")).resolve()
+    return settings().embedded_pgdata
 
 
 def start_embedded_server(data_dir: Path | None = None):
@@ -75,10 +75,10 @@ def drop_database(admin_url: str, database: str) -> None:
 
 def resolve_warehouse_url() -> str:
     """WAREHOUSE_URL, else the Airflow connection, else the embedded server."""
-    url = os.environ.get("WAREHOUSE_URL")
+    url = settings().warehouse_url
     if url:
         return normalize_url(url)
-    url = env_connection_uri(os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse"))
+    url = env_connection_uri(settings().warehouse_conn_id)
     if url:
         return normalize_url(url)
     return embedded_url()
@@ -125,9 +125,9 @@ def with_database(url: str, database: str) -> str:
 
 def warehouse_url() -> str:
     """WAREHOUSE_URL when set; else the Airflow connection TTHC_WAREHOUSE_CONN_ID; else the embedded server."""
-    if os.environ.get("WAREHOUSE_URL"):
-        return normalize_url(os.environ["WAREHOUSE_URL"])
-    conn_id = os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse")
+    if settings().warehouse_url:
+        return normalize_url(settings().warehouse_url)
+    conn_id = settings().warehouse_conn_id
     try:
         return normalize_url(connection_url(conn_id))
     except Exception:  # noqa: BLE001 - connection not defined: fall back to the embedded server

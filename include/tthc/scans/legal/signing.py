@@ -135,7 +135,9 @@ def stamp_font_path() -> Path | None:
     import os
     import tempfile
 
-    src = Path(os.environ.get("TTHC_STAMP_FONT") or STAMP_FONT)
+    from tthc.settings import settings
+
+    src = Path(settings().stamp_font or STAMP_FONT)
     if not src.exists():
         log.warning("stamp font %s not found: the signature stamp falls back to Courier (no Vietnamese marks)", src)
         return None
