@@ -92,7 +92,7 @@ def test_every_command_and_option_has_help():
 
 
 def test_vietnamese_and_iso_dates():
-    from tthc.commands import parse_day, parse_moment
+    from tthc.cli_dates import parse_day, parse_moment
     from tthc.settings import LOCAL_TZ
 
     assert parse_day("31/12/2024") == parse_day("2024-12-31") == parse_day("31.12.2024") == dt.date(2024, 12, 31)

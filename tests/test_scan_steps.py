@@ -57,7 +57,7 @@ def test_signing_enabled_adds_the_sign_step(tmp_path):
      "steps: unknown step 'stamp'; allowed: ['hash'"),
     ("[hash, check_type, archive, text, document, ocr, fields, validate, link]",
      "steps: required step 'dedup' is missing (only ['copy_quality', 'sign'] may be left out)"),
-    ("hash", "steps must be a list of step names, got 'hash'"),
+    ("hash", "steps: input should be a valid list, got 'hash'"),
     ("[hash, check_type, dedup, archive, text, document, ocr, fields, sign, validate, link]",
      "steps: sign needs signing.key_path and signing.cert_path"),
 ])

@@ -80,7 +80,7 @@ def cmd_demo(args) -> int:
 
 def _interval_bound(text: str | None, flag: str):
     """--start/--end: dd/mm/yyyy, yyyy-mm-dd (local midnight) or a datetime; naive values are Vietnam time."""
-    from tthc.commands import parse_moment
+    from tthc.cli_dates import parse_moment
 
     try:
         return parse_moment(text, flag)

@@ -23,48 +23,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from tthc.settings import LOCAL_TZ
+from tthc.cli_dates import parse_day, parse_moment
 
 log = logging.getLogger("tthc")
 _state = {"debug": False}
-
-
-# ------------------------------------------------------------------ dates
-
-
-def parse_day(text: str, flag: str | None = None) -> dt.date:
-    """dd/mm/yyyy (also dd-mm-yyyy, dd.mm.yyyy) or ISO yyyy-mm-dd."""
-    raw = text.strip()
-    for fmt in ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(raw, fmt).date()
-        except ValueError:
-            continue
-    raise typer.BadParameter(f"{flag + ' ' if flag else ''}{text!r} is not a date (dd/mm/yyyy or yyyy-mm-dd)")
-
-
-def parse_moment(text: str | None, flag: str) -> dt.datetime | None:
-    """A day (local midnight), dd/mm/yyyy HH:MM, or an ISO datetime; naive values are Vietnam time."""
-    if text is None:
-        return None
-    raw = text.strip()
-    value = None
-    for fmt in ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"):
-        try:
-            value = dt.datetime.strptime(raw, fmt)
-        except ValueError:
-            continue
-    if value is None:
-        try:
-            value = dt.datetime.fromisoformat(raw)
-        except ValueError:
-            try:
-                day = parse_day(raw, flag)
-            except typer.BadParameter:
-                raise typer.BadParameter(
-                    f"{flag} {text!r} is not a date (dd/mm/yyyy or yyyy-mm-dd) or a datetime") from None
-            value = dt.datetime.combine(day, dt.time())
-    return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
 
 
 def _day(value) -> dt.date:
@@ -239,7 +201,7 @@ def review_list(unit: Annotated[Optional[str], typer.Option(help="commune (5 dig
                 as_json: Annotated[bool, typer.Option("--json", help="everything, as JSON (page text included)")] = False,
                 warehouse_url: WarehouseUrl = None) -> None:
     """Open entries, oldest first."""
-    from tthc.scans.cli import print_review_list
+    from tthc.scans.actions import print_review_list
 
     print_review_list(_warehouse(warehouse_url), unit, limit, as_json)
 
@@ -248,7 +210,7 @@ def review_list(unit: Annotated[Optional[str], typer.Option(help="commune (5 dig
 def review_show(review_id: Annotated[int, typer.Argument(help="the entry's number (#… in review list)")],
                 warehouse_url: WarehouseUrl = None) -> None:
     """One entry: guessed fields, problems, page text."""
-    from tthc.scans.cli import print_review_entry
+    from tthc.scans.actions import print_review_entry
 
     print_review_entry(_warehouse(warehouse_url), review_id)
 
@@ -261,7 +223,7 @@ def review_resolve(review_id: Annotated[int, typer.Argument(help="the entry's nu
                        help="a corrected field (repeatable); FIELD= clears a misread field; dates dd/mm/yyyy")] = None,
                    warehouse_url: WarehouseUrl = None) -> None:
     """Correct fields and link the document like a confident scan."""
-    from tthc.scans.cli import parse_fields
+    from tthc.scans.actions import parse_fields
     from tthc.scans.review import resolve
 
     _print_json(resolve(_warehouse(warehouse_url), review_id, parse_fields(fields or []), by))
@@ -290,7 +252,7 @@ NoPng = Annotated[bool, typer.Option("--no-png", help="skip the PNG and PDF (no 
 def progress_snapshot(kind: Kind, end: End, report: Annotated[bool, typer.Option(help="also render the report")] = False,
                       out: Out = None, no_png: NoPng = False, warehouse_url: WarehouseUrl = None) -> None:
     """Take the progress snapshot of one period (what the snapshot DAG runs)."""
-    from tthc.progress.__main__ import run
+    from tthc.progress.actions import run
     from tthc.progress.snapshot import check_period
 
     check_period(kind, end)  # a wrong day is said before the warehouse is reached
@@ -304,7 +266,7 @@ def progress_report(kind: Kind, end: End, out: Out = None, no_png: NoPng = False
                     unit: Annotated[Optional[str], typer.Option(help="a unit's own copy: only its figures")] = None,
                     warehouse_url: WarehouseUrl = None) -> None:
     """Render the report for officials of one period (HTML, XLSX, PNG, PDF)."""
-    from tthc.progress.__main__ import run
+    from tthc.progress.actions import run
     from tthc.progress.snapshot import check_period
 
     check_period(kind, end)  # a wrong day is said before the warehouse is reached
@@ -320,7 +282,7 @@ def progress_backfill(kind: Kind,
                       report: Annotated[bool, typer.Option(help="also render each period's report")] = False,
                       out: Out = None, no_png: NoPng = False, warehouse_url: WarehouseUrl = None) -> None:
     """Snapshots of every period between two days (and their reports)."""
-    from tthc.progress.__main__ import periods, run
+    from tthc.progress.actions import periods, run
 
     _print_json(run(_warehouse(warehouse_url), "backfill", kind, periods(kind, start, stop), report=report, out=out,
                     png=not no_png))
@@ -343,7 +305,7 @@ def progress_load_inputs(folder: Annotated[Optional[Path], typer.Option(
         "--dir", help="folder with dossiers.csv and one_stop_offices.csv (default: the demo data folder)")] = None,
         warehouse_url: WarehouseUrl = None) -> None:
     """Load the dossier and one-stop-office lists the indicators need."""
-    from tthc.progress.__main__ import load_inputs
+    from tthc.progress.actions import load_inputs
 
     _print_json(load_inputs(_warehouse(warehouse_url), folder))
 
@@ -361,7 +323,7 @@ Unit = Annotated[Optional[str], typer.Option(help="unit code (commune or distric
 def alerts_routes(source: Source = None, dag_id: DagId = None, kind: AlertKind = "task_failure",
                   unit: Unit = None) -> None:
     """Who would receive an alert about this (exit 1 when nobody would)."""
-    from tthc.alerts.__main__ import show_routes
+    from tthc.alerts.actions import show_routes
 
     show_routes(source=source, dag_id=dag_id, kind=kind, unit=unit)
 
@@ -370,7 +332,7 @@ def alerts_routes(source: Source = None, dag_id: DagId = None, kind: AlertKind =
 def alerts_send_test(source: Source = None, dag_id: DagId = None, kind: AlertKind = "task_failure",
                      unit: Unit = None) -> None:
     """Send a test alert through the configured routes."""
-    from tthc.alerts.__main__ import send_test
+    from tthc.alerts.actions import send_test
 
     send_test(source=source, dag_id=dag_id, kind=kind, unit=unit)
 
