@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tthc.airflow_runner import airflow_env, dags_test, ensure_metadata_db
+from tthc_dev.airflow_runner import airflow_env, dags_test, ensure_metadata_db
 from tthc.alerts.receivers import LocalReceivers, free_port
 from tthc.warehouse.db import fetch_all
 from tthc.warehouse.migrate import migrate

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tthc.demo_data import generate
+from tthc_dev.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
 from tthc.scans.intake import FixityError, fixity_check, run_drop

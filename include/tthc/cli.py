@@ -48,7 +48,7 @@ def cmd_load_inventory(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
 
     summary = generate(Path(args.out), seed=args.seed, size=args.size, permits_url=args.permits_url, scans=args.scans)
     print(json.dumps(summary.get("counts", summary), ensure_ascii=False, indent=2, default=str))
@@ -71,7 +71,7 @@ def cmd_check_signed_copies(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from tthc.demo import run_demo
+    from tthc_dev.demo import run_demo
 
     return run_demo(seed=args.seed, size=args.size)
 

@@ -5,7 +5,7 @@
     python -m tthc.progress report --kind quarter --end 2024-12-31 [--out DIR_OR_S3] [--no-png]
                                    [--plan SD-2024] [--unit 29905]
     python -m tthc.progress deliver --kind quarter --end 2024-12-31 [--force]
-    python -m tthc.progress load-inputs [--dir DEMO_DATA_DIR]
+    python -m tthc.progress load-inputs [--dir FOLDER]
 
 The warehouse is WAREHOUSE_URL (else the embedded server), as for every tthc command.
 """
@@ -60,17 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--end", type=dt.date.fromisoformat, required=True)
     p.add_argument("--force", action="store_true", help="send again to recipients already served")
     p = sub.add_parser("load-inputs")
-    p.add_argument("--dir", type=Path, default=None, help="folder with dossiers.csv and one_stop_offices.csv")
+    p.add_argument("--dir", type=Path, default=None, help="folder with dossiers.csv and one_stop_offices.csv "
+                   "(default: the files of config/progress_inputs.yaml)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = warehouse_url()
     out: list = []
     if args.cmd == "load-inputs":
-        from tthc.progress.loaders import load_dossiers, load_one_stop_offices
-        from tthc.settings import Settings
+        from tthc.progress.inputs import INPUTS, load_input
 
-        folder = args.dir or Settings.from_env().demo_data_dir
-        out = [load_dossiers(folder / "dossiers.csv", url), load_one_stop_offices(folder / "one_stop_offices.csv", url)]
+        out = [load_input(name, url, args.dir) for name in INPUTS]
     elif args.cmd == "deliver":
         from tthc.progress.delivery import deliver_reports
 

@@ -12,12 +12,12 @@ import logging
 import os
 import time
 
-from tthc.airflow_runner import airflow_env, dags_test_many, ensure_metadata_db, list_dag_ids
+from tthc_dev.airflow_runner import airflow_env, dags_test_many, ensure_metadata_db, list_dag_ids
 from tthc.settings import Settings
 from tthc.summary import render_summary
 from tthc.warehouse.server import ensure_database, resolve_warehouse_url, with_database
 
-log = logging.getLogger("tthc.demo")
+log = logging.getLogger("tthc_dev.demo")
 
 # The demo runs every DAG in dags/ in data-flow order: reference data and declarations, then
 # the legacy sources, then scan drops (they link to source results), then checks and the
@@ -69,7 +69,7 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
     print(f"      using {where}", flush=True)
 
     _step(2, f"demo data (seed {seed}, {size} records) → {settings.demo_data_dir}")
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
 
     permits_db = permits_database(url)
     ensure_database(with_database(url, "postgres"), permits_db)
@@ -80,6 +80,8 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
     env = airflow_env(settings.local_dir / "airflow", url, extra={
         "TTHC_DEMO_DATA_DIR": str(settings.demo_data_dir),
         "TTHC_INVENTORY_DIR": str(settings.inventory_dir),
+        # config/progress_inputs.yaml: the generator writes the one-stop exports here
+        "TTHC_PROGRESS_INPUTS_DIR": str(settings.demo_data_dir),
         "TTHC_TASK_RETRIES": "0",  # fail fast in the demo instead of waiting for retry delays
         "TTHC_PERMITS_URL": permits_url,
         "TTHC_PERMITS_SCHEMA": "xaydung",

@@ -84,7 +84,7 @@ def dags_test(dag_id: str, env: dict[str, str], logical_date: str) -> DagRunResu
 
 def dags_test_many(dag_ids: list[str], env: dict[str, str], logical_date: str,
                    on_result: Callable[[DagRunResult], None] | None = None) -> list[DagRunResult]:
-    """`airflow dags test` for several DAGs in order, in ONE process (`python -m tthc.airflow_runner`):
+    """`airflow dags test` for several DAGs in order, in ONE process (`python -m tthc_dev.airflow_runner`):
     Airflow, the providers and Great Expectations are imported once instead of once per DAG, which
     is most of a small DAG's run time. Each DAG's output still goes to demo-logs/<dag_id>.log and a
     failing DAG does not stop the next one. An entry "dag_id@<logical date>" runs that DAG for that
@@ -95,7 +95,7 @@ def dags_test_many(dag_ids: list[str], env: dict[str, str], logical_date: str,
     runner_log = log_dir / "_runner.log"
     results: list[DagRunResult] = []
     with runner_log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "tthc.airflow_runner", "--log-dir", str(log_dir),
+        proc = subprocess.Popen([sys.executable, "-m", "tthc_dev.airflow_runner", "--log-dir", str(log_dir),
                                  "--logical-date", logical_date, *dag_ids],
                                 env=env, stdout=subprocess.PIPE, stderr=err, text=True)
         assert proc.stdout is not None
