@@ -141,6 +141,12 @@ def cmd_embedded(args) -> int:
     return 0
 
 
+def cmd_airflow(args) -> int:
+    from tthc_dev.airflow_local import up
+
+    return up(args.port)
+
+
 def cmd_serve(args) -> int:
     import secrets
 
@@ -211,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="interval start: YYYY-MM-DD or ISO datetime (local time if naive)")
     p.add_argument("--end", help="interval end (exclusive); without --start: everything before it")
     p.set_defaults(func=cmd_source_run)
+    p = sub.add_parser("airflow", help="the Airflow UI on this machine, on the demo's Airflow home and warehouse")
+    p.add_argument("action", choices=["up"], help="up: start api-server, scheduler and dag-processor until Ctrl-C")
+    p.add_argument("--port", type=int, default=8080, help="port of the UI on 127.0.0.1 (default 8080)")
+    p.set_defaults(func=cmd_airflow)
     p = sub.add_parser("embedded", help="start or stop the embedded PostgreSQL under .local/pgdata")
     p.add_argument("action", choices=["start", "stop"])
     p.set_defaults(func=cmd_embedded)

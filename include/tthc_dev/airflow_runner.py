@@ -95,13 +95,13 @@ def ensure_metadata_db(env: dict[str, str]) -> None:
 
 
 def import_connections(env: dict[str, str], path: Path | None = None) -> list[str]:
-    """`airflow connections import --overwrite` of config/airflow_connections.yaml into the metadata DB
+    """`airflow connections import --overwrite` of config/local/airflow_connections.yaml into the metadata DB
     of env's AIRFLOW_HOME, after filling in its ${VAR}s from env. Returns the conn_ids."""
     import re
 
     import yaml
 
-    path = path or project_root() / "config" / "airflow_connections.yaml"
+    path = path or project_root() / "config" / "local" / "airflow_connections.yaml"
     values = dict(env)
     for name, source in (("WAREHOUSE_URI", "WAREHOUSE_URL"), ("PERMITS_URI", "TTHC_PERMITS_URL")):
         if env.get(source, "").startswith("postgres"):
@@ -113,7 +113,8 @@ def import_connections(env: dict[str, str], path: Path | None = None) -> list[st
             raise RuntimeError(f"{path}: ${{{m[1]}}} is not set")
         return value
 
-    text = re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", fill, path.read_text())
+    text = "".join(line if line.lstrip().startswith("#") else re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", fill, line)
+                   for line in path.read_text().splitlines(keepends=True))
     conns = yaml.safe_load(text) or {}
     resolved = Path(env["AIRFLOW_HOME"]) / "connections.resolved.yaml"
     resolved.write_text(text)

@@ -57,7 +57,8 @@ def with_quarterly_history(dag_ids: list[str], years: tuple[int, ...] = HISTORY_
     return dag_ids[:i] + runs + dag_ids[i:]
 
 
-def demo_airflow_env(settings: Settings, url: str, permits_url: str | None = None) -> dict[str, str]:
+def demo_airflow_env(settings: Settings, url: str, permits_url: str | None = None,
+                     extra: dict[str, str] | None = None) -> dict[str, str]:
     """The demo's Airflow environment (home .local/airflow, SQLite metadata), also written to its
     airflow.cfg; `tthc airflow up` serves the UI on the same one."""
     permits_url = permits_url or with_database(url, permits_database(url))
@@ -71,6 +72,7 @@ def demo_airflow_env(settings: Settings, url: str, permits_url: str | None = Non
         "TTHC_PERMITS_SCHEMA": "xaydung",
         # The generator has finished writing the scan drop: every file is stable at once.
         "TTHC_SCAN_MIN_AGE_SECONDS": "0",
+        **(extra or {}),
     })
 
 

@@ -25,10 +25,9 @@ class DropConfigError(SourceConfigError):
 
 @dataclass(frozen=True)
 class S3Options:
-    endpoint_url: str | None = None          # MinIO / moto; None = AWS
-    region: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
+    # The Airflow AWS connection (endpoint_url and region_name in its extra, keys as login/password);
+    # undefined: the AWS default credential chain.
+    conn_id: str = "tthc_s3"
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,9 @@ def load_drop(path: Path) -> DropZone:
     if not re.fullmatch(r"[a-z][a-z0-9_]{2,40}", str(doc["name"])):
         raise DropConfigError(f"{where}: name {doc['name']!r} must be lowercase letters, digits and _")
     s3 = doc.get("s3") or {}
+    if not isinstance(s3, dict) or set(s3) - {"conn_id"}:
+        raise DropConfigError(f"{where}: s3: only conn_id is allowed (an Airflow AWS connection; endpoint, "
+                              f"region and keys go in the connection), got {sorted(s3) if isinstance(s3, dict) else s3!r}")
     manifest = doc.get("manifest")
     manifest_key = "file_name"
     if isinstance(manifest, dict):
@@ -126,9 +128,7 @@ def load_drop(path: Path) -> DropZone:
         name=doc["name"], description_vi=doc.get("description_vi", ""),
         location=_local_path(str(doc["location"]).rstrip("/")), archive=archive,
         signed_archive=_local_path(str(doc.get("signed_archive") or f"{archive}/signed").rstrip("/")),
-        s3=S3Options(endpoint_url=s3.get("endpoint_url") or None, region=s3.get("region") or None,
-                     access_key_id=s3.get("access_key_id") or None,
-                     secret_access_key=s3.get("secret_access_key") or None),
+        s3=S3Options(conn_id=str(s3.get("conn_id") or S3Options.conn_id)),
         manifest=str(manifest) if manifest else None, manifest_key=manifest_key,
         min_age_seconds=_float(stability, "min_age_seconds", 300, where),
         settle_seconds=_float(stability, "settle_seconds", 60, where),

@@ -167,16 +167,13 @@ def resolve_warehouse_url() -> str:
     url = os.environ.get("WAREHOUSE_URL")
     if url:
         return normalize_url(url)
-    url = env_connection_uri(os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse"))
-    if url:
-        return normalize_url(url)
+    from tthc.connections import database_url, defined_in_env
+
+    conn_id = os.environ.get("TTHC_WAREHOUSE_CONN_ID", "tthc_warehouse")
+    # Only a connection in the environment here: plain CLI use never needs an Airflow metadata DB.
+    if defined_in_env(conn_id):
+        return normalize_url(database_url(conn_id))
     return embedded_url()
-
-
-def env_connection_uri(conn_id: str) -> str | None:
-    """An Airflow connection defined in the environment (AIRFLOW_CONN_<ID>), without importing Airflow,
-    so that plain CLI use never needs an Airflow metadata database."""
-    return os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}") or None
 
 
 def normalize_url(url: str) -> str:
@@ -224,10 +221,7 @@ def warehouse_url() -> str:
 
 
 def connection_url(conn_id: str) -> str:
-    """URI of an Airflow connection (env AIRFLOW_CONN_<ID> or the metadata DB via the Task SDK)."""
-    env_uri = env_connection_uri(conn_id)
-    if env_uri:
-        return env_uri
-    from airflow.sdk import BaseHook
+    """SQLAlchemy URL of an Airflow connection (AIRFLOW_CONN_<ID>, a secrets backend or the metadata DB)."""
+    from tthc.connections import database_url
 
-    return BaseHook.get_connection(conn_id).get_uri()
+    return database_url(conn_id)
