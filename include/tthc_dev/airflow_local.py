@@ -4,7 +4,8 @@
 scheduled runs need: api-server (UI, REST API, execution API), scheduler and dag-processor, with
 the LocalExecutor and the demo's SQLite metadata DB in .local/airflow. So the UI shows the runs
 and task logs of `tthc demo` and can run any DAG again. The DAGs are the project's (dags/), no
-examples; times are shown in Asia/Ho_Chi_Minh. Login: the simple auth manager's user `admin`,
+examples; schedules are in Asia/Ho_Chi_Minh (the UI shows times in the browser's time zone,
+which it lets one change). Login: the simple auth manager's user `admin`,
 with the password from TTHC_AIRFLOW_PASSWORD, else one generated on the first start and kept in
 .local/airflow/simple_auth_manager_passwords.json.generated. Ctrl-C (or SIGTERM) stops every
 process it started.
@@ -13,6 +14,7 @@ process it started.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -25,7 +27,7 @@ from pathlib import Path
 from tthc.settings import Settings
 from tthc.warehouse.server import resolve_warehouse_url
 from tthc_dev.airflow_cluster import AirflowCluster, free_port
-from tthc_dev.airflow_runner import ensure_metadata_db, import_connections
+from tthc_dev.airflow_runner import prepare_metadata
 
 DEFAULT_PORT = 8080
 USER = "admin"
@@ -109,8 +111,7 @@ def start(port: int = DEFAULT_PORT, startup_timeout: float = 180.0) -> tuple[Air
         raise LocalAirflowError(f"port {port} on 127.0.0.1 is in use (another Airflow?); choose one with --port")
     env = local_env(port)
     home = Path(env["AIRFLOW_HOME"])
-    ensure_metadata_db(env)
-    import_connections(env)
+    prepare_metadata(env)
     _set_password(home)
     cluster = AirflowCluster(env, COMPONENTS, startup_timeout=startup_timeout, migrate=False)
     cluster.env = dict(env, TTHC_CLUSTER_ID=cluster.cluster_id)
@@ -124,12 +125,20 @@ def start(port: int = DEFAULT_PORT, startup_timeout: float = 180.0) -> tuple[Air
     return cluster, info
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def up(port: int = DEFAULT_PORT) -> int:
     """Start, print the URL and login, run until Ctrl-C or SIGTERM, stop everything."""
     print(f"Starting Airflow on 127.0.0.1:{port} (api-server, scheduler, dag-processor; LocalExecutor) ...",
           flush=True)
-    # SIGTERM stops the components like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM stop the components, also when started from a shell that ignores SIGINT
+    # for background jobs.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    # The supervisor's progress lines go to stderr already; its log records would repeat them.
+    logging.getLogger("tthc_dev.airflow_cluster").setLevel(logging.WARNING)
     cluster, info = start(port)
     try:
         print(f"\nAirflow UI ready in {info.seconds_to_ready:.0f}s: {info.url}\n"

@@ -97,6 +97,49 @@ def ensure_metadata_db(env: dict[str, str]) -> None:
 def import_connections(env: dict[str, str], path: Path | None = None) -> list[str]:
     """`airflow connections import --overwrite` of config/local/airflow_connections.yaml into the metadata DB
     of env's AIRFLOW_HOME, after filling in its ${VAR}s from env. Returns the conn_ids."""
+    resolved, conn_ids = resolve_connections_file(env, path)
+    _airflow_commands(env, [["connections", "import", "--overwrite", str(resolved)]], "connections-import")
+    return conn_ids
+
+
+def prepare_metadata(env: dict[str, str]) -> list[str]:
+    """`airflow db migrate` (skipped when this Airflow version already migrated this SQLite file) and the
+    connections import, in one process: Airflow imports once. Returns the imported conn_ids."""
+    import airflow
+
+    home = Path(env["AIRFLOW_HOME"])
+    db_url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    stamp, mark = home / ".db-migrated", f"{airflow.__version__} {db_url}"
+    sqlite_file = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
+    migrated = (sqlite_file is not None and sqlite_file.exists() and stamp.exists()
+                and stamp.read_text() == mark)
+    resolved, conn_ids = resolve_connections_file(env)
+    commands = ([] if migrated else [["db", "migrate"]]) + [["connections", "import", "--overwrite", str(resolved)]]
+    _airflow_commands(env, commands, "db-migrate")
+    stamp.write_text(mark)
+    return conn_ids
+
+
+def _airflow_commands(env: dict[str, str], commands: list[list[str]], log_name: str) -> None:
+    """Several `airflow` CLI commands in one Python process; raises with the log tail on failure."""
+    code = ("import json, sys\n"
+            "from airflow.cli.cli_parser import get_parser\n"
+            "parser = get_parser()\n"
+            "for command in json.loads(sys.argv[1]):\n"
+            "    args = parser.parse_args(command)\n"
+            "    args.func(args)\n")
+    log_path = Path(env["AIRFLOW_HOME"]) / f"{log_name}.log"
+    with log_path.open("w") as out:
+        proc = subprocess.run([sys.executable, "-c", code, json.dumps(commands)], env=env, stdout=out,
+                              stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        what = "; ".join("airflow " + " ".join(c) for c in commands)
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}); see {log_path}:\n{_tail(log_path)}")
+
+
+def resolve_connections_file(env: dict[str, str], path: Path | None = None) -> tuple[Path, list[str]]:
+    """config/local/airflow_connections.yaml with its ${VAR}s filled in from env, written (mode 600) to
+    AIRFLOW_HOME/connections.resolved.yaml; returns that file and the conn_ids."""
     import re
 
     import yaml
@@ -115,16 +158,11 @@ def import_connections(env: dict[str, str], path: Path | None = None) -> list[st
 
     text = "".join(line if line.lstrip().startswith("#") else re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", fill, line)
                    for line in path.read_text().splitlines(keepends=True))
-    conns = yaml.safe_load(text) or {}
     resolved = Path(env["AIRFLOW_HOME"]) / "connections.resolved.yaml"
-    resolved.write_text(text)
+    resolved.touch(mode=0o600)
     resolved.chmod(0o600)
-    proc = subprocess.run([airflow_bin(), "connections", "import", "--overwrite", str(resolved)], env=env,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"airflow connections import {resolved} failed (exit {proc.returncode}):\n"
-                           f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-    return sorted(conns)
+    resolved.write_text(text)
+    return resolved, sorted(yaml.safe_load(text) or {})
 
 
 def _libpq_uri(url: str) -> str:

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 
-from tthc_dev.airflow_runner import airflow_env, dags_test_many, ensure_metadata_db, import_connections, list_dag_ids
+from tthc_dev.airflow_runner import airflow_env, dags_test_many, list_dag_ids, prepare_metadata
 from tthc.settings import Settings
 from tthc.summary import render_summary
 from tthc.warehouse.server import ensure_database, resolve_warehouse_url, with_database
@@ -97,8 +97,7 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
 
     _step(3, "Airflow metadata (SQLite) and connections")
     env = demo_airflow_env(settings, url, permits_url)
-    ensure_metadata_db(env)
-    import_connections(env)
+    prepare_metadata(env)
     dag_ids = ordered(list_dag_ids(env))
 
     # The plan period's quarterly snapshots, as a data engineer backfills them: one run of the
