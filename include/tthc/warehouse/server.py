@@ -44,7 +44,7 @@ def pgserver_log_path() -> Path:
 
 def start_embedded_server(data_dir: Path | None = None):
     """Start (or reuse) the embedded server, listening on its socket and on 127.0.0.1; returns the
-    pgserver handle. A server left running by an older version without TCP is restarted."""
+    pgserver handle. A running server that listens on its socket only (plain pgserver) is restarted."""
     import warnings
 
     with warnings.catch_warnings():
