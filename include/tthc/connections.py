@@ -53,3 +53,19 @@ def s3_client(conn_id: str = S3_CONN_ID):
 
     config = Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"})
     return S3Hook(aws_conn_id=conn_id, config=config).get_conn()
+
+
+def url_http_hook(url: str, method: str = "POST"):
+    """An HttpHook for one configured URL (an alert webhook, a document store): the URL is the host of
+    an ad-hoc `http` connection, as Airflow reads a host that carries the scheme. The URL may hold a
+    token; the hook never logs it."""
+    from airflow.providers.http.hooks.http import HttpHook
+    from airflow.sdk import Connection
+
+    connection = Connection(conn_id="tthc_url", conn_type="http", host=url)
+
+    class UrlHttpHook(HttpHook):
+        def get_connection(self, conn_id):  # noqa: ARG002 - the one connection this hook talks to
+            return connection
+
+    return UrlHttpHook(method=method, http_conn_id=connection.conn_id)

@@ -51,7 +51,9 @@ def send_webhook(hook: Webhook, payload: dict, timeout: float = 10) -> Delivery:
     target = _mask(hook.url)
     try:
         body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
-        _webhook_hook(hook.url).run(data=body, headers={"Content-Type": "application/json; charset=utf-8",
+        from tthc.connections import url_http_hook
+
+        url_http_hook(hook.url).run(data=body, headers={"Content-Type": "application/json; charset=utf-8",
                                                         "User-Agent": "tthc-alerts", **dict(hook.headers)},
                                     extra_options={"timeout": timeout})
         return Delivery("webhook", target, True)
@@ -59,21 +61,6 @@ def send_webhook(hook: Webhook, payload: dict, timeout: float = 10) -> Delivery:
         detail = _http_failure(exc)
         log.error("alert webhook %s failed: %s", target, detail)
         return Delivery("webhook", target, False, detail[:500])
-
-
-def _webhook_hook(url: str):
-    """An HttpHook POSTing to the configured URL: the URL is the connection's host, as Airflow reads
-    an `http` connection whose host carries the scheme (the URL may hold a token: it is never logged)."""
-    from airflow.providers.http.hooks.http import HttpHook
-    from airflow.sdk import Connection
-
-    connection = Connection(conn_id="tthc_alert_webhook", conn_type="http", host=url)
-
-    class UrlHttpHook(HttpHook):
-        def get_connection(self, conn_id):  # noqa: ARG002 - the one connection this hook posts to
-            return connection
-
-    return UrlHttpHook(method="POST", http_conn_id=connection.conn_id)
 
 
 def _http_failure(exc: BaseException) -> str:
