@@ -11,16 +11,20 @@ UV_VERSION := 0.13.9
 PYTEST_ARGS ?= -n 2 --dist loadfile
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install system-deps bench clean stop help
+.PHONY: demo test install system-deps bench clean stop help airflow
 
 help:
 	@echo "make demo   - set up and run the whole pipeline on embedded defaults, then print a summary"
 	@echo "make test   - set up and run the whole test suite"
+	@echo "make airflow - the Airflow UI on the demo's home and warehouse (after make demo; Ctrl-C stops it)"
 	@echo "make stop   - stop the embedded PostgreSQL started by the demo"
 	@echo "make clean  - stop it and delete .local/ (embedded warehouse, Airflow home, demo data)"
 
 demo: system-deps install
 	$(VENV)/bin/tthc demo
+
+airflow: install
+	$(VENV)/bin/tthc airflow up $(if $(AIRFLOW_PORT),--port $(AIRFLOW_PORT))
 
 test: system-deps install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_scan.py --pages 8 --text-pages 200 --repeat 3
 
-Generates, in the demo drop's look (tthc.demo_data.scans: DejaVu Sans 13 pt, motto, title,
+Generates, in the demo drop's look (tthc_dev.demo_data.scans: DejaVu Sans 13 pt, motto, title,
 "Label: value" lines, signature block, stamp), N text-layer PDFs and one image-only PDF of N
 pages (grey, --dpi, default 300), then per repeat:
 
@@ -49,7 +49,7 @@ COMMUNES = [("xã Tân Phú Đông", "thị xã Sa Đéc"), ("xã Tân Phước"
 
 
 def page_lines(rng: random.Random) -> tuple[list[tuple[str, str]], str]:
-    """A birth certificate page as (style, text) lines, like tthc.demo_data.scans.page_lines."""
+    """A birth certificate page as (style, text) lines, like tthc_dev.demo_data.scans.page_lines."""
     commune, district = rng.choice(COMMUNES)
     name = f"{rng.choice(SURNAMES)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
     year = rng.randint(1996, 2021)
@@ -68,7 +68,7 @@ def page_lines(rng: random.Random) -> tuple[list[tuple[str, str]], str]:
 
 
 def make_inputs(folder: Path, n_text: int, n_image: int, dpi: int, seed: int = 7) -> tuple[list[Path], Path, list[Path]]:
-    from tthc.demo_data import scans as S
+    from tthc_dev.demo_data import scans as S
 
     rng = random.Random(seed)
     texts = []

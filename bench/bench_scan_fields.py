@@ -6,9 +6,9 @@ holders, pages/s; against the same pipeline reading the same text without its la
 Generates the demo data (seed, --size results), loads the legacy sources a scanning team would
 find in the warehouse (civil status, household business, construction permits) into a fresh
 PostgreSQL database, then writes a drop of --per-type scans of each result type in the layouts of
-tthc.demo_data.scans (2020/2015/older civil-status forms, business and permit papers; five fonts
+tthc_dev.demo_data.scans (2020/2015/older civil-status forms, business and permit papers; five fonts
 when installed; text-layer PDF, image PDF, JPEG, PNG; 150-300 dpi, grey or colour, noise, skew;
-dates in words with slips). Layouts in tthc.demo_data.scans.HELD_OUT are used by no test: the
+dates in words with slips). Layouts in tthc_dev.demo_data.scans.HELD_OUT are used by no test: the
 figures are reported for them apart.
 
 One run_drop (list, OCR, fields, clean, GX, link) is timed; then, from the warehouse:
@@ -84,10 +84,10 @@ def main() -> int:
     args = ap.parse_args()
     os.environ["TTHC_OCR_WORKERS"] = str(args.workers)
 
-    from tthc.demo_data import generate
-    from tthc.demo_data import scans as S
-    from tthc.demo_data.reference import load_reference as demo_reference
-    from tthc.demo_data.sources import UnitNamer
+    from tthc_dev.demo_data import generate
+    from tthc_dev.demo_data import scans as S
+    from tthc_dev.demo_data.reference import load_reference as demo_reference
+    from tthc_dev.demo_data.sources import UnitNamer
     from tthc.reference.load import load_reference
     from tthc.scans.config import load_drop
     from tthc.scans.fields import extract_fields

@@ -137,18 +137,16 @@ def tthc_progress_inputs():
     @task(outlets=[INPUTS])
     def load_dossiers() -> dict:
         from tthc.orchestration import warehouse_url
-        from tthc.progress.loaders import load_dossiers as load
-        from tthc.settings import Settings
+        from tthc.progress.inputs import load_input
 
-        return load(Settings.from_env().demo_data_dir / "dossiers.csv", warehouse_url())
+        return load_input("dossiers", warehouse_url())
 
     @task
     def load_one_stop_offices() -> dict:
         from tthc.orchestration import warehouse_url
-        from tthc.progress.loaders import load_one_stop_offices as load
-        from tthc.settings import Settings
+        from tthc.progress.inputs import load_input
 
-        return load(Settings.from_env().demo_data_dir / "one_stop_offices.csv", warehouse_url())
+        return load_input("one_stop_offices", warehouse_url())
 
     load_dossiers()
     load_one_stop_offices()

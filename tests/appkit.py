@@ -40,7 +40,7 @@ def build_site(tmp_path_factory, make_database, name: str, quarters=(dt.date(202
     TTHC_DEMO_DATA_DIR for the caller's module (undo with the returned `monkeypatch`)."""
     import pytest
 
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
     from tthc.progress.snapshot import take_snapshot
     from tthc.reference.load import load_reference
     from tthc.warehouse.migrate import migrate

@@ -98,24 +98,31 @@ def warehouse(empty_warehouse) -> str:
     return empty_warehouse
 
 
+def s3_connection_json(endpoint: str) -> str:
+    """AIRFLOW_CONN_TTHC_S3 for a moto server: an AWS connection in Airflow's JSON form."""
+    import json
+
+    return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                       "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
+
+
 @pytest.fixture(scope="module")
 def moto_s3():
     """An S3 endpoint over real HTTP (moto's standalone server on 127.0.0.1), per test module:
-    TTHC_S3_ENDPOINT_URL and test credentials set while it runs. Yields a boto3 client."""
+    the Airflow connection tthc_s3 (AIRFLOW_CONN_TTHC_S3, JSON form) points at it while it runs.
+    Yields a boto3 client."""
     import boto3
     from moto.server import ThreadedMotoServer
 
     mp = pytest.MonkeyPatch()
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        mp.setenv(key, value)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    mp.setenv("TTHC_S3_ENDPOINT_URL", endpoint)
-    yield boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    mp.setenv("AIRFLOW_CONN_TTHC_S3", s3_connection_json(endpoint))
+    yield boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
     server.stop()
     mp.undo()

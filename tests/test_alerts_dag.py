@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tthc.airflow_runner import airflow_env, dags_test, ensure_metadata_db
+from tthc_dev.airflow_runner import airflow_env, dags_test, ensure_metadata_db
 from tthc.alerts.receivers import LocalReceivers, free_port
 from tthc.warehouse.db import fetch_all
 from tthc.warehouse.migrate import migrate
@@ -81,7 +81,8 @@ def test_a_source_dag_with_a_broken_connection_alerts_by_email_and_webhook(tmp_p
 
     # The original failure is what the task reports; the broken relay is logged beside it.
     assert "unable to open database file" in log_text
-    assert re.search(r"alert webhook http://127\.0\.0\.1:\d+/… failed: URLError", log_text), log_text[-4000:]
+    assert re.search(r"alert webhook http://127\.0\.0\.1:\d+/… failed: ConnectionRefusedError", log_text), \
+        log_text[-4000:]
     rows = fetch_all(url, """SELECT kind, task_id, status, channels FROM ops.alert_log
                              WHERE kind = 'task_failure' ORDER BY alert_id""")
     assert len(rows) == 1

@@ -41,9 +41,10 @@ def s3():
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    env = {"TTHC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    client = boto3.client("s3", endpoint_url=env["TTHC_S3_ENDPOINT_URL"], region_name="us-east-1",
+    from conftest import s3_connection_json
+
+    env = {"AIRFLOW_CONN_TTHC_S3": s3_connection_json(f"http://127.0.0.1:{port}")}
+    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
     client.create_bucket(Bucket="archive")
     yield client, env

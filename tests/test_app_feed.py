@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 
 from appkit import load_results, make_accounts, serve
-from tthc.demo_data import generate
+from tthc_dev.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.warehouse.db import fetch_all
 from tthc.warehouse.migrate import migrate

@@ -1,7 +1,7 @@
 """A backfill through a real scheduler leaves the same warehouse as the same days run one by one.
 
 Warehouse A: `airflow backfill create --max-active-runs 1` of tthc_source_civil_status over three
-days, executed by a real scheduler + Celery worker (tthc.airflow_cluster). Warehouse B: the same
+days, executed by a real scheduler + Celery worker (tthc_dev.airflow_cluster). Warehouse B: the same
 three data intervals run one by one, in order, through the functions the DAG's three tasks call
 (stage_batch → validate_and_quarantine → normalize_and_close). Both must hold the same results with
 the same codes, the same lineage, quarantine, raw rows, batches and watermark; only surrogate ids
@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tthc.airflow_cluster import AirflowCluster, celery_env
+from tthc_dev.airflow_cluster import AirflowCluster, celery_env
 from tthc.codes import is_valid_code
 from tthc.orchestration import TIMEZONE
 from tthc.warehouse.db import fetch_all
@@ -72,7 +72,7 @@ def _state(url: str) -> dict[str, list[tuple]]:
 
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory):
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
 
     out = tmp_path_factory.mktemp("backfill") / "demo-data"
     generate(out, seed=42, size=200, permits_url=None, scans=12)

@@ -17,8 +17,8 @@ import pytest
 from signedkit import register_source, write_register
 
 from tthc.born_digital import check_e_copies, resolve
-from tthc.demo_data import generate
-from tthc.demo_data.e_copies import make_pki, result_pdf
+from tthc_dev.demo_data import generate
+from tthc_dev.demo_data.e_copies import make_pki, result_pdf
 from tthc.scans.legal import sign_copy
 from tthc.settings import Settings
 from tthc.sources.config import load_sources

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tthc.airflow_cluster import AirflowCluster, celery_env, leftover_pids
+from tthc_dev.airflow_cluster import AirflowCluster, celery_env, leftover_pids
 from tthc.codes import is_valid_code
 from tthc.warehouse.db import fetch_all
 
@@ -32,7 +32,7 @@ LOGICAL_DATE = "2025-12-01T00:00:00+07:00"
 
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory):
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
 
     out = tmp_path_factory.mktemp("celery") / "demo-data"
     generate(out, seed=42, size=200, permits_url=None, scans=12)
@@ -137,7 +137,7 @@ def test_two_workers_load_one_batch_in_mapped_chunks_like_one_process(make_datab
     import os
     import shutil
 
-    from tthc.airflow_cluster import DEFAULT_COMPONENTS
+    from tthc_dev.airflow_cluster import DEFAULT_COMPONENTS
     from tthc.born_digital import check_e_copies
     from tthc.sources.config import load_sources
     from tthc.sources.pipeline import run_batch

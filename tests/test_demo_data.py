@@ -1,4 +1,4 @@
-"""tthc.demo_data: the deterministic demo-data generator.
+"""tthc_dev.demo_data: the deterministic demo-data generator.
 
 These tests check properties of the generated data against each other (sources vs
 ground truth vs manifest vs the files themselves), not values copied from a run.
@@ -25,8 +25,8 @@ from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 from stdnum.vn import mst as vn_mst
 
-from tthc.demo_data import default_scans, generate, permits_table_digests
-from tthc.demo_data.reference import load_reference
+from tthc_dev.demo_data import default_scans, generate, permits_table_digests
+from tthc_dev.demo_data.reference import load_reference
 from tthc.text import legacy_encoding as le
 
 SMALL = 300
@@ -123,7 +123,7 @@ def small_runs(tmp_path_factory) -> dict[str, Path]:
     a, b, c = base / "a", base / "b", base / "c"
     generate(a, seed=42, size=SMALL, scans=SCANS_SMALL)
     cli = subprocess.run(
-        [sys.executable, "-m", "tthc.demo_data", "--seed", "42", "--size", str(SMALL), "--scans", str(SCANS_SMALL), "--out", str(b)],
+        [sys.executable, "-m", "tthc_dev.demo_data", "--seed", "42", "--size", str(SMALL), "--scans", str(SCANS_SMALL), "--out", str(b)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -907,8 +907,8 @@ def test_signed_results_from_2022_agree_with_sources(demo, gt, manifest):
 
 def test_signing_share_rises_by_year_and_starts_in_2022():
     """The per-year draw at scale (the demo is too small to see the slope): ~80 % in 2022 to ~95 % in 2025."""
-    from tthc.demo_data.gt import ResultGT
-    from tthc.demo_data.sources import RATES, Signing
+    from tthc_dev.demo_data.gt import ResultGT
+    from tthc_dev.demo_data.sources import RATES, Signing
 
     signing = Signing(7, "signing")
     share = {}
@@ -928,7 +928,7 @@ def test_signing_share_rises_by_year_and_starts_in_2022():
 def test_signing_has_its_own_stream(small_runs, tmp_path, monkeypatch):
     """Nobody signs (rates 0): every other output is byte-identical, and the signature columns are the only
     difference in the civil-status and permit rows."""
-    from tthc.demo_data import sources
+    from tthc_dev.demo_data import sources
 
     monkeypatch.setitem(sources.RATES, "signing", {"2022": 0.0, "2023": 0.0, "2024": 0.0, "2025": 0.0})
     out = tmp_path / "unsigned"

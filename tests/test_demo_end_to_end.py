@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tthc.demo import permits_database
+from tthc_dev.demo import permits_database
 from tthc.warehouse.db import fetch_all
 from tthc.warehouse.server import drop_database, with_database
 

@@ -1,6 +1,6 @@
 """The demo runs DAGs in data-flow order: sources before scans, snapshots after both."""
 
-from tthc.demo import ordered
+from tthc_dev.demo import ordered
 
 
 def test_demo_runs_dags_in_data_flow_order():
@@ -16,7 +16,7 @@ def test_demo_runs_dags_in_data_flow_order():
 
 
 def test_demo_takes_the_plan_periods_quarterly_snapshots_before_todays():
-    from tthc.demo import with_quarterly_history
+    from tthc_dev.demo import with_quarterly_history
 
     runs = with_quarterly_history(["tthc_progress_inputs", "tthc_progress_quarterly", "tthc_ops_monitoring"])
     history = [r for r in runs if "@" in r]

@@ -26,8 +26,8 @@ import psycopg2
 import pytest
 import yaml
 
-from tthc.demo_data import generate
-from tthc.progress.demo_load import load_demo
+from tthc_dev.demo_data import generate
+from tthc_dev.demo_load import load_demo
 from tthc.progress.snapshot import take_snapshot
 from tthc.reference.load import load_reference
 from tthc.warehouse.db import connect, fetch_all, transaction

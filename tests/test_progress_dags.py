@@ -64,7 +64,7 @@ def test_period_checks():
 
 def test_quarterly_dag_runs_end_to_end(warehouse, tmp_path):
     """`airflow dags test` of one quarter: the snapshot lands in the warehouse, the report on disk."""
-    from tthc.airflow_runner import airflow_env, dags_test, ensure_metadata_db
+    from tthc_dev.airflow_runner import airflow_env, dags_test, ensure_metadata_db
     from tthc.warehouse.db import fetch_all
 
     reports = tmp_path / "reports"

@@ -131,10 +131,11 @@ def test_report_to_s3_prefix(snapshots, monkeypatch):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     try:
-        for k, v in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
-                     "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-            monkeypatch.setenv(k, v)
-        s3 = boto3.client("s3")
+        from conftest import s3_connection_json
+
+        monkeypatch.setenv("AIRFLOW_CONN_TTHC_S3", s3_connection_json(f"http://127.0.0.1:{port}"))
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
         s3.create_bucket(Bucket="tthc-reports")
         uris = write_report(snapshots, "quarter", dt.date(2025, 12, 31), root="s3://tthc-reports/bao-cao", png=False)
         assert uris == {

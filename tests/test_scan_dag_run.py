@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import textwrap
 
-from tthc.airflow_runner import airflow_env, dags_test, ensure_metadata_db
+from tthc_dev.airflow_runner import airflow_env, dags_test, ensure_metadata_db
 from tthc.warehouse.db import fetch_all
 
 
 def test_airflow_dags_test_runs_a_drop(tmp_path, make_database):
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
     from tthc.reference.load import load_reference
     from tthc.warehouse.migrate import migrate
 

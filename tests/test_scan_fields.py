@@ -39,7 +39,7 @@ def dmy(iso: str) -> str:
 
 @pytest.fixture(scope="module")
 def drop(tmp_path_factory):
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
 
     out = tmp_path_factory.mktemp("scans") / "demo"
     generate(out, seed=7, size=300, scans=24)
@@ -111,10 +111,10 @@ def test_text_layer_scans_give_every_field(drop, agencies):
 
 
 def _render_like_generator(r: dict, agencies: dict) -> bytes:
-    """A text-layer PDF of result ``r`` printed by the generator's own page layout (tthc.demo_data.scans)."""
+    """A text-layer PDF of result ``r`` printed by the generator's own page layout (tthc_dev.demo_data.scans)."""
     from types import SimpleNamespace
 
-    from tthc.demo_data import scans as S
+    from tthc_dev.demo_data import scans as S
 
     ag = agencies[r["agency_electronic_id"]]
     commune_name = ag["name_vi"].split(" nhân dân ", 1)[1] if ag["level"] == "commune" else "Xã Thử"
@@ -691,9 +691,9 @@ def test_confirmation_rules():
 @pytest.fixture(scope="module")
 def layout_pages(drop):
     """One page of every tuned layout for each result type the seed-7 data has, as text-layer PDFs."""
-    from tthc.demo_data import scans as S
-    from tthc.demo_data.reference import load_reference
-    from tthc.demo_data.sources import UnitNamer
+    from tthc_dev.demo_data import scans as S
+    from tthc_dev.demo_data.reference import load_reference
+    from tthc_dev.demo_data.sources import UnitNamer
 
     out, _ = drop
     rows = [json.loads(line) for line in (out / "ground_truth.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -764,9 +764,9 @@ def test_other_peoples_names_never_become_a_confirmed_holder(drop):
     a confirmed mother, father, declarant, requester or signer."""
     import random
 
-    from tthc.demo_data import scans as S
-    from tthc.demo_data.reference import load_reference
-    from tthc.demo_data.sources import UnitNamer
+    from tthc_dev.demo_data import scans as S
+    from tthc_dev.demo_data.reference import load_reference
+    from tthc_dev.demo_data.sources import UnitNamer
     from tthc.scans.confirm import confirmation_problems
 
     out, _ = drop

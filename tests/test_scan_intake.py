@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tthc.codes import is_valid_code
-from tthc.demo_data import generate
+from tthc_dev.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
 from tthc.scans.fixity import FixityError, fixity_check
@@ -293,9 +293,9 @@ def test_a_scan_is_never_linked_or_created_under_a_wrong_holder(env, tmp_path):
     with the reason; nothing is linked or created for them."""
     import random
 
-    from tthc.demo_data import scans as S
-    from tthc.demo_data.reference import load_reference as demo_reference
-    from tthc.demo_data.sources import UnitNamer
+    from tthc_dev.demo_data import scans as S
+    from tthc_dev.demo_data.reference import load_reference as demo_reference
+    from tthc_dev.demo_data.sources import UnitNamer
 
     url = env["url"]
     truth = [json.loads(x) for x in (Path(os.environ["TTHC_DEMO_DATA_DIR"]) / "ground_truth.jsonl")

@@ -103,7 +103,7 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def drop(tmp_path_factory):
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
 
     out = tmp_path_factory.mktemp("legal") / "demo"
     generate(out, seed=7, size=300, scans=24)

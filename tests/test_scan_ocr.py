@@ -1,7 +1,7 @@
 """OCR of one page (tthc.scans.ocr) with real Tesseract: the embedded-image shortcut for image-only
 PDF pages, both engines (persistent tesserocr API and the pytesseract command line), rotation.
 
-Pages come from the demo generator's renderer (tthc.demo_data.scans.render_page); a few pages
+Pages come from the demo generator's renderer (tthc_dev.demo_data.scans.render_page); a few pages
 only, each OCR ~0.3-1.5 s.
 """
 
@@ -14,7 +14,7 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from tthc.demo_data import scans as S
+from tthc_dev.demo_data import scans as S
 from tthc.scans import ocr
 from tthc.scans.fields import extract_fields, fold
 from tthc.scans.text import OcrPool, plan_pages

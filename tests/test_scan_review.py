@@ -15,8 +15,8 @@ import psycopg2
 import pytest
 
 from tthc.codes import is_valid_code
-from tthc.demo_data import generate
-from tthc.demo_data.scans import MOTTO, text_pdf_bytes
+from tthc_dev.demo_data import generate
+from tthc_dev.demo_data.scans import MOTTO, text_pdf_bytes
 from tthc.reference.load import load_reference
 from tthc.scans import cli
 from tthc.scans.config import load_drop

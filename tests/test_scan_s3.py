@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tthc.demo_data import generate
+from tthc_dev.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
 from tthc.scans.fixity import FixityError, fixity_check
@@ -48,7 +48,7 @@ def env(s3, tmp_path_factory, make_database):
         name: s3_drop
         location: s3://scans/incoming
         archive: s3://scans/archive
-        s3: {endpoint_url: "${TTHC_S3_ENDPOINT_URL}"}
+        s3: {conn_id: tthc_s3}
         manifest: manifest.json
         stability: {min_age_seconds: 0}
         after_commit: delete

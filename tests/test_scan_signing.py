@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tthc.demo_data import generate
+from tthc_dev.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.scans import legal
 from tthc.scans.config import load_drop

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tthc.clean.names import name_key
-from tthc.demo_data import generate
+from tthc_dev.demo_data import generate
 from tthc.sources.clean import CleanContext, clean_row
 from tthc.sources.config import load_sources
 from tthc.sources.extract import extract

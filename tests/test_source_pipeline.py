@@ -13,7 +13,7 @@ import pytest
 
 from signedkit import register_source, write_register
 from tthc.codes import is_valid_code
-from tthc.demo_data import generate
+from tthc_dev.demo_data import generate
 from tthc.reference.load import load_reference
 from tthc.sources.config import load_sources
 from tthc.sources.pipeline import run_batch

@@ -17,8 +17,6 @@ or its file was missing (it may have arrived since); archiving the same bytes tw
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -74,13 +72,14 @@ def resolve(ref: str, base: str) -> str:
 def fetch(uri: str, s3: S3Options | None = None) -> bytes:
     """The bytes behind a resolved reference; MissingCopy when there is nothing there."""
     if uri.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(uri, timeout=HTTP_TIMEOUT_SECONDS) as resp:  # noqa: S310 - configured base
-                return resp.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 410):
-                raise MissingCopy(f"HTTP {exc.code} for {uri}") from None
-            raise
+        from tthc.connections import url_http_hook
+
+        response = url_http_hook(uri, "GET").run(extra_options={"timeout": HTTP_TIMEOUT_SECONDS,
+                                                                "check_response": False})
+        if response.status_code in (404, 410):
+            raise MissingCopy(f"HTTP {response.status_code} for {uri}")
+        response.raise_for_status()
+        return response.content
     if uri.startswith("s3://"):
         store = store_for_uri(uri, s3)
         if store.stat(uri) is None:

@@ -50,7 +50,7 @@ def cmd_load_inventory(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
 
     summary = generate(Path(args.out), seed=args.seed, size=args.size, permits_url=args.permits_url, scans=args.scans)
     print(json.dumps(summary.get("counts", summary), ensure_ascii=False, indent=2, default=str))
@@ -73,7 +73,7 @@ def cmd_check_signed_copies(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from tthc.demo import run_demo
+    from tthc_dev.demo import run_demo
 
     return run_demo(seed=args.seed, size=args.size)
 
@@ -137,6 +137,12 @@ def cmd_embedded(args) -> int:
         server.cleanup()
         print(f"stopped the embedded server in {data_dir}")
     return 0
+
+
+def cmd_airflow(args) -> int:
+    from tthc_dev.airflow_local import up
+
+    return up(args.port)
 
 
 def cmd_serve(args) -> int:
@@ -209,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="interval start: YYYY-MM-DD or ISO datetime (local time if naive)")
     p.add_argument("--end", help="interval end (exclusive); without --start: everything before it")
     p.set_defaults(func=cmd_source_run)
+    p = sub.add_parser("airflow", help="the Airflow UI on this machine, on the demo's Airflow home and warehouse")
+    p.add_argument("action", choices=["up"], help="up: start api-server, scheduler and dag-processor until Ctrl-C")
+    p.add_argument("--port", type=int, default=8080, help="port of the UI on 127.0.0.1 (default 8080)")
+    p.set_defaults(func=cmd_airflow)
     p = sub.add_parser("embedded", help="start or stop the embedded PostgreSQL under .local/pgdata")
     p.add_argument("action", choices=["start", "stop"])
     p.set_defaults(func=cmd_embedded)

@@ -101,6 +101,8 @@ app.add_typer(progress, name="progress")
 app.add_typer(alerts, name="alerts")
 app.add_typer(warehouse, name="warehouse")
 app.add_typer(config, name="config")
+airflow = typer.Typer(help="Airflow on this machine: the UI on the demo's Airflow home and warehouse", no_args_is_help=True)
+app.add_typer(airflow, name="airflow")
 
 
 # ------------------------------------------------------------------ sources
@@ -302,7 +304,7 @@ def progress_deliver(kind: Kind, end: End,
 
 @progress.command("load-inputs")
 def progress_load_inputs(folder: Annotated[Optional[Path], typer.Option(
-        "--dir", help="folder with dossiers.csv and one_stop_offices.csv (default: the demo data folder)")] = None,
+        "--dir", help="folder with dossiers.csv and one_stop_offices.csv (default: the files of config/progress_inputs.yaml)")] = None,
         warehouse_url: WarehouseUrl = None) -> None:
     """Load the dossier and one-stop-office lists the indicators need."""
     from tthc.progress.actions import load_inputs
@@ -454,6 +456,14 @@ def demo(seed: Annotated[Optional[int], typer.Option(help="random seed (default 
 
     _legacy(cmd_demo, seed=settings().demo_seed if seed is None else seed,
             size=settings().demo_size if size is None else size)
+
+
+@airflow.command("up")
+def airflow_up(port: Annotated[int, typer.Option(help="port of the UI on 127.0.0.1")] = 8080) -> None:
+    """Start api-server, scheduler and dag-processor (LocalExecutor) until Ctrl-C; prints the URL and login."""
+    from tthc.cli import cmd_airflow
+
+    _legacy(cmd_airflow, port=port)
 
 
 @app.command("serve")

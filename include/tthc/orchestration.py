@@ -39,7 +39,7 @@ def late_run_deadline(kind: str, interval: dt.timedelta, source: str | None = No
     """Deadline alert (Airflow 3's replacement of SLAs) sending through the alert channels.
 
     TTHC_DEADLINE_ALERTS=off leaves it out: `airflow dags test` (the demo) crashes on deadline
-    alerts in Airflow 3.3.2 after the tasks succeed; tthc.airflow_runner.dags_test sets it.
+    alerts in Airflow 3.3.2 after the tasks succeed; tthc_dev.airflow_runner.dags_test sets it.
     """
     if not settings().deadline_alerts:
         return None

@@ -1,12 +1,12 @@
 """Delivery: email through the Airflow SMTP provider (connection `smtp_default`, e.g. env
-AIRFLOW_CONN_SMTP_DEFAULT), webhooks as a JSON POST. Each returns a result and never raises."""
+AIRFLOW_CONN_SMTP_DEFAULT), webhooks as a JSON POST through the HTTP provider's HttpHook.
+Each returns a result and never raises."""
 
 from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
+import re
 from dataclasses import dataclass
 from email.header import Header
 
@@ -51,18 +51,24 @@ def send_webhook(hook: Webhook, payload: dict, timeout: float = 10) -> Delivery:
     target = _mask(hook.url)
     try:
         body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
-        request = urllib.request.Request(hook.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json; charset=utf-8",
-                                                  "User-Agent": "tthc-alerts", **dict(hook.headers)})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = response.status
-        if not 200 <= status < 300:
-            raise RuntimeError(f"HTTP {status}")
+        from tthc.connections import url_http_hook
+
+        url_http_hook(hook.url).run(data=body, headers={"Content-Type": "application/json; charset=utf-8",
+                                                        "User-Agent": "tthc-alerts", **dict(hook.headers)},
+                                    extra_options={"timeout": timeout})
         return Delivery("webhook", target, True)
     except Exception as exc:  # noqa: BLE001 - see send_email
-        if isinstance(exc, urllib.error.HTTPError):
-            detail = f"HTTP {exc.code} {exc.reason}"
-        else:
-            detail = f"{type(exc).__name__}: {exc}"
+        detail = _http_failure(exc)
         log.error("alert webhook %s failed: %s", target, detail)
         return Delivery("webhook", target, False, detail[:500])
+
+
+def _http_failure(exc: BaseException) -> str:
+    """'HTTP 500 Internal Server Error' for an answer outside 2xx/3xx, else the root cause's type and text."""
+    status = re.fullmatch(r"(\d{3}):(.*)", str(exc))
+    if status:
+        return f"HTTP {status[1]} {status[2]}".strip()
+    root = exc
+    while root.__cause__ or root.__context__:
+        root = root.__cause__ or root.__context__
+    return f"{type(root).__name__}: {root}"

@@ -15,10 +15,16 @@ MAX_CHUNK = 1024  # Airflow's max_map_length: a mapped task list never holds mor
 
 
 class S3Model(Strict):
-    endpoint_url: str | None = Field(None, description="MinIO / moto; empty = AWS")
-    region: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
+    # Endpoint, region and keys belong to the Airflow connection, never to the YAML.
+    conn_id: str = Field("tthc_s3", description="the Airflow AWS connection of the bucket (docs/connections.md)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_conn_id(cls, data):
+        if isinstance(data, dict) and set(data) - {"conn_id"}:
+            raise ValueError("only conn_id is allowed (an Airflow AWS connection; endpoint, region and keys go "
+                             f"in the connection), got {sorted(data)}")
+        return data
 
 
 class ManifestModel(ShortForm):

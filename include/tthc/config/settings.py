@@ -121,8 +121,6 @@ class Settings(_Env):
     ocr_start_method: str | None = env("TTHC_OCR_START_METHOD")
     tessdata_prefix: str | None = env("TESSDATA_PREFIX")
     stamp_font: Path | None = env("TTHC_STAMP_FONT")
-    s3_endpoint_url: str | None = env("TTHC_S3_ENDPOINT_URL")   # MinIO / moto; None: AWS
-    aws_default_region: str = Field("us-east-1", validation_alias="AWS_DEFAULT_REGION")
     # Orchestration: retries of every task; deadline (late run) alerts on or off.
     task_retries: int = Field(2, validation_alias="TTHC_TASK_RETRIES")
     deadline_alerts: bool = Field(True, validation_alias="TTHC_DEADLINE_ALERTS")
@@ -131,6 +129,9 @@ class Settings(_Env):
     result_code_template: str | None = env("TTHC_RESULT_CODE_TEMPLATE")
     chromium: str = Field("/usr/bin/chromium", validation_alias="TTHC_CHROMIUM")
     embedded_pgdata: Path | None = env("TTHC_EMBEDDED_PGDATA")   # None: .local/pgdata
+    embedded_port: int = Field(54329, ge=1, le=65535, validation_alias="TTHC_EMBEDDED_PORT")  # also on 127.0.0.1
+    progress_inputs_config: Path = Field(default_factory=lambda: project_root() / "config" / "progress_inputs.yaml",
+                                         validation_alias="TTHC_PROGRESS_INPUTS_CONFIG")
 
     _paths = field_validator("signed_copy_trust_roots", "scan_trust_roots", mode="before")(
         classmethod(lambda cls, v: _paths(v)))

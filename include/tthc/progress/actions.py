@@ -46,8 +46,7 @@ def run(url: str, command: str, kind: str, ends: list[dt.date], report: bool = F
 
 
 def load_inputs(url: str, folder: Path | None = None) -> list:
-    from tthc.progress.loaders import load_dossiers, load_one_stop_offices
-    from tthc.settings import settings
+    """The indicator inputs of config/progress_inputs.yaml (or the same file names in ``folder``)."""
+    from tthc.progress.inputs import INPUTS, load_input
 
-    folder = folder or settings().demo_data_dir
-    return [load_dossiers(folder / "dossiers.csv", url), load_one_stop_offices(folder / "one_stop_offices.csv", url)]
+    return [load_input(name, url, folder) for name in INPUTS]

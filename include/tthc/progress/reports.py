@@ -538,10 +538,10 @@ def write_report(url: str | None, kind: str, end: dt.date, root: str | None = No
     if not s3:
         log.info("report %s written to %s", period.slug, out_dir)
         return {k: str(v) for k, v in paths.items()}
-    import boto3
+    from tthc.connections import s3_client
 
     bucket, _, prefix = root[len("s3://"):].partition("/")
-    client = boto3.client("s3")
+    client = s3_client()
     types = {"html": "text/html; charset=utf-8", "png": "image/png", "pdf": "application/pdf",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
     uris = {}

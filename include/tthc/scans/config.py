@@ -26,10 +26,9 @@ class DropConfigError(SourceConfigError):
 
 @dataclass(frozen=True)
 class S3Options:
-    endpoint_url: str | None = None          # MinIO / moto; None = AWS
-    region: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
+    # The Airflow AWS connection (endpoint_url and region_name in its extra, keys as login/password);
+    # undefined: the AWS default credential chain.
+    conn_id: str = "tthc_s3"
 
 
 @dataclass(frozen=True)
@@ -98,8 +97,7 @@ def load_drop(path: Path) -> DropZone:
         name=m.name, description_vi=m.description_vi,
         location=_local_path(m.location.rstrip("/")), archive=archive,
         signed_archive=_local_path((m.signed_archive or f"{archive}/signed").rstrip("/")),
-        s3=S3Options(endpoint_url=m.s3.endpoint_url or None, region=m.s3.region or None,
-                     access_key_id=m.s3.access_key_id or None, secret_access_key=m.s3.secret_access_key or None),
+        s3=S3Options(conn_id=m.s3.conn_id),
         manifest=m.manifest.path if m.manifest else None,
         manifest_key=m.manifest.file_column if m.manifest else "file_name",
         min_age_seconds=m.stability.min_age_seconds, settle_seconds=m.stability.settle_seconds,

@@ -1,4 +1,5 @@
-"""Drop zones and archives on a local folder or an S3 bucket/prefix (boto3; MinIO or moto via endpoint_url).
+"""Drop zones and archives on a local folder or an S3 bucket/prefix (the Airflow AWS connection's S3Hook client;
+MinIO or moto through the connection's endpoint_url).
 
 URIs: file:///abs/path or s3://bucket/key. The archive is write-once: put_immutable never
 overwrites an existing object.
@@ -172,18 +173,13 @@ class LocalStore(Store):
 
 class S3Store(Store):
     def __init__(self, location: str, options: S3Options):
-        import boto3
-        from botocore.config import Config
+        from tthc.connections import s3_client
 
         parsed = urlparse(location)
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self.root_uri = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
-        self.client = boto3.client(
-            "s3", endpoint_url=options.endpoint_url or settings().s3_endpoint_url or None,
-            region_name=options.region or settings().aws_default_region,
-            aws_access_key_id=options.access_key_id, aws_secret_access_key=options.secret_access_key,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}))
+        self.client = s3_client(options.conn_id)
 
     def _key(self, uri: str) -> tuple[str, str]:
         parsed = urlparse(uri)

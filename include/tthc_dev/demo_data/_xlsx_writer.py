@@ -1,6 +1,6 @@
 """Helper process for household_business.xlsx: reads JSON rows on stdin, writes the workbook.
 
-Started by :class:`tthc.demo_data.sources.XlsxSink` as ``python -m tthc.demo_data._xlsx_writer
+Started by :class:`tthc_dev.demo_data.sources.XlsxSink` as ``python -m tthc_dev.demo_data._xlsx_writer
 FINAL TMP``. One JSON array per line; a line ``"ABORT"`` ends without writing. Running it as a
 plain subprocess (rather than through multiprocessing) works from any caller, including
 scripts without an ``if __name__ == "__main__"`` guard.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    from tthc.demo_data.sources import _new_workbook, _save_workbook
+    from tthc_dev.demo_data.sources import _new_workbook, _save_workbook
 
     final_path, tmp_path = Path(argv[0]), Path(argv[1])
     wb, ws = _new_workbook()

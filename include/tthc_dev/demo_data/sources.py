@@ -1,6 +1,6 @@
 """Writers of the legacy sources, each with its own flaws and its own random stream.
 
-Every writer receives canonical results (see :mod:`tthc.demo_data.records`) one at a
+Every writer receives canonical results (see :mod:`tthc_dev.demo_data.records`) one at a
 time, writes them in batches, records where each one landed in the result's ground
 truth (``gt.appears``) and which flaws it got (the other :class:`ResultGT` fields),
 and counts them (``self.counts``). Duplicate rows are scheduled a few steps later inside a bounded
@@ -25,9 +25,9 @@ from pathlib import Path
 
 from stdnum.vn.mst import is_valid as mst_is_valid
 
-from tthc.demo_data.gt import ResultGT, js
-from tthc.demo_data.records import AS_OF_ORD, DATE_BASE, DateStrings, NameMaker, Picker, cccd, lc_first, strip_diacritics
-from tthc.demo_data.reference import Reference
+from tthc_dev.demo_data.gt import ResultGT, js
+from tthc_dev.demo_data.records import AS_OF_ORD, DATE_BASE, DateStrings, NameMaker, Picker, cccd, lc_first, strip_diacritics
+from tthc_dev.demo_data.reference import Reference
 from tthc.text.legacy_encoding import encode_table
 
 BATCH = 10_000
@@ -95,7 +95,7 @@ DATE_FORMATS = (("dmy", 0.55), ("iso", 0.15), ("dmyy", 0.10), ("dmy_dash", 0.10)
 
 
 def child_env() -> dict[str, str]:
-    """Environment for the generator's helper processes: they import this very ``tthc`` package."""
+    """Environment for the generator's helper processes: they import this very ``tthc_dev`` package."""
     import os
 
     import tthc
@@ -675,7 +675,7 @@ def _new_workbook():
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
-    wb.properties.creator = "tthc.demo_data"
+    wb.properties.creator = "tthc_dev.demo_data"
     ws = wb.create_sheet("DS_HKD")
     ws.append(list(HKD_COLUMNS))
     return wb, ws
@@ -691,7 +691,7 @@ class XlsxSink:
     """household_business.xlsx through openpyxl's write-only mode.
 
     openpyxl writes about 7k rows/s, so a large export is written by a helper process
-    (``python -m tthc.demo_data._xlsx_writer``) that receives the rows as JSON lines on
+    (``python -m tthc_dev.demo_data._xlsx_writer``) that receives the rows as JSON lines on
     its stdin while the generator goes on; a small one is written in-process. Both
     paths write the same bytes.
     """
@@ -706,7 +706,7 @@ class XlsxSink:
             import sys
 
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tthc.demo_data._xlsx_writer", str(path), str(self.tmp)],
+                [sys.executable, "-m", "tthc_dev.demo_data._xlsx_writer", str(path), str(self.tmp)],
                 stdin=subprocess.PIPE,
                 env=child_env(),
             )

@@ -340,9 +340,9 @@ def render_tasks(tasks: list[dict], work_dir: Path) -> None:
     batch = work_dir / ".scan_tasks.pkl"
     with batch.open("wb") as fh:
         pickle.dump(tasks[1::2], fh, protocol=pickle.HIGHEST_PROTOCOL)
-    from tthc.demo_data.sources import child_env
+    from tthc_dev.demo_data.sources import child_env
 
-    proc = subprocess.Popen([sys.executable, "-m", "tthc.demo_data.scans", str(batch)], env=child_env())
+    proc = subprocess.Popen([sys.executable, "-m", "tthc_dev.demo_data.scans", str(batch)], env=child_env())
     try:
         for t in tasks[0::2]:
             render_task(t)
@@ -376,7 +376,7 @@ if __name__ == "__main__":
 # beside the national motto, "Số: … Quyển số: …" on one line, several labels per line, the other
 # people on the page (mother, father, declarant, signer), dates in words. A layout is a list of rows;
 # a row is a list of cells (style, text, x as a share of the page width, anchor 'l' or 'c').
-# tthc.demo_data.scans.layout_drop writes a drop of such pages with its ground truth;
+# tthc_dev.demo_data.scans.layout_drop writes a drop of such pages with its ground truth;
 # bench/bench_scan_fields.py measures the extraction on it. HELD_OUT layouts are used by no test.
 
 FONT_FILES = {  # family: (regular, bold); every one covers the Vietnamese alphabet

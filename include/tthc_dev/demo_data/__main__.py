@@ -1,4 +1,4 @@
-"""CLI: python -m tthc.demo_data --seed 42 --size 1000 --out data/demo [--permits-url URL] [--scans N]"""
+"""CLI: python -m tthc_dev.demo_data --seed 42 --size 1000 --out data/demo [--permits-url URL] [--scans N]"""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import logging
 import sys
 import time
 
-from tthc.demo_data.generator import default_scans, generate
+from tthc_dev.demo_data.generator import default_scans, generate
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m tthc.demo_data",
+        prog="python -m tthc_dev.demo_data",
         description="Generate realistic, deterministic demo data (legacy sources, scan drop, ground truth).",
     )
     ap.add_argument("--seed", type=int, default=42, help="random seed (default 42)")

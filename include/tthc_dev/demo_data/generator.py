@@ -14,11 +14,11 @@ from collections import Counter, deque
 from datetime import date
 from pathlib import Path
 
-from tthc.demo_data.e_copies import write_e_copies
-from tthc.demo_data.gt import GroundTruthWriter, HeadRenderer, ResultGT
-from tthc.demo_data.records import AS_OF, LAST_ISSUE, PROCEDURE_MIX, SA_DEC_CUTOFF, SCOPE_CUTOFF, NameMaker, Picker, ResultFactory
-from tthc.demo_data.reference import COMMUNE_PROCS, DEPARTMENT_PROCS, DISTRICT_PROCS, PROVINCE_CODE, UNIT_ERA, load_reference
-from tthc.demo_data.sources import (
+from tthc_dev.demo_data.e_copies import write_e_copies
+from tthc_dev.demo_data.gt import GroundTruthWriter, HeadRenderer, ResultGT
+from tthc_dev.demo_data.records import AS_OF, LAST_ISSUE, PROCEDURE_MIX, SA_DEC_CUTOFF, SCOPE_CUTOFF, NameMaker, Picker, ResultFactory
+from tthc_dev.demo_data.reference import COMMUNE_PROCS, DEPARTMENT_PROCS, DISTRICT_PROCS, PROVINCE_CODE, UNIT_ERA, load_reference
+from tthc_dev.demo_data.sources import (
     PG_SCHEMA,
     RATES,
     AlreadyDigitizedWriter,
@@ -32,7 +32,7 @@ from tthc.demo_data.sources import (
     stream,
 )
 
-log = logging.getLogger("tthc.demo_data")
+log = logging.getLogger("tthc_dev.demo_data")
 SCOPE_ORD = SCOPE_CUTOFF.toordinal()
 SA_DEC_ORD = SA_DEC_CUTOFF.toordinal()
 
@@ -251,7 +251,7 @@ class ScanPlanner:
 
     def render(self, scan_dir: Path, seed: int, namer: UnitNamer, province_name: str, gt_writer: GroundTruthWriter, signers: Signers) -> None:
         """Write the scan drop (in two processes when it is worth it) and its ground-truth lines."""
-        from tthc.demo_data import scans as S
+        from tthc_dev.demo_data import scans as S
 
         scan_dir.mkdir(parents=True, exist_ok=True)
         manifest_rows = []
@@ -591,7 +591,7 @@ def _run_business_subprocess(tmp: Path, **kw):
     import sys
 
     args = json.dumps({"tmp": str(tmp), **kw})
-    proc = subprocess.Popen([sys.executable, "-m", "tthc.demo_data._family_worker", args], env=child_env())
+    proc = subprocess.Popen([sys.executable, "-m", "tthc_dev.demo_data._family_worker", args], env=child_env())
 
     def wait(abort: bool = False) -> dict | None:
         if abort:
@@ -694,7 +694,7 @@ def _generate_into(tmp: Path, *, seed: int, size: int, permits_url: str | None, 
         "status": dict(sorted(statuses.items())),
     }  # fmt: skip
     manifest = {
-        "generator": "tthc.demo_data",
+        "generator": "tthc_dev.demo_data",
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "size": size,
@@ -737,7 +737,7 @@ def _generate_into(tmp: Path, *, seed: int, size: int, permits_url: str | None, 
             "schema": PG_SCHEMA if kind == "postgresql" else None,
             "file": "construction_permits.sqlite" if kind == "sqlite" else None,
             "tables": permit_tables,
-            "digest": "sha256 over rows in primary-key order; see tthc.demo_data.sources.permits_table_digests",
+            "digest": "sha256 over rows in primary-key order; see tthc_dev.demo_data.sources.permits_table_digests",
         },
         "files": files,
     }  # fmt: skip

@@ -4,10 +4,10 @@
 legacy sources (civil-status SQLite, household-business CSV/XLSX, construction
 permits on a second engine), the inventory and exclusion lists, dossiers, a scan
 drop, and the ground truth, and returns the manifest. See README.md beside this
-file, or run ``python -m tthc.demo_data --help``.
+file, or run ``python -m tthc_dev.demo_data --help``.
 """
 
-from tthc.demo_data.generator import GENERATOR_VERSION, default_scans, generate
-from tthc.demo_data.sources import permits_table_digests
+from tthc_dev.demo_data.generator import GENERATOR_VERSION, default_scans, generate
+from tthc_dev.demo_data.sources import permits_table_digests
 
 __all__ = ["GENERATOR_VERSION", "default_scans", "generate", "permits_table_digests"]

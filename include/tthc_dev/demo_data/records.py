@@ -19,7 +19,7 @@ from datetime import date
 
 from stdnum.vn.mst import calc_check_digit
 
-from tthc.demo_data.reference import COMMUNE_PROCS, DEPARTMENT_PROCS, PROVINCE_CODE, Reference
+from tthc_dev.demo_data.reference import COMMUNE_PROCS, DEPARTMENT_PROCS, PROVINCE_CODE, Reference
 
 AS_OF = date(2025, 12, 31)  # status ("valid", "expired", "revoked") is as of this day
 AS_OF_ORD = AS_OF.toordinal()

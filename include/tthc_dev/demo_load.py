@@ -1,4 +1,4 @@
-"""Load a generated demo dataset (tthc.demo_data) into a warehouse through the real pipeline:
+"""Load a generated demo dataset (tthc_dev.demo_data) into a warehouse through the real pipeline:
 every legacy source over one wide interval, the exclusion list, the declared inventory and
 the indicator inputs. Used by the progress tests and handy for a local demo."""
 

@@ -36,7 +36,10 @@ def airflow_bin() -> str:
 
 
 def airflow_env(airflow_home: Path, warehouse_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for an `airflow` subprocess: SQLite metadata under airflow_home, our dags/ and plugins/."""
+    """Environment for an `airflow` subprocess: SQLite metadata under airflow_home, our dags/ and plugins/.
+
+    The same Airflow settings are written to airflow_home/airflow.cfg, so that a plain
+    `AIRFLOW_HOME=<home> airflow …` command sees the project's DAGs, time zone and metadata DB."""
     airflow_home.mkdir(parents=True, exist_ok=True)
     root = project_root()
     env = dict(os.environ)
@@ -46,6 +49,8 @@ def airflow_env(airflow_home: Path, warehouse_url: str, extra: dict[str, str] | 
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": TIMEZONE,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
         "WAREHOUSE_URL": warehouse_url,
@@ -53,7 +58,31 @@ def airflow_env(airflow_home: Path, warehouse_url: str, extra: dict[str, str] | 
     })
     if extra:
         env.update(extra)
+    write_airflow_cfg(airflow_home, env)
     return env
+
+
+# Never written to airflow.cfg: secrets stay in the environment of the processes that need them.
+_CFG_SKIP = ("SECRET", "PASSWORD", "JWT")
+
+
+def write_airflow_cfg(airflow_home: Path, env: dict[str, str]) -> Path:
+    """airflow_home/airflow.cfg from the AIRFLOW__SECTION__KEY entries of env (secrets left out).
+
+    Airflow takes its defaults for everything else; without this file it would write its own
+    (with the example DAGs, its own dags folder and UTC)."""
+    sections: dict[str, dict[str, str]] = {}
+    for name, value in env.items():
+        if name.startswith("AIRFLOW__") and name.count("__") >= 2 and not any(s in name for s in _CFG_SKIP):
+            _, section, key = name.split("__", 2)
+            sections.setdefault(section.lower(), {})[key.lower()] = value.replace("%", "%%")
+    lines = ["# Written by tthc_dev.airflow_runner.airflow_env() from the project's Airflow settings;",
+             "# it is rewritten on every demo or `tthc airflow up`. Environment variables still override it."]
+    for section in sorted(sections):
+        lines += ["", f"[{section}]", *(f"{key} = {value}" for key, value in sorted(sections[section].items()))]
+    path = airflow_home / "airflow.cfg"
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def ensure_metadata_db(env: dict[str, str]) -> None:
@@ -64,6 +93,84 @@ def ensure_metadata_db(env: dict[str, str]) -> None:
         proc = subprocess.run([airflow_bin(), "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed (exit {proc.returncode}); see {log_path}:\n{_tail(log_path)}")
+
+
+def import_connections(env: dict[str, str], path: Path | None = None) -> list[str]:
+    """`airflow connections import --overwrite` of config/local/airflow_connections.yaml into the metadata DB
+    of env's AIRFLOW_HOME, after filling in its ${VAR}s from env. Returns the conn_ids."""
+    resolved, conn_ids = resolve_connections_file(env, path)
+    _airflow_commands(env, [["connections", "import", "--overwrite", str(resolved)]], "connections-import")
+    return conn_ids
+
+
+def prepare_metadata(env: dict[str, str]) -> list[str]:
+    """`airflow db migrate` (skipped when this Airflow version already migrated this SQLite file) and the
+    connections import, in one process: Airflow imports once. Returns the imported conn_ids."""
+    import airflow
+
+    home = Path(env["AIRFLOW_HOME"])
+    db_url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    stamp, mark = home / ".db-migrated", f"{airflow.__version__} {db_url}"
+    sqlite_file = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
+    migrated = (sqlite_file is not None and sqlite_file.exists() and stamp.exists()
+                and stamp.read_text() == mark)
+    resolved, conn_ids = resolve_connections_file(env)
+    commands = ([] if migrated else [["db", "migrate"]]) + [["connections", "import", "--overwrite", str(resolved)]]
+    _airflow_commands(env, commands, "db-migrate")
+    stamp.write_text(mark)
+    return conn_ids
+
+
+def _airflow_commands(env: dict[str, str], commands: list[list[str]], log_name: str) -> None:
+    """Several `airflow` CLI commands in one Python process; raises with the log tail on failure."""
+    code = ("import json, sys\n"
+            "from airflow.cli.cli_parser import get_parser\n"
+            "parser = get_parser()\n"
+            "for command in json.loads(sys.argv[1]):\n"
+            "    args = parser.parse_args(command)\n"
+            "    args.func(args)\n")
+    log_path = Path(env["AIRFLOW_HOME"]) / f"{log_name}.log"
+    with log_path.open("w") as out:
+        proc = subprocess.run([sys.executable, "-c", code, json.dumps(commands)], env=env, stdout=out,
+                              stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        what = "; ".join("airflow " + " ".join(c) for c in commands)
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}); see {log_path}:\n{_tail(log_path)}")
+
+
+def resolve_connections_file(env: dict[str, str], path: Path | None = None) -> tuple[Path, list[str]]:
+    """config/local/airflow_connections.yaml with its ${VAR}s filled in from env, written (mode 600) to
+    AIRFLOW_HOME/connections.resolved.yaml; returns that file and the conn_ids."""
+    import re
+
+    import yaml
+
+    path = path or project_root() / "config" / "local" / "airflow_connections.yaml"
+    values = dict(env)
+    for name, source in (("WAREHOUSE_URI", "WAREHOUSE_URL"), ("PERMITS_URI", "TTHC_PERMITS_URL")):
+        if env.get(source, "").startswith("postgres"):
+            values[name] = _libpq_uri(env[source])
+
+    def fill(m: re.Match) -> str:
+        value = values.get(m[1], m[2])
+        if value is None:
+            raise RuntimeError(f"{path}: ${{{m[1]}}} is not set")
+        return value
+
+    text = "".join(line if line.lstrip().startswith("#") else re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", fill, line)
+                   for line in path.read_text().splitlines(keepends=True))
+    resolved = Path(env["AIRFLOW_HOME"]) / "connections.resolved.yaml"
+    resolved.touch(mode=0o600)
+    resolved.chmod(0o600)
+    resolved.write_text(text)
+    return resolved, sorted(yaml.safe_load(text) or {})
+
+
+def _libpq_uri(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as the postgres:// URI Airflow's connection parser expects."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgres").render_as_string(hide_password=False)
 
 
 def dags_test(dag_id: str, env: dict[str, str], logical_date: str) -> DagRunResult:
@@ -85,7 +192,7 @@ def dags_test(dag_id: str, env: dict[str, str], logical_date: str) -> DagRunResu
 
 def dags_test_many(dag_ids: list[str], env: dict[str, str], logical_date: str,
                    on_result: Callable[[DagRunResult], None] | None = None) -> list[DagRunResult]:
-    """`airflow dags test` for several DAGs in order, in ONE process (`python -m tthc.airflow_runner`):
+    """`airflow dags test` for several DAGs in order, in ONE process (`python -m tthc_dev.airflow_runner`):
     Airflow, the providers and Great Expectations are imported once instead of once per DAG, which
     is most of a small DAG's run time. Each DAG's output still goes to demo-logs/<dag_id>.log and a
     failing DAG does not stop the next one. An entry "dag_id@<logical date>" runs that DAG for that
@@ -96,7 +203,7 @@ def dags_test_many(dag_ids: list[str], env: dict[str, str], logical_date: str,
     runner_log = log_dir / "_runner.log"
     results: list[DagRunResult] = []
     with runner_log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "tthc.airflow_runner", "--log-dir", str(log_dir),
+        proc = subprocess.Popen([sys.executable, "-m", "tthc_dev.airflow_runner", "--log-dir", str(log_dir),
                                  "--logical-date", logical_date, *dag_ids],
                                 env=env, stdout=subprocess.PIPE, stderr=err, text=True)
         assert proc.stdout is not None
@@ -126,6 +233,7 @@ def _run_dags_here(dag_ids: list[str], logical_date: str, log_dir: Path) -> None
     from airflow.cli.cli_parser import get_parser
 
     parser = get_parser()
+    _task_logs_to_log_folder()
     status_out = os.fdopen(os.dup(1), "w")
     saved = (os.dup(1), os.dup(2))
     for item in dag_ids:
@@ -157,6 +265,49 @@ def _run_dags_here(dag_ids: list[str], logical_date: str, log_dir: Path) -> None
         status_out.write(json.dumps({"dag_id": item, "ok": ok, "seconds": time.monotonic() - started,
                                      "log": str(log_path)}) + "\n")
         status_out.flush()
+
+
+def task_log_path(base: Path, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> Path:
+    """Where Airflow's default log_filename_template puts a task try's log under base_log_folder."""
+    mapped = f"map_index={map_index}/" if map_index >= 0 else ""
+    return base / f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{mapped}attempt={try_number}.log"
+
+
+def _task_logs_to_log_folder() -> None:
+    """`dags test` runs each task in this process and logs it to stdout only, so the api-server has
+    no file to show for the run ("Could not read served logs"). Send each task's output (fd 1 and 2,
+    so its subprocesses too) to the file the UI reads under base_log_folder, then copy it into the
+    DAG's demo log as well."""
+    from airflow.configuration import conf
+    from airflow.sdk.execution_time import supervisor
+
+    base = Path(conf.get("logging", "base_log_folder"))
+    run_in_process = supervisor.run_task_in_process
+
+    def run_with_log_file(ti, task, client=None):
+        path = task_log_path(base, ti.dag_id, ti.run_id, ti.task_id, ti.map_index if ti.map_index is not None else -1,
+                             ti.try_number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = (os.dup(1), os.dup(2))
+        with path.open("wb") as out:  # a rerun of the same try replaces its log
+            os.dup2(out.fileno(), 1)
+            os.dup2(out.fileno(), 2)
+            try:
+                return run_in_process(ti, task, client)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+                for fd in saved:
+                    os.close(fd)
+                with path.open("rb") as written:
+                    shutil.copyfileobj(written, sys.stdout.buffer)
+                sys.stdout.flush()
+
+    supervisor.run_task_in_process = run_with_log_file
 
 
 def list_dag_ids(env: dict[str, str]) -> list[str]:

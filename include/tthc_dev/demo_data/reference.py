@@ -89,7 +89,7 @@ def _nfc_tree(obj):
 
 
 def _read_data(name: str) -> dict:
-    text = resources.files("tthc.demo_data").joinpath("data", name).read_text("utf-8")
+    text = resources.files("tthc_dev.demo_data").joinpath("data", name).read_text("utf-8")
     return _nfc_tree(yaml.safe_load(text))
 
 

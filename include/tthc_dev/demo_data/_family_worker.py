@@ -1,6 +1,6 @@
 """Second process of the generator: runs the "business" family (see generator.run_family).
 
-Started by the generator as ``python -m tthc.demo_data._family_worker JSON_ARGS``; writes its
+Started by the generator as ``python -m tthc_dev.demo_data._family_worker JSON_ARGS``; writes its
 state to ``<tmp>/.family_business.pkl``. A plain subprocess rather than multiprocessing, so
 that callers need no ``if __name__ == "__main__"`` guard.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    from tthc.demo_data.generator import run_family
+    from tthc_dev.demo_data.generator import run_family
 
     logging.basicConfig(level=logging.DEBUG if "--debug" in argv else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     kw = json.loads(argv[0])

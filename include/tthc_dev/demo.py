@@ -11,12 +11,12 @@ import datetime as dt
 import logging
 import time
 
-from tthc.airflow_runner import airflow_env, dags_test_many, ensure_metadata_db, list_dag_ids
+from tthc_dev.airflow_runner import airflow_env, dags_test_many, list_dag_ids, prepare_metadata
 from tthc.settings import Settings
 from tthc.summary import render_summary
 from tthc.warehouse.server import ensure_database, resolve_warehouse_url, with_database
 
-log = logging.getLogger("tthc.demo")
+log = logging.getLogger("tthc_dev.demo")
 
 # The demo runs every DAG in dags/ in data-flow order: reference data and declarations, then
 # the legacy sources, then scan drops (they link to source results), then checks and the
@@ -56,6 +56,25 @@ def with_quarterly_history(dag_ids: list[str], years: tuple[int, ...] = HISTORY_
     return dag_ids[:i] + runs + dag_ids[i:]
 
 
+def demo_airflow_env(settings: Settings, url: str, permits_url: str | None = None,
+                     extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The demo's Airflow environment (home .local/airflow, SQLite metadata), also written to its
+    airflow.cfg; `tthc airflow up` serves the UI on the same one."""
+    permits_url = permits_url or with_database(url, permits_database(url))
+    return airflow_env(settings.local_dir / "airflow", url, extra={
+        "TTHC_DEMO_DATA_DIR": str(settings.demo_data_dir),
+        "TTHC_INVENTORY_DIR": str(settings.inventory_dir),
+        # config/progress_inputs.yaml: the generator writes the one-stop exports here
+        "TTHC_PROGRESS_INPUTS_DIR": str(settings.demo_data_dir),
+        "TTHC_TASK_RETRIES": "0",  # fail fast in the demo instead of waiting for retry delays
+        "TTHC_PERMITS_URL": permits_url,
+        "TTHC_PERMITS_SCHEMA": "xaydung",
+        # The generator has finished writing the scan drop: every file is stable at once.
+        "TTHC_SCAN_MIN_AGE_SECONDS": "0",
+        **(extra or {}),
+    })
+
+
 def run_demo(seed: int | None = None, size: int | None = None) -> int:
     settings = Settings.from_env()
     seed = settings.demo_seed if seed is None else seed
@@ -68,24 +87,16 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
     print(f"      using {where}", flush=True)
 
     _step(2, f"demo data (seed {seed}, {size} records) → {settings.demo_data_dir}")
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
 
     permits_db = permits_database(url)
     ensure_database(with_database(url, "postgres"), permits_db)
     permits_url = with_database(url, permits_db)
     manifest = generate(settings.demo_data_dir, seed=seed, size=size, permits_url=permits_url)
 
-    _step(3, "Airflow metadata (SQLite)")
-    env = airflow_env(settings.local_dir / "airflow", url, extra={
-        "TTHC_DEMO_DATA_DIR": str(settings.demo_data_dir),
-        "TTHC_INVENTORY_DIR": str(settings.inventory_dir),
-        "TTHC_TASK_RETRIES": "0",  # fail fast in the demo instead of waiting for retry delays
-        "TTHC_PERMITS_URL": permits_url,
-        "TTHC_PERMITS_SCHEMA": "xaydung",
-        # The generator has finished writing the scan drop: every file is stable at once.
-        "TTHC_SCAN_MIN_AGE_SECONDS": "0",
-    })
-    ensure_metadata_db(env)
+    _step(3, "Airflow metadata (SQLite) and connections")
+    env = demo_airflow_env(settings, url, permits_url)
+    prepare_metadata(env)
     dag_ids = ordered(list_dag_ids(env))
 
     # The plan period's quarterly snapshots, as a data engineer backfills them: one run of the
@@ -106,9 +117,38 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
     print(f"Reports for officials (HTML, PNG, XLSX): {settings.reports_dir}")
     print(describe_dataset(manifest, settings.demo_data_dir))
     _demo_app_accounts(url)
+    print(what_next(url, settings))
     print(f"\nDone in {time.monotonic() - started:.0f}s. "
           f"{'All DAGs succeeded.' if not failures else f'{len(failures)} DAG(s) FAILED: see the logs above.'}")
     return 1 if failures else 0
+
+
+def what_next(url: str, settings: Settings) -> str:
+    """The newcomer's next steps: connect, look at the checks, the UI, the reports, the quarantine."""
+    from sqlalchemy.engine import make_url
+
+    from tthc.validation import default_data_docs_dir
+
+    parsed = make_url(url)
+    libpq = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    home = settings.local_dir / "airflow"
+    reports = os.environ.get("TTHC_REPORTS_DIR") or str(settings.local_dir / "reports")
+    quarantine = ("SELECT source, stage, reason, count(*) FROM ops.quarantine "
+                  "WHERE resolved_at IS NULL GROUP BY 1, 2, 3 ORDER BY 4 DESC")
+    return "\n".join([
+        "",
+        "What next / Tiếp theo",
+        f"  psql:             psql \"{libpq}\"",
+        f"  DBeaver/Metabase: PostgreSQL at {parsed.host or 'the socket in ' + str(parsed.query.get('host'))}"
+        f":{parsed.port or 5432}, database {parsed.database}, user {parsed.username or 'postgres'}"
+        + ("" if parsed.password else ", no password"),
+        f"  Data Docs:        {default_data_docs_dir() / 'index.html'}",
+        "  Airflow UI:       make airflow   (or .venv/bin/tthc airflow up; Ctrl-C stops it)",
+        f"  Airflow CLI:      AIRFLOW_HOME={home} .venv/bin/airflow tasks list tthc_source_civil_status",
+        f"  Reports:          {reports}",
+        f"  DAG logs:         {home / 'demo-logs'}",
+        f"  Quarantined rows: psql \"{libpq}\" -c \"{quarantine}\"",
+    ])
 
 
 def describe_dataset(manifest: dict, data_dir) -> str:

@@ -3,7 +3,7 @@
 The integration tests use it (Celery execution, backfill through the scheduler) and
 operators can use it to try the DAGs locally on the CeleryExecutor without Docker:
 
-    python -m tthc.airflow_cluster --metadata-url postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_local \\
+    python -m tthc_dev.airflow_cluster --metadata-url postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_local \\
         --warehouse-url postgresql+psycopg2://postgres@127.0.0.1:5432/warehouse
 
 Every component is a subprocess in its own session (`start_new_session=True`); leaving
@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tthc.airflow_runner import airflow_bin, airflow_env, ensure_metadata_db
+from tthc_dev.airflow_runner import airflow_bin, airflow_env, ensure_metadata_db
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run a local Celery cluster until Ctrl-C (see the module docstring)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m tthc.airflow_cluster", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tthc_dev.airflow_cluster", description=__doc__.split("\n\n")[0])
     parser.add_argument("--metadata-url", required=True, help="PostgreSQL URL of the Airflow metadata DB (must exist)")
     parser.add_argument("--warehouse-url", required=True, help="the warehouse the tasks write to")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/0")

@@ -13,8 +13,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from tthc.demo_data.records import DATE_BASE, SA_DEC_CUTOFF, SA_DEC_DISTRICT, SCOPE_CUTOFF, DateStrings
-from tthc.demo_data.reference import PROVINCE_CODE, UNIT_ERA
+from tthc_dev.demo_data.records import DATE_BASE, SA_DEC_CUTOFF, SA_DEC_DISTRICT, SCOPE_CUTOFF, DateStrings
+from tthc_dev.demo_data.reference import PROVINCE_CODE, UNIT_ERA
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _B = {True: "true", False: "false"}
