@@ -309,7 +309,7 @@ def test_a_poisoned_batch_alerts_with_the_quarantine_count_and_the_data_docs(war
     assert sorted(mail.rcpt_tos) == ["data-team@tthc.example.vn", "ops@tthc.example.vn"], "data-quality route"
     assert "Dữ liệu lỗi vượt ngưỡng / data quality: poisoned_licences batch" in mail.subject
     batch_id = exc.batch_id
-    for expected in (f"Quarantine count: 3", "Failed rows: 3", "Evaluated rows: 6", "Threshold: 20%",
+    for expected in ("Quarantine count: 3", "Failed rows: 3", "Evaluated rows: 6", "Threshold: 20%",
                      "Data Docs: https://docs.tthc.example.vn/gx/index.html",
                      f"FROM ops.quarantine WHERE batch_id = {batch_id}",
                      "Giấy phép bán lẻ rượu (nguồn thử nghiệm lỗi)"):

@@ -23,7 +23,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tthc.cli_dates import parse_day, parse_moment
+from tthc.cli_dates import parse_day
 
 log = logging.getLogger("tthc")
 _state = {"debug": False}

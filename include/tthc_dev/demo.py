@@ -132,7 +132,7 @@ def what_next(url: str, settings: Settings) -> str:
     parsed = make_url(url)
     libpq = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
     home = settings.local_dir / "airflow"
-    reports = os.environ.get("TTHC_REPORTS_DIR") or str(settings.local_dir / "reports")
+    reports = str(settings.reports_dir)
     quarantine = ("SELECT source, stage, reason, count(*) FROM ops.quarantine "
                   "WHERE resolved_at IS NULL GROUP BY 1, 2, 3 ORDER BY 4 DESC")
     return "\n".join([

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import sys
 
 
 def _check_source(source: str | None) -> None:

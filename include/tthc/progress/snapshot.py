@@ -113,7 +113,6 @@ def snapshot_for_interval(url: str | None, kind: str, interval_end: dt.datetime,
     """The snapshot an Airflow run stands for: its data interval ends at the period boundary
     (00:00 local of the next period's first day; 14 Nov for the annual run), so the period's
     last day is the local day before interval_end."""
-    from zoneinfo import ZoneInfo
 
     local_end = interval_end.astimezone(LOCAL_TZ)
     day = local_end.date() - dt.timedelta(days=1) if local_end.time() == dt.time(0) else local_end.date()

@@ -16,7 +16,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from tthc.scans.config import S3Options
-from tthc.settings import settings
 
 
 @dataclass(frozen=True)

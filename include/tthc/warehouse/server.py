@@ -34,7 +34,7 @@ def embedded_port() -> int:
 
 
 def pgserver_log_path() -> Path:
-    return local_dir() / "pgserver.log"
+    return settings().local_dir / "pgserver.log"
 
 
 def start_embedded_server(data_dir: Path | None = None):

@@ -23,6 +23,7 @@ def _detect_type(lines: list[_Line], rules: dict, hint: str | None) -> tuple[str
         if i + 1 < len(window):
             texts.append((ln, ln.text + " " + window[i + 1].text, line_sq[i] + line_sq[i + 1]))
     best: tuple | None = None   # (score, ratio, title length, -line, code, kind)
+    best_sq = None
     # Exact/folded first: a table lookup per line. They outscore any fuzzy match (checked at load).
     for ln, text, sq in texts:
         for code, t_sq, t_up in prep.titles_by_sq.get(sq, ()):
