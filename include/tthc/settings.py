@@ -29,6 +29,7 @@ class Settings:
     signed_copy_archive: str
     signed_copy_trust_roots: tuple[Path, ...]
     app: "AppSettings"
+    max_field_chars: int = 65_536  # longest value a legacy file source may hold; longer: the row is quarantined
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -59,6 +60,7 @@ class Settings:
                 or os.environ.get("TTHC_SCAN_TRUST_ROOTS")
                 or str(demo_data_dir / "e_copies_ca" / "ca.pem")).split(os.pathsep) if p),
             app=AppSettings.from_env(),
+            max_field_chars=_int_env("TTHC_MAX_FIELD_CHARS", 65_536),
         )
 
 
