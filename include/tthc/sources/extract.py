@@ -80,13 +80,13 @@ def expected_columns(cfg: SourceConfig) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def _check_columns(cfg: SourceConfig, found: list[str], where: str) -> None:
+def _check_columns(cfg: SourceConfig, found: list[str], where: str, delimited: bool = False) -> None:
     expected = expected_columns(cfg)
     missing = [c for c in expected if c not in found]
     if not missing:
         return
     shown = ", ".join(repr(c) for c in found[:40]) + (" …" if len(found) > 40 else "")
-    if len(found) == 1 and len(expected) > 1:
+    if delimited and len(found) == 1 and len(expected) > 1:
         delimiter = cfg.csv_options.get("delimiter", ",")
         guess = max(_DELIMITERS, key=found[0].count)
         hint = (f"; it seems to use {guess!r}: set csv.delimiter in {cfg.path.name}"
@@ -247,8 +247,12 @@ def _extract_sql(cfg: SourceConfig, start, end) -> Iterator[list[dict]]:
                                        f"{_first_line(exc)}") from exc
             keys = list(result.keys())
             if not renamed:
-                _check_columns(cfg, keys, f"the result of query: in {cfg.path.name}" if cfg.query
-                               else f"table {cfg.table!r}")
+                try:
+                    _check_columns(cfg, keys, f"the result of query: in {cfg.path.name}" if cfg.query
+                                   else f"table {cfg.table!r}")
+                except SourceUnreadable:
+                    result.close()
+                    raise
             back = {real: c for c, real in renamed.items()}
             limit = _field_limit()
             for partition in result.mappings().partitions(cfg.chunk_size):
@@ -312,7 +316,7 @@ def _read_csv(cfg: SourceConfig) -> Iterator[dict]:
                 yield text
 
     previous = csv.field_size_limit()
-    csv.field_size_limit(max(previous, limit * _CSV_HARD_FACTOR))
+    csv.field_size_limit(limit * _CSV_HARD_FACTOR)
     try:
         reader = csv.reader(lines(), delimiter=delimiter)
         try:
@@ -325,7 +329,7 @@ def _read_csv(cfg: SourceConfig) -> Iterator[dict]:
             raise SourceUnreadable(f"source {cfg.name}: the header of {path} is not valid {encoding}: "
                                    f"{bad_lines[1]} (set csv.encoding in {cfg.path.name})")
         header = [h.strip() for h in header_values]
-        _check_columns(cfg, header, f"file {path}")
+        _check_columns(cfg, header, f"file {path}", delimited=True)
         last = reader.line_num
         while True:
             record.clear()
