@@ -111,7 +111,7 @@ def test_a_record_beyond_the_csv_reader_limit_is_one_quarantined_record(tmp_path
      "has a single column 'ma;so;ngay;ten;cmnd;gioi;xa;sua' where 7 are mapped: the delimiter is not ','; "
      "it seems to use ';'"),
     (b"", "file {path} is empty: no header line"),
-    (b"m\xffa,so\n", "the header of {path} is not valid utf-8-sig"),
+    (b"m\xffa,so\n", "the header of {path} is not valid utf-8"),
 ])
 def test_a_source_unreadable_as_a_whole_fails_in_one_line(tmp_path, monkeypatch, data, expected):
     cfg = _csv_source(tmp_path, monkeypatch, data)
@@ -363,3 +363,18 @@ def test_reliability_probe_loses_and_duplicates_nothing(warehouse, tmp_path, mon
     assert problems == []
     assert (summary["rows_lost"], summary["rows_duplicated"], summary["crashes"]) == (0, 0, 0)
     assert summary["files_tried"] >= 20 and summary["rows_in"] > 0
+
+
+def test_an_encoding_that_is_not_ascii_compatible_is_refused_up_front(tmp_path, monkeypatch):
+    cfg = _csv_source(tmp_path, monkeypatch, HEADER.encode("utf-16"), extra="csv: {encoding: utf-16}\n")
+    with pytest.raises(SourceUnreadable, match="csv.encoding 'utf-16' in s.yaml is not ASCII-compatible"):
+        _rows(cfg)
+
+
+def test_a_cp1258_file_reads_and_its_stray_bytes_are_named(tmp_path, monkeypatch):
+    data = HEADER.encode() + "G1,1/2019,2019-03-01,Lê Văn An,310000001,,29902,\n".encode("cp1258") + b"B1,\x81\n"
+    cfg = _csv_source(tmp_path, monkeypatch, data, extra="csv: {encoding: cp1258}\n")
+    rows = _rows(cfg)
+    assert rows[0]["ten"] == "Lê Văn An"
+    assert EXTRACT_PROBLEMS not in rows[0]
+    assert "so_dang_ky.csv line 3: byte 0x81 at byte offset" in rows[1][EXTRACT_PROBLEMS][0]

@@ -292,9 +292,14 @@ def _read_csv(cfg: SourceConfig) -> Iterator[dict]:
     path = _path(cfg)
     name = path.name
     try:
-        codecs.lookup(encoding)
+        codec = codecs.lookup(encoding).name
     except LookupError as exc:
         raise SourceUnreadable(f"source {cfg.name}: csv.encoding {encoding!r} in {cfg.path.name} is unknown") from exc
+    bom = codec == "utf-8-sig"
+    codec = "utf-8" if bom else codec
+    if "a,;\t|\n".encode(codec, "replace") != b"a,;\t|\n":
+        raise SourceUnreadable(f"source {cfg.name}: csv.encoding {encoding!r} in {cfg.path.name} is not "
+                               "ASCII-compatible (lines are read one by one); convert the file to UTF-8")
     bad_lines: dict[int, str] = {}
     record: list[str] = []
 
@@ -302,15 +307,14 @@ def _read_csv(cfg: SourceConfig) -> Iterator[dict]:
         offset = 0
         with path.open("rb") as fh:
             for number, raw in enumerate(fh, 1):
-                if number == 1 and raw.startswith(codecs.BOM_UTF8) and encoding.replace("_", "-").lower() in (
-                        "utf-8-sig", "utf8-sig"):
+                if number == 1 and bom and raw.startswith(codecs.BOM_UTF8):
                     offset, raw = len(codecs.BOM_UTF8), raw[len(codecs.BOM_UTF8):]
                 try:
-                    text = raw.decode(encoding.replace("-sig", "") if encoding.endswith("-sig") else encoding)
+                    text = raw.decode(codec)
                 except UnicodeDecodeError as exc:
-                    text = raw.decode(encoding.replace("-sig", ""), errors="backslashreplace")
+                    text = raw.decode(codec, errors="backslashreplace")
                     bad_lines[number] = (f"{name} line {number}: byte {raw[exc.start]:#04x} at byte offset "
-                                         f"{offset + exc.start} is not valid {encoding} (kept escaped as \\x..)")
+                                         f"{offset + exc.start} is not valid {codec} (kept escaped as \\x..)")
                 offset += len(raw)
                 record.append(text)
                 yield text
@@ -326,7 +330,7 @@ def _read_csv(cfg: SourceConfig) -> Iterator[dict]:
         except csv.Error as exc:
             raise SourceUnreadable(f"source {cfg.name}: the header of {path} cannot be read: {exc}") from exc
         if 1 in bad_lines:
-            raise SourceUnreadable(f"source {cfg.name}: the header of {path} is not valid {encoding}: "
+            raise SourceUnreadable(f"source {cfg.name}: the header of {path} is not valid {codec}: "
                                    f"{bad_lines[1]} (set csv.encoding in {cfg.path.name})")
         header = [h.strip() for h in header_values]
         _check_columns(cfg, header, f"file {path}", delimited=True)
