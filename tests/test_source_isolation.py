@@ -378,3 +378,29 @@ def test_a_cp1258_file_reads_and_its_stray_bytes_are_named(tmp_path, monkeypatch
     assert rows[0]["ten"] == "Lê Văn An"
     assert EXTRACT_PROBLEMS not in rows[0]
     assert "so_dang_ky.csv line 3: byte 0x81 at byte offset" in rows[1][EXTRACT_PROBLEMS][0]
+
+
+def test_an_exclusion_source_quarantines_its_unreadable_rows(warehouse, tmp_path, monkeypatch):
+    from tthc.sources.exclusions import load_exclusions
+
+    path = tmp_path / "da_so_hoa.csv"
+    path.write_bytes(b"ref,so,ngay\nE1,1/2019,2019-03-01\nE2,2/2019,2019-03-\x00\nE3,3/2019,\xff\n")
+    sources = tmp_path / "excl"
+    sources.mkdir()
+    (sources / "e.yaml").write_text(f"""\
+name: excl_test
+kind: exclusion
+engine: csv
+connection: {{path: {json.dumps(str(path))}}}
+primary_key: ref
+mapping:
+  document_type: {{constant: BLR}}
+  doc_number: so
+  issue_date: {{column: ngay, parse: date}}
+  external_ref: ref
+agency: {{rule: constant, value: 000.00.22.H20}}
+""", encoding="utf-8")
+    report = load_exclusions(load_sources(sources)[0], warehouse)
+    assert (report["rows_in"], report["listed"], report["quarantined"]) == (3, 1, 2)
+    reasons = dict(fetch_all(warehouse, "SELECT source_key, reason FROM ops.quarantine WHERE source = 'excl_test'"))
+    assert "NUL byte" in reasons["E2"] and "byte 0xff" in reasons["E3"]
