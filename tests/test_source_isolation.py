@@ -404,3 +404,36 @@ agency: {{rule: constant, value: 000.00.22.H20}}
     assert (report["rows_in"], report["listed"], report["quarantined"]) == (3, 1, 2)
     reasons = dict(fetch_all(warehouse, "SELECT source_key, reason FROM ops.quarantine WHERE source = 'excl_test'"))
     assert "NUL byte" in reasons["E2"] and "byte 0xff" in reasons["E3"]
+
+
+@pytest.fixture(params=["mariadb", "sqlite"])
+def nul_source_db(request, tmp_path):
+    """A database whose text columns can hold a NUL byte (PostgreSQL's cannot)."""
+    bad = ("GCN 3", "3/2019", "2019-03-03", "Lê\x00Văn", "310000003", None, "29902", "2024-01-03 00:00:00")
+    if request.param == "sqlite":
+        path = tmp_path / "nul.db"
+        con = sqlite3.connect(path)
+        _create(con.execute, '"')
+        con.executemany('INSERT INTO "Sổ đăng ký" VALUES (?, ?, ?, ?, ?, ?, ?, ?)', _sql_rows() + [bad])
+        con.commit()
+        con.close()
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("mariadb_source_db")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO `Sổ đăng ký` VALUES (:a, :b, :c, :d, :e, :f, :g, :h)"),
+                     dict(zip("abcdefgh", bad)))
+    engine.dispose()
+    return url
+
+
+def test_a_nul_byte_in_a_database_column_spoils_only_its_row(nul_source_db, tmp_path, monkeypatch):
+    cfg = _sql_source(tmp_path, monkeypatch, nul_source_db, table="Sổ đăng ký")
+    rows = {r["Số GCN"]: r for r in _rows(cfg)}
+    assert list(rows) == ["GCN 1", "GCN 2", "GCN 3"]
+    assert EXTRACT_PROBLEMS not in rows["GCN 1"]
+    assert rows["GCN 3"][EXTRACT_PROBLEMS] == ["Sổ đăng ký key GCN 3, column 'ten': NUL byte at position 2 "
+                                               "(kept escaped as \\x00)"]
+    assert rows["GCN 3"]["ten"] == "Lê\\x00Văn"
