@@ -349,9 +349,13 @@ def test_the_unique_index_backs_the_lock(warehouse):
     from tthc.warehouse.db import transaction
 
     with transaction(warehouse) as cur:
-        cur.execute("INSERT INTO ops.batch (source) VALUES ('twice')")
+        cur.execute(INTERVAL_BATCH)
     with pytest.raises(psycopg2.errors.UniqueViolation), transaction(warehouse) as cur:
-        cur.execute("INSERT INTO ops.batch (source) VALUES ('twice')")
+        cur.execute(INTERVAL_BATCH)
+
+
+INTERVAL_BATCH = """INSERT INTO ops.batch (source, interval_start, interval_end)
+                    VALUES ('twice', '2024-01-01 00:00+07', '2024-01-02 00:00+07')"""
 
 
 # --- the probe -------------------------------------------------------------------------------------
