@@ -10,6 +10,7 @@ import importlib.util
 import json
 import multiprocessing
 import sqlite3
+import sys
 import uuid
 from pathlib import Path
 
@@ -40,6 +41,7 @@ MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306"
 def _probe_module():
     spec = importlib.util.spec_from_file_location("probe_sources", ROOT / "tools" / "probe_sources.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 

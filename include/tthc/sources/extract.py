@@ -344,10 +344,11 @@ def _read_csv(cfg: SourceConfig) -> Iterator[dict]:
             except csv.Error as exc:
                 first = last + 1
                 last = reader.line_num
-                text = "".join(record)
-                yield {"_record": text[:limit], EXTRACT_AT: f"{name} line {first}", EXTRACT_PROBLEMS: [
+                text = "".join(record)[:limit].replace("\x00", "\\x00")
+                yield {"_record": text, EXTRACT_AT: f"{name} line {first}", EXTRACT_PROBLEMS: [
                     f"{name} line {first}: the record cannot be read as CSV ({exc}; longer than "
-                    f"{limit * _CSV_HARD_FACTOR} characters or broken quoting); kept its first {limit} characters"]}
+                    f"{limit * _CSV_HARD_FACTOR} characters or broken quoting); kept its first {limit} characters, "
+                    "NUL bytes escaped as \\x00"]}
                 continue
             first, last = last + 1, reader.line_num
             if not values:
