@@ -293,7 +293,8 @@ any_line = st.one_of(good_line, st.binary(max_size=80).map(lambda b: b.replace(b
 @given(lines=st.lists(any_line, min_size=1, max_size=12))
 def test_a_batch_of_arbitrary_lines_loads_or_quarantines_every_row(warehouse, tmp_path, monkeypatch, lines):
     from tthc.load.contract import canonical_payload
-    from tthc.sources.pipeline import QuarantineThresholdExceeded, run_batch, source_key
+    from tthc.sources.extract import source_key
+    from tthc.sources.pipeline import run_batch
     from tthc.warehouse.db import fetch_all
 
     monkeypatch.setenv("TTHC_CLEAN_WORKERS", "0")
@@ -319,13 +320,12 @@ quarantine_threshold: 1.0
     cfg = load_sources(folder)[0]
     rows = [r for chunk in extract(cfg) for r in chunk]
     distinct = {(source_key(cfg.primary_key, r), canonical_payload(r)[1]) for r in rows}
-    try:
-        report = run_batch(cfg, warehouse)
-    except QuarantineThresholdExceeded:  # cannot happen at threshold 1.0; kept explicit
-        raise
+    report = run_batch(cfg, warehouse)
     assert report.rows_in == len(rows), "count in"
     assert report.rows_loaded + report.rows_quarantined == len(distinct), "every row loaded or quarantined"
-    quarantined = fetch_all(warehouse, "SELECT count(DISTINCT (source_key, payload::text)) FROM ops.quarantine "
-                                       "WHERE source = %s", (cfg.name,))[0][0]
-    assert quarantined >= min(report.rows_quarantined, 1) if report.rows_quarantined else quarantined == 0
+    entries = fetch_all(warehouse, "SELECT count(DISTINCT source_key) FROM ops.quarantine WHERE source = %s",
+                        (cfg.name,))[0][0]
+    failed = fetch_all(warehouse, "SELECT count(DISTINCT source_pk) FROM staging.result_candidate "
+                                  "WHERE source = %s AND failed_checks IS NOT NULL", (cfg.name,))[0][0]
+    assert entries == failed, "every failed row has its quarantine entry"
     assert fetch_all(warehouse, "SELECT status FROM ops.batch WHERE source = %s", (cfg.name,)) == [("succeeded",)]

@@ -31,7 +31,7 @@ def mark_digitized_elsewhere(cur) -> int:
 
 def load_exclusions(cfg: SourceConfig, url: str) -> dict:
     from tthc.ops.quarantine import Rejection, quarantine
-    from tthc.sources.extract import EXTRACT_AT, EXTRACT_PROBLEMS
+    from tthc.sources.extract import EXTRACT_PROBLEMS, source_key
 
     rows_in, records, rejected = 0, {}, []
     with transaction(url) as cur:
@@ -40,9 +40,8 @@ def load_exclusions(cfg: SourceConfig, url: str) -> dict:
             for row in chunk:
                 rows_in += 1
                 if EXTRACT_PROBLEMS in row:  # unreadable in part: kept in quarantine, never listed
-                    key = "|".join(str(row.get(c)) for c in cfg.primary_key)
-                    rejected.append(Rejection(cfg.name, row[EXTRACT_AT] if "None" in key.split("|") else key,
-                                              "extract", "; ".join(row[EXTRACT_PROBLEMS]), row))
+                    rejected.append(Rejection(cfg.name, source_key(cfg.primary_key, row), "extract",
+                                              "; ".join(row[EXTRACT_PROBLEMS]), row))
                     continue
                 cand = clean_row(cfg, row, ctx)
                 ref = row.get(cfg.mapping["external_ref"].column) if "external_ref" in cfg.mapping else None

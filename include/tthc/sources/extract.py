@@ -130,6 +130,14 @@ def _row(header: list[str], values: list, where: str, limit: int, problems: list
     return row
 
 
+def source_key(pk_cols: tuple[str, ...], row: dict) -> str:
+    """The row's primary key; where it stands in its file when extraction could not read the key."""
+    values = [row.get(c) for c in pk_cols]
+    if EXTRACT_AT in row and any(v is None for v in values):
+        return row[EXTRACT_AT]
+    return "|".join(str(v) for v in values)
+
+
 def source_url(cfg: SourceConfig) -> str:
     url = cfg.connection.get("url")
     if url:

@@ -25,7 +25,7 @@ from tthc.settings import Settings
 from tthc.sources.clean import CleanContext, clean_row
 from tthc.sources.config import SourceConfig
 from tthc.sources.exclusions import mark_digitized_elsewhere
-from tthc.sources.extract import EXTRACT_AT, extract
+from tthc.sources.extract import extract, source_key
 from tthc.warehouse.db import connect
 
 log = logging.getLogger(__name__)
@@ -188,14 +188,6 @@ def _worker_init(url: str, cfg: SourceConfig, stager: Stager) -> None:
 def _clean_encode(rows: list[dict]) -> tuple[str, str, int, dict]:
     """Clean rows and encode them for COPY, in a worker (or in process): (raw, staging, rows, warnings)."""
     return _clean_encode_with(_WORKER["cfg"], _WORKER["spec"], _WORKER["ctx"], _WORKER["stager"], rows)
-
-
-def source_key(pk_cols: tuple[str, ...], row: dict) -> str:
-    """The row's primary key; where it stands in its file when extraction could not read the key."""
-    values = [row.get(c) for c in pk_cols]
-    if EXTRACT_AT in row and any(v is None for v in values):
-        return row[EXTRACT_AT]
-    return "|".join(str(v) for v in values)
 
 
 def _clean_encode_with(cfg, spec, ctx, stager, rows):
