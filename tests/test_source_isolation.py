@@ -6,6 +6,7 @@ reports zero rows lost, zero duplicated and zero crashes."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import multiprocessing
@@ -443,3 +444,13 @@ def test_a_nul_byte_in_a_database_column_spoils_only_its_row(nul_source_db, tmp_
     assert rows["GCN 3"][EXTRACT_PROBLEMS] == ["Sổ đăng ký key GCN 3, column 'ten': NUL byte at position 2 "
                                                "(kept escaped as \\x00)"]
     assert rows["GCN 3"]["ten"] == "Lê\\x00Văn"
+
+
+def test_a_column_missing_from_a_table_is_named_with_the_columns_found(source_db, tmp_path, monkeypatch):
+    cfg = _sql_source(tmp_path, monkeypatch, source_db, table="Sổ đăng ký")
+    cfg = dataclasses.replace(cfg, primary_key=("SỐ GCN",), incremental_column="Ngày lập")
+    with pytest.raises(SourceUnreadable) as err:
+        _rows(cfg)
+    message = str(err.value)
+    assert message.startswith("source isolation_test: column 'Ngày lập' is not in table 'Sổ đăng ký'; columns found: ")
+    assert "'Số GCN', 'so', 'ngay'" in message, "a differently-cased key column matched its one spelling"

@@ -85,7 +85,6 @@ def _check_columns(cfg: SourceConfig, found: list[str], where: str, delimited: b
     missing = [c for c in expected if c not in found]
     if not missing:
         return
-    shown = ", ".join(repr(c) for c in found[:40]) + (" …" if len(found) > 40 else "")
     if delimited and len(found) == 1 and len(expected) > 1:
         delimiter = cfg.csv_options.get("delimiter", ",")
         guess = max(_DELIMITERS, key=found[0].count)
@@ -93,9 +92,14 @@ def _check_columns(cfg: SourceConfig, found: list[str], where: str, delimited: b
                 if guess != delimiter and found[0].count(guess) else "")
         raise SourceUnreadable(f"source {cfg.name}: {where} has a single column {found[0][:200]!r} where "
                                f"{len(expected)} are mapped: the delimiter is not {delimiter!r}{hint}")
-    raise SourceUnreadable(f"source {cfg.name}: column {missing[0]!r} is not in {where}"
-                           + (f" (nor {', '.join(repr(c) for c in missing[1:])})" if missing[1:] else "")
-                           + f"; columns found: {shown}")
+    raise SourceUnreadable(_missing(cfg, missing, found, where))
+
+
+def _missing(cfg: SourceConfig, missing: list[str], found: list[str], where: str) -> str:
+    shown = ", ".join(repr(c) for c in found[:40]) + (" …" if len(found) > 40 else "")
+    return (f"source {cfg.name}: column {missing[0]!r} is not in {where}"
+            + (f" (nor {', '.join(repr(c) for c in missing[1:])})" if missing[1:] else "")
+            + f"; columns found: {shown}")
 
 
 def _value_problems(value: str, column: str, where: str, limit: int) -> tuple[str, list[str]]:
@@ -209,7 +213,7 @@ def _table_statement(cfg: SourceConfig, conn, start, end):
     columns = {c: _match_name(c, found) for c in expected_columns(cfg)}
     missing = [c for c, real in columns.items() if real is None]
     if missing:
-        _check_columns(cfg, found, f"table {cfg.table!r}")
+        raise SourceUnreadable(_missing(cfg, missing, found, f"table {cfg.table!r}"))
     col = {c: sa.column(real) for c, real in columns.items()}
     stmt = sa.select(sa.literal_column("*")).select_from(sa.table(table, schema=schema or None))
     if cfg.incremental_column and end is not None:
