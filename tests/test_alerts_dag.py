@@ -63,8 +63,8 @@ def test_a_source_dag_with_a_broken_connection_alerts_by_email_and_webhook(tmp_p
         # `dags test DAG 2025-03-01`: a manual run whose data interval is the daily one ending that day.
         for expected in (f"DAG: {DAG_ID}", "Task: stage (try 1 of 1)", "Run: manual__",
                          "Data interval: 2025-02-28T00:00:00+07:00 → 2025-03-01T00:00:00+07:00",
-                         "Source: civil_status — Sổ hộ tịch", "OperationalError: (sqlite3.OperationalError) "
-                         "unable to open database file", "sqlalchemy/engine/create.py",
+                         "Source: civil_status — Sổ hộ tịch", "SourceUnreadable: source civil_status: cannot connect to "
+                         f"sqlite:///{missing}: unable to open database file", "tthc/sources/extract.py",
                          f'href="https://airflow.tthc.example.vn/dags/{DAG_ID}/runs/manual__',
                          "/tasks/stage?try_number=1", "retries exhausted",
                          f"airflow tasks clear {DAG_ID} --task-regex &#x27;^stage$&#x27; "

@@ -58,7 +58,7 @@ def check_personal_id(value, birth_date: dt.date | None = None, gender: str | No
         return IdCheck("unknown", None, ("missing",))
     raw = str(value).strip()
     digits = re.sub(r"[\s.\-]", "", raw)
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # isdigit() alone accepts '²' and other scripts' digits
         return IdCheck("unknown", None, (f"non-digit characters in {raw!r}",))
     if len(digits) == 9:
         return IdCheck("cmnd", digits)

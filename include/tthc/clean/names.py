@@ -26,7 +26,8 @@ def normalize_person_name(value: str | None, encoding: str | None = None) -> str
 
 
 def _capitalize(word: str) -> str:
-    return "-".join(part[:1].upper() + part[1:].lower() for part in word.split("-"))
+    # title(), not upper(): 'ß'.upper() is 'SS', which would capitalize differently on a second pass
+    return "-".join(part[:1].title() + part[1:].lower() for part in word.split("-"))
 
 
 def name_key(value: str | None) -> str:

@@ -129,6 +129,8 @@ class Settings(_Env):
     result_code_template: str | None = env("TTHC_RESULT_CODE_TEMPLATE")
     chromium: str = Field("/usr/bin/chromium", validation_alias="TTHC_CHROMIUM")
     embedded_pgdata: Path | None = env("TTHC_EMBEDDED_PGDATA")   # None: .local/pgdata
+    # Longest value a legacy file source may hold; a longer one quarantines its row.
+    max_field_chars: int = Field(65_536, ge=1, validation_alias="TTHC_MAX_FIELD_CHARS")
     embedded_port: int = Field(54329, ge=1, le=65535, validation_alias="TTHC_EMBEDDED_PORT")  # also on 127.0.0.1
     progress_inputs_config: Path = Field(default_factory=lambda: project_root() / "config" / "progress_inputs.yaml",
                                          validation_alias="TTHC_PROGRESS_INPUTS_CONFIG")

@@ -22,6 +22,7 @@ from tthc.clean.names import name_key, normalize_person_name
 from tthc.clean.units import UnitResolutionError, UnitResolver, default_resolver
 from tthc.load.contract import CANDIDATE_COLUMNS  # noqa: F401 - the columns clean_row fills
 from tthc.sources.config import FieldRule, RowMapping, SourceConfig
+from tthc.sources.extract import EXTRACT_PROBLEMS
 from tthc.text.legacy_encoding import decode, detect_many
 from tthc.settings import LOCAL_TZ
 
@@ -124,7 +125,8 @@ def _person_name(raw: str | None) -> tuple[str | None, str | None]:
 
 
 def clean_row(spec: RowMapping | SourceConfig, row: dict, ctx: CleanContext) -> dict:
-    problems: list[str] = []
+    # What extraction could not read cleanly comes first: the row is quarantined for it.
+    problems: list[str] = list(row.get(EXTRACT_PROBLEMS) or ())
     spec = _spec(spec)
     m = spec.mapping
 
@@ -207,7 +209,7 @@ def clean_row(spec: RowMapping | SourceConfig, row: dict, ctx: CleanContext) -> 
     if raw_ext is not None:
         try:
             extensions = int(float(raw_ext))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: '1e400' is infinite
             problems.append(f"extensions: {raw_ext!r} is not a number")
     return {
         "document_type": document_type if document_type in ctx.procedures else None,

@@ -30,12 +30,19 @@ def mark_digitized_elsewhere(cur) -> int:
 
 
 def load_exclusions(cfg: SourceConfig, url: str) -> dict:
-    rows_in, records = 0, {}
+    from tthc.ops.quarantine import Rejection, quarantine
+    from tthc.sources.extract import EXTRACT_PROBLEMS, source_key
+
+    rows_in, records, rejected = 0, {}, []
     with transaction(url) as cur:
         ctx = CleanContext.load(cur)
         for chunk in extract(cfg):
             for row in chunk:
                 rows_in += 1
+                if EXTRACT_PROBLEMS in row:  # unreadable in part: kept in quarantine, never listed
+                    rejected.append(Rejection(cfg.name, source_key(cfg.primary_key, row), "extract",
+                                              "; ".join(row[EXTRACT_PROBLEMS]), row))
+                    continue
                 cand = clean_row(cfg, row, ctx)
                 ref = row.get(cfg.mapping["external_ref"].column) if "external_ref" in cfg.mapping else None
                 if not ref:
@@ -51,6 +58,7 @@ def load_exclusions(cfg: SourceConfig, url: str) -> dict:
                 SET agency_id = EXCLUDED.agency_id, procedure_code = EXCLUDED.procedure_code,
                     doc_book = EXCLUDED.doc_book, doc_number = EXCLUDED.doc_number, issue_date = EXCLUDED.issue_date,
                     holder_name = EXCLUDED.holder_name""", list(records.values()), page_size=5000)
+        quarantine(cur, rejected)
         marked = mark_digitized_elsewhere(cur)
         cur.execute("""SELECT count(*) FILTER (WHERE r.result_id IS NOT NULL), count(*)
                        FROM core.external_digitization e LEFT JOIN core.result r
@@ -59,6 +67,6 @@ def load_exclusions(cfg: SourceConfig, url: str) -> dict:
                        WHERE e.source = %s""", (cfg.name,))
         matched, total = cur.fetchone()
     report = {"source": cfg.name, "rows_in": rows_in, "listed": total, "matched_known_results": matched,
-              "not_in_our_sources": total - matched, "newly_marked": marked}
+              "not_in_our_sources": total - matched, "newly_marked": marked, "quarantined": len(rejected)}
     log.info("exclusions %s: %s", cfg.name, report)
     return report

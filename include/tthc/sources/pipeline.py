@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from tthc.load import LoadProfile, LoadTotals, Progress, Stager
 from tthc.load.normalize import normalize_chunk, prepare
 from tthc.load.validate import validate
-from tthc.ops.batches import close_batch, open_batch
+from tthc.ops.batches import batch_lock, close_batch, failing_marks_batch, open_batch
 from tthc.settings import Settings
 from tthc.sources.clean import CleanContext, clean_row
 from tthc.sources.config import SourceConfig
 from tthc.sources.exclusions import mark_digitized_elsewhere
-from tthc.sources.extract import extract
+from tthc.sources.extract import extract, source_key
 from tthc.warehouse.db import connect
 
 log = logging.getLogger(__name__)
@@ -110,11 +110,25 @@ def effective_start(cur, source: str, interval_start: dt.datetime | None) -> dt.
 
 def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, end: dt.datetime | None = None,
                 dag_id: str | None = None, run_id: str | None = None, progress: Progress | None = None) -> int:
-    """Extract the interval, clean it, land raw rows and candidates chunk by chunk. Returns the batch id."""
+    """Extract the interval, clean it, land raw rows and candidates chunk by chunk. Returns the batch id.
+
+    A row that cannot be read cleanly is landed with its problem and quarantined by validation; an
+    error of the source as a whole (tthc.sources.extract.SourceUnreadable) marks the batch failed."""
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
             batch_id = open_batch(cur, cfg.name, start, end, dag_id, run_id)
+    finally:
+        conn.close()
+    with batch_lock(url, batch_id), failing_marks_batch(url, batch_id, "stage"):
+        _stage(cfg, url, batch_id, start, end, progress)
+    return batch_id
+
+
+def _stage(cfg: SourceConfig, url: str, batch_id: int, start, end, progress: Progress | None) -> None:
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
             # A re-run of an interval repeats exactly the first run's extraction window.
             cur.execute("SELECT detail FROM ops.batch WHERE batch_id = %s", (batch_id,))
             detail = cur.fetchone()[0] or {}
@@ -154,7 +168,6 @@ def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, e
                         (rows_in, json.dumps({"clean_warnings": warnings}, ensure_ascii=False), batch_id))
     finally:
         conn.close()
-    return batch_id
 
 
 # --- cleaning in worker processes --------------------------------------------------------------
@@ -179,8 +192,7 @@ def _clean_encode(rows: list[dict]) -> tuple[str, str, int, dict]:
 
 def _clean_encode_with(cfg, spec, ctx, stager, rows):
     pk_cols = cfg.primary_key
-    raw, staged, n = stager.encode(("|".join(str(row.get(c)) for c in pk_cols), row, clean_row(spec, row, ctx))
-                                   for row in rows)
+    raw, staged, n = stager.encode((source_key(pk_cols, row), row, clean_row(spec, row, ctx)) for row in rows)
     warnings = dict(ctx.warnings)
     ctx.warnings.clear()
     return raw, staged, n, warnings
@@ -237,7 +249,8 @@ class _Cleaner:
 
 def validate_and_quarantine(cfg: SourceConfig, url: str, batch_id: int) -> dict:
     """Great Expectations on the staged batch; failing rows go to ops.quarantine with their payload (SQL)."""
-    summary = validate(url, batch_id, load_profile(cfg))
+    with batch_lock(url, batch_id), failing_marks_batch(url, batch_id, "validate"):
+        summary = validate(url, batch_id, load_profile(cfg))
     return {"batch_id": batch_id, "evaluated": summary.evaluated, "failed": summary.failed,
             "identity_conflicts": summary.identity_conflicts, "suites": summary.suites,
             "data_docs": summary.data_docs}
@@ -246,26 +259,28 @@ def validate_and_quarantine(cfg: SourceConfig, url: str, batch_id: int) -> dict:
 def plan_chunks(cfg: SourceConfig, url: str, batch_id: int) -> list[tuple[int, int]]:
     """Before normalization: fuzzy keys and codes for the whole batch; the chunks' candidate-id ranges
     (the DAG maps one task per range, over several workers)."""
-    conn = connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("ANALYZE staging.result_candidate")  # the batch was just loaded: fresh statistics
-        with conn:
-            return prepare(conn, batch_id, load_profile(cfg).chunk_size)
-    finally:
-        conn.close()
+    with batch_lock(url, batch_id), failing_marks_batch(url, batch_id, "plan"):
+        conn = connect(url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("ANALYZE staging.result_candidate")  # the batch was just loaded: fresh statistics
+            with conn:
+                return prepare(conn, batch_id, load_profile(cfg).chunk_size)
+        finally:
+            conn.close()
 
 
 def load_chunk(url: str, batch_id: int, lo: int, hi: int) -> dict:
     """One chunk of valid candidates into core (one transaction): what a mapped DAG task runs."""
     totals = LoadTotals()
     started = time.monotonic()
-    conn = connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            rows = normalize_chunk(cur, batch_id, lo, hi, totals)
-    finally:
-        conn.close()
+    with batch_lock(url, batch_id, shared=True), failing_marks_batch(url, batch_id, "normalize"):
+        conn = connect(url)
+        try:
+            with conn, conn.cursor() as cur:
+                rows = normalize_chunk(cur, batch_id, lo, hi, totals)
+        finally:
+            conn.close()
     seconds = time.monotonic() - started
     log.info("batch %s chunk [%d, %d]: normalize %d rows, %.0f rows/s", batch_id, lo, hi, rows,
              rows / max(seconds, 1e-9))
@@ -276,6 +291,12 @@ def close_and_report(cfg: SourceConfig, url: str, batch_id: int, totals: LoadTot
                      started: float | None = None) -> BatchReport:
     """Exclusions marked, the batch closed with its report, the watermark advanced; raises
     QuarantineThresholdExceeded above the source's threshold (the valid rows are loaded)."""
+    with batch_lock(url, batch_id), failing_marks_batch(url, batch_id, "close"):
+        return _close_and_report(cfg, url, batch_id, totals, started)
+
+
+def _close_and_report(cfg: SourceConfig, url: str, batch_id: int, totals: LoadTotals,
+                      started: float | None) -> BatchReport:
     started = time.monotonic() if started is None else started
     conn = connect(url)
     try:
@@ -324,13 +345,14 @@ def normalize_and_close(cfg: SourceConfig, url: str, batch_id: int, progress: Pr
     ranges = plan_chunks(cfg, url, batch_id)
     progress.begin("normalize")
     totals = LoadTotals()
-    conn = connect(url)
-    try:
-        for lo, hi in ranges:
-            with conn, conn.cursor() as cur:
-                progress.tick(normalize_chunk(cur, batch_id, lo, hi, totals))
-    finally:
-        conn.close()
+    with batch_lock(url, batch_id, shared=True), failing_marks_batch(url, batch_id, "normalize"):
+        conn = connect(url)
+        try:
+            for lo, hi in ranges:
+                with conn, conn.cursor() as cur:
+                    progress.tick(normalize_chunk(cur, batch_id, lo, hi, totals))
+        finally:
+            conn.close()
     progress.done()
     return close_and_report(cfg, url, batch_id, totals, started)
 
