@@ -108,7 +108,7 @@ STATE = {
                   JOIN core.result r USING (result_id) ORDER BY 1, 2, 3""",
     "quarantine": "SELECT source, source_key, reason FROM ops.quarantine ORDER BY 1, 2, 3",
     "raw": "SELECT source, source_pk, row_hash FROM raw.source_row ORDER BY 1, 2, 3",
-    "holders": "SELECT holder_key, kind, display_name FROM core.holder ORDER BY 1",
+    "holders": "SELECT match_key, kind, display_name FROM core.holder ORDER BY 1",
     "batch": "SELECT source, status, rows_in, rows_out, rows_quarantined FROM ops.batch ORDER BY 1",
 }
 

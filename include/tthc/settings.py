@@ -23,7 +23,7 @@ class Settings:
     demo_data_dir: Path
     inventory_dir: Path
     inventory_glob: str
-    holder_key_secret: str
+    holder_key_secret: str | None
     clean_workers: int
     signed_copy_base: str
     signed_copy_archive: str
@@ -44,8 +44,9 @@ class Settings:
             demo_data_dir=demo_data_dir,
             inventory_dir=Path(os.environ.get("TTHC_INVENTORY_DIR", demo_data_dir)).resolve(),
             inventory_glob=os.environ.get("TTHC_INVENTORY_GLOB", "inventory*.csv"),
-            # Key of the HMAC that pseudonymizes personal IDs; override in production.
-            holder_key_secret=os.environ.get("TTHC_HOLDER_KEY_SECRET", "dev-only-not-secret"),
+            # Key of the HMAC that matches a personal ID to its holder inside core; no default:
+            # require_holder_key_secret() refuses to go on without a real one.
+            holder_key_secret=os.environ.get("TTHC_HOLDER_KEY_SECRET") or None,
             # Processes that clean a large source's rows beside the one that reads and COPYs them.
             clean_workers=_int_env("TTHC_CLEAN_WORKERS", min(2, os.cpu_count() or 1)),
             # Born-digital copies: where a source's signed_copy_ref is resolved (folder, s3://bucket/prefix
@@ -88,6 +89,31 @@ class AppSettings:
             threads=_int_env("TTHC_APP_THREADS", 2),
             demo_password=os.environ.get("TTHC_DEMO_PASSWORD") or None,
         )
+
+
+class MissingSecretError(RuntimeError):
+    """A required secret is not set, or is a known public value."""
+
+
+# Values printed in documentation and examples: a key anyone can read is no key.
+_PUBLIC_SECRETS = frozenset({"dev-only-not-secret", "changeme", "secret"})
+MIN_SECRET_LENGTH = 16
+
+
+def check_holder_key_secret(secret: str | None, origin: str = "TTHC_HOLDER_KEY_SECRET") -> str:
+    """The secret itself, or MissingSecretError naming where it should come from."""
+    if not secret:
+        raise MissingSecretError(f"{origin} is not set: the holder matching key needs a secret "
+                                 "(make demo generates one under .local/; see README, Settings)")
+    if secret in _PUBLIC_SECRETS or secret.startswith("change-me") or len(secret) < MIN_SECRET_LENGTH:
+        raise MissingSecretError(f"{origin} is a placeholder or short value: use a random secret of "
+                                 f"at least {MIN_SECRET_LENGTH} characters")
+    return secret
+
+
+def require_holder_key_secret() -> str:
+    """TTHC_HOLDER_KEY_SECRET, checked: every task that matches holders calls this before it starts."""
+    return check_holder_key_secret(Settings.from_env().holder_key_secret)
 
 
 def _int_env(name: str, default: int) -> int:

@@ -39,6 +39,7 @@ from tthc.ops.quarantine import Rejection, quarantine
 from tthc.scans.config import DropZone
 from tthc.scans.storage import ObjectInfo, Store, open_store, store_for_uri
 from tthc.scans.text import ARCHIVE_EXTENSION, BadFile, FileText, OcrPool, captured_at, check_file, plan_pages
+from tthc.settings import require_holder_key_secret
 from tthc.warehouse.db import connect
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ def list_drop(zone: DropZone, url: str, now: dt.datetime | None = None) -> tuple
 
 
 def open_scan_batch(zone: DropZone, url: str, start=None, end=None, dag_id=None, run_id=None) -> int:
+    require_holder_key_secret()  # a drop's rows are matched to holders: no batch is opened without it
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:

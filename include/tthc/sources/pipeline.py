@@ -21,7 +21,7 @@ from tthc.load import LoadProfile, LoadTotals, Progress, Stager
 from tthc.load.normalize import normalize_chunk, prepare
 from tthc.load.validate import validate
 from tthc.ops.batches import close_batch, open_batch
-from tthc.settings import Settings
+from tthc.settings import Settings, require_holder_key_secret
 from tthc.sources.clean import CleanContext, clean_row
 from tthc.sources.config import SourceConfig
 from tthc.sources.exclusions import mark_digitized_elsewhere
@@ -111,6 +111,7 @@ def effective_start(cur, source: str, interval_start: dt.datetime | None) -> dt.
 def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, end: dt.datetime | None = None,
                 dag_id: str | None = None, run_id: str | None = None, progress: Progress | None = None) -> int:
     """Extract the interval, clean it, land raw rows and candidates chunk by chunk. Returns the batch id."""
+    secret = require_holder_key_secret()  # before a batch is opened: no batch left running without it
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
@@ -129,7 +130,7 @@ def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, e
         progress = progress or Progress(f"{cfg.name} batch {batch_id}")
         progress.begin("extract+clean+land")
         settings = Settings.from_env()
-        stager = Stager(cfg.name, batch_id, settings.holder_key_secret)
+        stager = Stager(cfg.name, batch_id, secret)
         cleaner = _Cleaner(cfg, url, stager, ctx, settings.clean_workers)
         rows_in = 0
         try:
