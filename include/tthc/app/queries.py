@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from tthc.app.security import Principal, mask_id, mask_name
+from tthc.app.security import Principal
+from tthc.masking import mask_id, mask_name
 
 SCOPE = ("(%(all_units)s OR r.issuing_unit_key = ANY (%(scope_units)s::text[]) "
          "OR r.successor_unit_key = ANY (%(scope_units)s::text[]))")
