@@ -7,8 +7,6 @@ analysts and the application see is core.holder.holder_ref, random: rotation lea
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import logging
 import os
@@ -102,12 +100,7 @@ def rotate_holder_key(url: str, new_secret: str) -> dict:
                          AND c.holder_key IS NOT NULL""")
         staged = cur.rowcount
     report = {"holders": holders, "holders_without_identity": holders_without_identity,
-              "dossiers": dossiers, "dossiers_without_holder": dossiers_unmatched, "staged_rows": staged,
-              "fingerprint": fingerprint(new_secret)}
+              "dossiers": dossiers, "dossiers_without_holder": dossiers_unmatched, "staged_rows": staged}
     log.info("holder keys rotated: %s", report)
     return report
 
-
-def fingerprint(secret: str) -> str:
-    """A short public mark of a secret (to tell which one is configured), never the secret."""
-    return hmac.new(secret.encode(), b"tthc holder key fingerprint", hashlib.sha256).hexdigest()[:12]
