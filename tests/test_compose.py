@@ -496,3 +496,12 @@ def test_compose_refuses_to_start_without_a_secret(compose, env_example, name, t
                               str(env_file), "config", "--quiet"], capture_output=True, text=True, cwd=ROOT,
                              timeout=60, env={"PATH": os.environ.get("PATH", "")})
         assert run.returncode != 0 and name in run.stderr
+
+
+def test_only_the_pipeline_holds_the_holder_key(resolved, airflow_services):
+    """Every Airflow service matches holders and gets the key; the application shows holder_ref only."""
+    key = _env_dict(resolved["services"]["airflow-worker"])["TTHC_HOLDER_KEY_SECRET"]
+    assert key
+    for name in set(airflow_services) - {"tthc-app"}:
+        assert _env_dict(resolved["services"][name]).get("TTHC_HOLDER_KEY_SECRET") == key, name
+    assert _env_dict(resolved["services"]["tthc-app"])["TTHC_HOLDER_KEY_SECRET"] == ""

@@ -233,8 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that never match holders; every other one refuses to start without TTHC_HOLDER_KEY_SECRET.
-# The demo makes its own (.local/holder_key_secret); rotation reads the new one from its file.
-WITHOUT_HOLDER_SECRET = frozenset({"demo", "generate", "embedded", "warehouse-url", "rotate-holder-key"})
+# The demo makes its own (.local/holder_key_secret); rotation reads the new one from its file; the
+# application shows holder_ref only, so it runs without the key (least privilege).
+WITHOUT_HOLDER_SECRET = frozenset({"demo", "generate", "embedded", "warehouse-url", "rotate-holder-key", "serve"})
 
 
 def main(argv: list[str] | None = None) -> int:
