@@ -57,21 +57,21 @@ BEGIN
     FROM staging.result_candidate c
     WHERE c.batch_id = p_batch AND c.candidate_id BETWEEN p_from AND p_to AND c.failed_checks IS NULL;
 
-    -- Holders: one per pseudonymized key; the first name seen is kept (identity conflicts were
-    -- quarantined before this runs, see tthc.load.validate).
-    INSERT INTO core.holder (holder_key, kind, display_name)
+    -- Holders: one per matching key; the first name seen is kept (identity conflicts were
+    -- quarantined before this runs, see tthc.load.validate). A new holder draws its random holder_ref.
+    INSERT INTO core.holder (match_key, kind, display_name)
     SELECT DISTINCT ON (c.holder_key) c.holder_key, c.holder_kind, c.holder_name
     FROM staging.result_candidate c
     WHERE c.batch_id = p_batch AND c.candidate_id BETWEEN p_from AND p_to AND c.failed_checks IS NULL
       AND c.holder_key IS NOT NULL
     ORDER BY c.holder_key, c.candidate_id
-    ON CONFLICT (holder_key) DO NOTHING;
+    ON CONFLICT (match_key) DO NOTHING;
 
     -- Rows are written in key order in every statement: chunks running at once on several workers
     -- lock shared keys in the same order, so they wait for each other but cannot deadlock.
     INSERT INTO core.holder_identity (holder_id, id_type, id_value)
     SELECT DISTINCT h.holder_id, c.holder_id_type, c.holder_id_value
-    FROM staging.result_candidate c JOIN core.holder h ON h.holder_key = c.holder_key
+    FROM staging.result_candidate c JOIN core.holder h ON h.match_key = c.holder_key
     WHERE c.batch_id = p_batch AND c.candidate_id BETWEEN p_from AND p_to AND c.failed_checks IS NULL
       AND c.holder_key IS NOT NULL
     ORDER BY c.holder_id_type, c.holder_id_value
@@ -109,7 +109,7 @@ BEGIN
         FROM valid v
         JOIN core.procedure p ON p.code = v.document_type
         LEFT JOIN successor s ON s.old_unit_key = v.unit_key
-        LEFT JOIN core.holder h ON h.holder_key = v.holder_key
+        LEFT JOIN core.holder h ON h.match_key = v.holder_key
         LEFT JOIN staging.result_code_plan k
                ON (k.batch_id, k.agency_id, k.procedure_code, k.doc_book, k.doc_number, k.issue_date)
                 = (p_batch, v.agency_id, v.document_type, v.doc_book, v.doc_number, v.issue_date)

@@ -134,7 +134,7 @@ COMMENT ON COLUMN mart.inventory_declared.declared_on IS 'Ngày kê khai';
 DROP VIEW IF EXISTS mart.result CASCADE;
 CREATE VIEW mart.result AS
 SELECT r.result_code, r.procedure_code, r.agency_id, r.issuing_unit_key, r.successor_unit_key,
-       h.holder_key, h.kind AS holder_kind, r.doc_book, r.doc_number, r.issue_date, r.valid_until,
+       h.holder_ref, h.kind AS holder_kind, r.doc_book, r.doc_number, r.issue_date, r.valid_until,
        r.revoked_on, core.result_status(r.valid_until, r.revoked_on, current_date) AS status_today,
        r.digitized_at, r.copy_kind, r.is_signed, r.digitized_elsewhere, r.copy_ref
 FROM core.result r
@@ -145,7 +145,7 @@ COMMENT ON COLUMN mart.result.procedure_code IS 'Mã loại kết quả';
 COMMENT ON COLUMN mart.result.agency_id IS 'Mã định danh cơ quan cấp';
 COMMENT ON COLUMN mart.result.issuing_unit_key IS 'Đơn vị hành chính cấp kết quả (theo mã tại thời điểm cấp)';
 COMMENT ON COLUMN mart.result.successor_unit_key IS 'Đơn vị hành chính kế thừa hiện nay (sau 01/7/2025)';
-COMMENT ON COLUMN mart.result.holder_key IS 'Khóa bí danh của chủ thể (không phải số định danh thật)';
+COMMENT ON COLUMN mart.result.holder_ref IS 'Mã tham chiếu ngẫu nhiên của chủ thể, cấp khi chủ thể xuất hiện lần đầu; không tính từ số định danh nên không thể suy ngược ra người';
 COMMENT ON COLUMN mart.result.holder_kind IS 'Loại chủ thể: công dân hoặc tổ chức';
 COMMENT ON COLUMN mart.result.doc_book IS 'Quyển số';
 COMMENT ON COLUMN mart.result.doc_number IS 'Số, ký hiệu văn bản kết quả';

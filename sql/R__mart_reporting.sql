@@ -286,10 +286,10 @@ WITH params AS (
     -- digitized for that holder before the dossier was received: a compliant copy, or another
     -- project's digitization); the source's flag only where it cannot be derived.
     SELECT pu.plan_code, 'no_resupply_share', '',
-           count(*) FILTER (WHERE CASE WHEN dz.holder_key IS NOT NULL AND dz.needed_procedure_code IS NOT NULL
+           count(*) FILTER (WHERE CASE WHEN dz.holder_match_key IS NOT NULL AND dz.needed_procedure_code IS NOT NULL
                                        THEN reuse.found ELSE NOT dz.resupplied_documents END),
            count(*),
-           count(*) FILTER (WHERE dz.holder_key IS NOT NULL AND dz.needed_procedure_code IS NOT NULL)
+           count(*) FILTER (WHERE dz.holder_match_key IS NOT NULL AND dz.needed_procedure_code IS NOT NULL)
     FROM mart.plan_unit pu
     CROSS JOIN params prm
     JOIN core.dossier dz ON dz.unit_key = pu.unit_key
@@ -298,7 +298,7 @@ WITH params AS (
             SELECT 1 FROM core.holder h
             JOIN core.result r ON r.holder_id = h.holder_id AND r.procedure_code = dz.needed_procedure_code
             LEFT JOIN mart.result_copy_check c ON c.result_id = r.result_id
-            WHERE h.holder_key = dz.holder_key
+            WHERE h.match_key = dz.holder_match_key
               AND ((r.copy_kind IN ('scan', 'born_digital')
                     AND (r.copy_kind = 'scan' OR EXISTS (SELECT 1 FROM core.result_e_copy e
                                                          WHERE e.result_id = r.result_id AND e.status = 'verified'))
@@ -310,7 +310,7 @@ WITH params AS (
                                    WHERE x.external_ref = r.digitized_elsewhere
                                      AND (x.digitized_on IS NULL OR x.digitized_on < dz.received_date))))
         ) AS found
-        WHERE dz.holder_key IS NOT NULL AND dz.needed_procedure_code IS NOT NULL) reuse ON true
+        WHERE dz.holder_match_key IS NOT NULL AND dz.needed_procedure_code IS NOT NULL) reuse ON true
     WHERE dz.received_date BETWEEN make_date(prm.y, 1, 1) AND prm.d
     GROUP BY pu.plan_code
     UNION ALL

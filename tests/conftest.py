@@ -7,6 +7,7 @@ The server is TTHC_TEST_PG_ADMIN_URL when set, else the local PostgreSQL on
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -19,6 +20,8 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 # Great Expectations Data Docs of test runs go to a temporary folder, never into .local/.
 os.environ["TTHC_DATA_DOCS_DIR"] = tempfile.mkdtemp(prefix="tthc-test-data-docs-")
+# The holder matching key has no default outside the demo: tests use a random one per session.
+os.environ.setdefault("TTHC_HOLDER_KEY_SECRET", "test-" + secrets.token_hex(16))
 
 from tthc.warehouse.server import drop_database, ensure_database, with_database  # noqa: E402
 

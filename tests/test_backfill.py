@@ -45,7 +45,7 @@ STATE_QUERIES = {
     "results": """
         SELECT r.result_code, r.procedure_code, r.agency_id, r.issuing_unit_key, r.successor_unit_key,
                r.doc_book, r.doc_number, r.issue_date, r.valid_until, r.revoked_on, r.copy_kind,
-               r.digitized_elsewhere, h.holder_key, h.kind, h.display_name
+               r.digitized_elsewhere, h.match_key, h.kind, h.display_name
         FROM core.result r LEFT JOIN core.holder h USING (holder_id) ORDER BY r.result_code""",
     "result_source": """
         SELECT r.result_code, s.source, s.source_pk, s.row_hash, s.match_rule, b.interval_start
@@ -61,7 +61,7 @@ STATE_QUERIES = {
                   FROM ops.batch ORDER BY source, interval_start""",
     "watermark": "SELECT source, last_value FROM ops.watermark ORDER BY source",
     "code_counters": "SELECT agency_id, procedure_code, issue_year, last_serial FROM core.result_code_counter ORDER BY 1, 2, 3",
-    "holder_identity": """SELECT h.holder_key, i.id_type, i.id_value FROM core.holder_identity i
+    "holder_identity": """SELECT h.match_key, i.id_type, i.id_value FROM core.holder_identity i
                           JOIN core.holder h USING (holder_id) ORDER BY 1, 2, 3""",
 }
 

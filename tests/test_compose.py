@@ -7,6 +7,7 @@ run in addition only where a Compose v2 binary is installed.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -478,3 +479,30 @@ def test_compose_file_is_valid(compose):
             capture_output=True, text=True, cwd=ROOT, timeout=60,
         )
         assert run.returncode == 0, run.stderr
+
+
+
+@pytest.mark.parametrize("name", ["TTHC_HOLDER_KEY_SECRET", "AIRFLOW_FERNET_KEY"])
+def test_compose_refuses_to_start_without_a_secret(compose, env_example, name, tmp_path):
+    """No empty holder-key secret, no unencrypted connections: interpolation fails naming the variable."""
+    without = {k: v for k, v in env_example.items() if k != name}
+    for env in (without, {**env_example, name: ""}):
+        with pytest.raises(AssertionError, match=f"required variable {name} unset"):
+            _interpolate(compose, env)
+    cmd = _compose_command()
+    if cmd is not None:  # where Compose is installed, it agrees
+        env_file = tmp_path / ".env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in without.items()), encoding="utf-8")
+        run = subprocess.run([*cmd, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "--env-file",
+                              str(env_file), "config", "--quiet"], capture_output=True, text=True, cwd=ROOT,
+                             timeout=60, env={"PATH": os.environ.get("PATH", "")})
+        assert run.returncode != 0 and name in run.stderr
+
+
+def test_only_the_pipeline_holds_the_holder_key(resolved, airflow_services):
+    """Every Airflow service matches holders and gets the key; the application shows holder_ref only."""
+    key = _env_dict(resolved["services"]["airflow-worker"])["TTHC_HOLDER_KEY_SECRET"]
+    assert key
+    for name in set(airflow_services) - {"tthc-app"}:
+        assert _env_dict(resolved["services"][name]).get("TTHC_HOLDER_KEY_SECRET") == key, name
+    assert _env_dict(resolved["services"]["tthc-app"])["TTHC_HOLDER_KEY_SECRET"] == ""

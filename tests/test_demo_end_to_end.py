@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ STATE_QUERIES = {
     "results": """SELECT result_code, procedure_code, agency_id, issuing_unit_key, doc_book, doc_number, issue_date,
                          valid_until, revoked_on FROM core.result ORDER BY result_code""",
     "lineage": "SELECT source, source_pk, row_hash FROM core.result_source ORDER BY 1, 2, 3",
+    # The second run matches the same holders: the demo reuses its secret, refs stay as drawn.
+    "holders": "SELECT holder_ref, match_key, kind FROM core.holder ORDER BY 1",
     "copies": "SELECT result_code, copy_kind, digitized_at, is_signed, recorded_at FROM core.result ORDER BY 1",
     "documents": """SELECT d.sha256, d.document_type, d.quality_ok, d.link_rule, r.result_code
                      FROM core.document d LEFT JOIN core.result r ON r.result_id = d.result_id ORDER BY 1""",
@@ -49,6 +52,7 @@ def demo_env(make_database, pg_admin_url, tmp_path):
     env = dict(os.environ)
     env.update({"WAREHOUSE_URL": url, "TTHC_LOCAL_DIR": str(tmp_path / "local"),
                 "TTHC_DEMO_SIZE": "300", "TTHC_DEMO_SEED": "7"})
+    env.pop("TTHC_HOLDER_KEY_SECRET", None)  # as on a fresh clone: the demo makes its own
     yield url, env
     drop_database(pg_admin_url, permits_database(url))
 
@@ -62,6 +66,8 @@ def test_demo_runs_every_dag_and_is_repeatable(demo_env):
     first = _run_demo(env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "All DAGs succeeded." in first.stdout
+    secret_file = Path(env["TTHC_LOCAL_DIR"]) / "holder_key_secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600 and str(secret_file) in first.stdout
     assert "Warehouse summary" in first.stdout
     assert "FAILED" not in first.stdout
     for dag_id in ("tthc_reference_data", "tthc_inventory_declarations", "tthc_source_civil_status",

@@ -96,7 +96,7 @@ def test_an_undocumented_gender_value_is_loaded_with_a_warning(warehouse, tmp_pa
     report = run_batch(cfg, warehouse)
     assert (report.rows_loaded, report.rows_quarantined) == (2, 1)
     (reason,), = fetch_all(warehouse, "SELECT reason FROM ops.quarantine")
-    assert "gender digit 1 does not match gender 'Nam'" in reason
+    assert "gender digit does not match gender 'Nam'" in reason
     (warnings,), = fetch_all(warehouse, "SELECT detail->'clean_warnings' FROM ops.batch")
     assert sorted(warnings.values()) == [1, 1] and all("not checked" in w for w in warnings)
 
@@ -108,7 +108,7 @@ STATE = {
                   JOIN core.result r USING (result_id) ORDER BY 1, 2, 3""",
     "quarantine": "SELECT source, source_key, reason FROM ops.quarantine ORDER BY 1, 2, 3",
     "raw": "SELECT source, source_pk, row_hash FROM raw.source_row ORDER BY 1, 2, 3",
-    "holders": "SELECT holder_key, kind, display_name FROM core.holder ORDER BY 1",
+    "holders": "SELECT match_key, kind, display_name FROM core.holder ORDER BY 1",
     "batch": "SELECT source, status, rows_in, rows_out, rows_quarantined FROM ops.batch ORDER BY 1",
 }
 

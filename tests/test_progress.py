@@ -652,10 +652,10 @@ def test_reuse_share_is_derived_from_the_warehouse_where_the_dossier_allows(ware
     """A dossier that names its holder and the result type it needed reuses that result when it was
     digitized for that holder before the dossier was received; other dossiers keep the source flag."""
     from tthc.progress.loaders import load_dossiers
-    from tthc.settings import Settings
     from tthc.load import holder_key
+    from tthc.settings import require_holder_key_secret
 
-    secret = Settings.from_env().holder_key_secret
+    secret = require_holder_key_secret()
     ids = {"A": "087090001234", "B": "087191005678", "C": "087085004321"}
     with transaction(warehouse) as cur:
         cur.execute("""SELECT electronic_id FROM core.agency WHERE unit_key = 'pre2025/commune/29905'
@@ -663,7 +663,7 @@ def test_reuse_share_is_derived_from_the_warehouse_where_the_dossier_allows(ware
         agency = cur.fetchone()[0]
         for who, (copy, digitized) in {"A": ("scan", "2024-02-01 09:00+07"), "B": ("data_only", None),
                                        "C": ("scan", "2024-06-01 09:00+07")}.items():
-            cur.execute("INSERT INTO core.holder (holder_key, kind) VALUES (%s, 'citizen') RETURNING holder_id",
+            cur.execute("INSERT INTO core.holder (match_key, kind) VALUES (%s, 'citizen') RETURNING holder_id",
                         (holder_key("cccd", ids[who], secret),))
             cur.execute("""INSERT INTO core.result (procedure_code, agency_id, issuing_unit_key, doc_number, issue_date,
                                holder_id, recorded_at, copy_kind, digitized_at)
@@ -683,7 +683,7 @@ def test_reuse_share_is_derived_from_the_warehouse_where_the_dossier_allows(ware
         encoding="utf-8")
     report = load_dossiers(csv_path, warehouse)
     assert (report["loaded"], report["quarantined"]) == (5, 1)
-    stored = fetch_all(warehouse, "SELECT dossier_code, holder_key, needed_procedure_code FROM core.dossier")
+    stored = fetch_all(warehouse, "SELECT dossier_code, holder_match_key, needed_procedure_code FROM core.dossier")
     assert all(ids["A"] not in str(row) and ids["B"] not in str(row) for row in stored), "IDs are never stored"
     take_snapshot(warehouse, "quarter", dt.date(2024, 12, 31))
     got = fetch_all(warehouse, """SELECT plan_code, numerator, denominator, derived FROM mart.indicator_snapshot

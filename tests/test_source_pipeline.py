@@ -31,7 +31,7 @@ STATE = {
                   JOIN core.result r USING (result_id) ORDER BY 1, 2, 3, 4""",
     "quarantine": "SELECT source, source_key, reason, payload FROM ops.quarantine ORDER BY 1, 2, 3",
     "raw": "SELECT source, source_pk, row_hash, payload FROM raw.source_row ORDER BY 1, 2, 3",
-    "holders": "SELECT holder_key, kind FROM core.holder ORDER BY 1",
+    "holders": "SELECT match_key, kind FROM core.holder ORDER BY 1",
 }
 
 

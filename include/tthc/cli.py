@@ -122,6 +122,15 @@ def cmd_source_run(args) -> int:
     return 0
 
 
+def cmd_rotate_holder_key(args) -> int:
+    from tthc.warehouse.holder_keys import read_secret_file, rotate_holder_key
+
+    report = rotate_holder_key(_warehouse(args), read_secret_file(args.new_secret_file))
+    print(json.dumps(report, ensure_ascii=False))
+    print("Set TTHC_HOLDER_KEY_SECRET to the new secret before the next load.", file=sys.stderr)
+    return 0
+
+
 def cmd_embedded(args) -> int:
     from tthc.warehouse.server import embedded_data_dir, embedded_url, start_embedded_server
 
@@ -219,10 +228,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["up"], help="up: start api-server, scheduler and dag-processor until Ctrl-C")
     p.add_argument("--port", type=int, default=8080, help="port of the UI on 127.0.0.1 (default 8080)")
     p.set_defaults(func=cmd_airflow)
+    p = with_url(sub.add_parser("rotate-holder-key",
+                                help="recompute the holder matching keys in core under a new secret "
+                                     "(holder_ref, what analysts see, does not change)"))
+    p.add_argument("--new-secret-file", required=True,
+                   help="file whose first line is the new secret (mode 0600, at least 16 characters)")
+    p.set_defaults(func=cmd_rotate_holder_key)
     p = sub.add_parser("embedded", help="start or stop the embedded PostgreSQL under .local/pgdata")
     p.add_argument("action", choices=["start", "stop"])
     p.set_defaults(func=cmd_embedded)
     return parser
+
+
+# Commands that never match holders; every other one refuses to start without TTHC_HOLDER_KEY_SECRET.
+# The demo makes its own (.local/holder_key_secret); rotation reads the new one from its file; the
+# application shows holder_ref only, so it runs without the key (least privilege).
+WITHOUT_HOLDER_SECRET = frozenset({"demo", "generate", "embedded", "warehouse-url", "rotate-holder-key", "serve"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
+        if args.command not in WITHOUT_HOLDER_SECRET:
+            from tthc.settings import require_holder_key_secret
+
+            require_holder_key_secret()
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - one clear line for the operator, traceback with -v
         if args.verbose:

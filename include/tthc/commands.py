@@ -419,6 +419,18 @@ def warehouse_embedded(action: Annotated[str, typer.Argument(help="start or stop
     _legacy(cmd_embedded, action=action)
 
 
+@warehouse.command("rotate-holder-key")
+def warehouse_rotate_holder_key(
+        new_secret_file: Annotated[Path, typer.Option(help="file whose first line is the new secret "
+                                                           "(mode 0600, at least 16 characters)")],
+        warehouse_url: WarehouseUrl = None) -> None:
+    """Recompute the holder matching keys in core under a new secret, in one transaction
+    (holder_ref, what analysts see, does not change); then set TTHC_HOLDER_KEY_SECRET to it."""
+    from tthc.cli import cmd_rotate_holder_key
+
+    _legacy(cmd_rotate_holder_key, new_secret_file=new_secret_file, warehouse_url=warehouse_url)
+
+
 # ------------------------------------------------------------------ config
 
 
@@ -512,6 +524,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return flat([a for a in argv if a != "--debug"] + (["--verbose"] if debug else []))
     try:
+        if _needs_holder_secret(argv):
+            from tthc.settings import require_holder_key_secret
+
+            require_holder_key_secret()
         # Without standalone mode a typer.Exit(n) inside a command comes back as the return value.
         return app(argv, prog_name="tthc", standalone_mode=False) or 0
     except typer.Exit as exc:
@@ -531,6 +547,20 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{_command_path(argv)}: error: {message}", file=sys.stderr)
         return 1
+
+
+# Commands that never match holders; every other one refuses to start without TTHC_HOLDER_KEY_SECRET.
+# The demo makes its own (.local/holder_key_secret); rotation reads the new one from its file; the
+# application shows holder_ref only, so it runs without the key (least privilege).
+WITHOUT_HOLDER_SECRET = frozenset({"demo", "serve", "airflow", "config", "accounts", "warehouse url",
+                                   "warehouse embedded", "warehouse rotate-holder-key"})
+
+
+def _needs_holder_secret(argv: list[str]) -> bool:
+    if any(a in ("--help", "-h") for a in argv):
+        return False
+    words = _command_path(argv).split()[1:]
+    return bool(words) and not ({words[0], " ".join(words[:2])} & WITHOUT_HOLDER_SECRET)
 
 
 def _command_path(argv: list[str]) -> str:

@@ -31,6 +31,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL, make_url
 
+from tthc.data_docs import make_offline, make_private, mask_result
 from tthc.paths import local_dir, project_root
 from tthc.warehouse.db import transaction
 from tthc.warehouse.server import normalize_url
@@ -316,6 +318,9 @@ def _gx_context(docs_dir: Path):
         ProgressBarsConfig,
     )
 
+    # Owner only from the start: GX writes its files inside a folder no one else can enter.
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(docs_dir, 0o700)
     defaults = InMemoryStoreBackendDefaults()
     stores = dict(defaults.stores)
     stores["docs_validation_results_store"] = {
@@ -438,6 +443,8 @@ def _build_docs(context, docs_dir: Path, batch_id: int, results: dict, suites: d
     context.build_data_docs(resource_identifiers=identifiers)
     for folder in (docs_dir / "validations", docs_dir / DOCS_RESULTS_SUBDIR):
         _remove_empty_dirs(folder)
+    make_offline(docs_dir)
+    make_private(docs_dir)
 
 
 def _remove_empty_dirs(root: Path) -> None:
@@ -503,7 +510,8 @@ def _serialized_result(context, key, result) -> dict:
 
 
 def _trimmed_for_docs(result):
-    """A copy for the Data Docs site with at most DOCS_INDEX_LIMIT failing ids per expectation."""
+    """A copy for the Data Docs site with at most DOCS_INDEX_LIMIT failing ids per expectation, its
+    values masked (tthc.data_docs): the site never holds a personal ID or birth date."""
     from great_expectations.core import ExpectationSuiteValidationResult
 
     trimmed = ExpectationSuiteValidationResult(
@@ -516,7 +524,7 @@ def _trimmed_for_docs(result):
     for res in result.results:
         r = copy.copy(res)
         if res.result:
-            r.result = {k: (v[:limits[k]] if k in limits and isinstance(v, list) else v)
-                        for k, v in res.result.items()}
+            r.result = mask_result({k: (v[:limits[k]] if k in limits and isinstance(v, list) else v)
+                                    for k, v in res.result.items()}, res.expectation_config.kwargs)
         trimmed.results.append(r)
     return trimmed

@@ -78,6 +78,11 @@ def local_env(port: int = DEFAULT_PORT) -> dict[str, str]:
         "TTHC_CLUSTER_API_PORT": str(port),
         "TTHC_DEADLINE_ALERTS": os.environ.get("TTHC_DEADLINE_ALERTS", "on"),
     })
+    if not env.get("TTHC_HOLDER_KEY_SECRET"):
+        from tthc.warehouse.holder_keys import demo_secret
+
+        # The demo's own secret, so tasks run from the UI match the holders the demo loaded.
+        env["TTHC_HOLDER_KEY_SECRET"] = demo_secret(settings.local_dir)
     return env
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 
 from tthc_dev.airflow_runner import airflow_env, dags_test_many, list_dag_ids, prepare_metadata
@@ -82,6 +83,12 @@ def run_demo(seed: int | None = None, size: int | None = None) -> int:
     started = time.monotonic()
 
     _step(1, "warehouse")
+    if not os.environ.get("TTHC_HOLDER_KEY_SECRET"):
+        from tthc.warehouse.holder_keys import DEMO_SECRET_FILE, demo_secret
+
+        # Airflow's subprocesses inherit it through airflow_env().
+        os.environ["TTHC_HOLDER_KEY_SECRET"] = demo_secret(settings.local_dir)
+        print(f"      holder matching secret: {settings.local_dir / DEMO_SECRET_FILE} (mode 0600)", flush=True)
     url = resolve_warehouse_url()
     where = "WAREHOUSE_URL" if settings.warehouse_url else "embedded PostgreSQL in .local/pgdata"
     print(f"      using {where}", flush=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from tthc.app.security import Principal, mask_id, mask_name
+from tthc.app.security import Principal
+from tthc.masking import mask_id, mask_name
 
 SCOPE = ("(%(all_units)s OR r.issuing_unit_key = ANY (%(scope_units)s::text[]) "
          "OR r.successor_unit_key = ANY (%(scope_units)s::text[]))")
@@ -15,7 +16,7 @@ RESULT = f"""
 SELECT r.result_id, r.result_code, r.procedure_code, p.name_vi, p.result_name_vi, r.agency_id, ag.name_vi,
        r.issuing_unit_key, iu.name_vi, r.successor_unit_key, su.name_vi, r.doc_book, r.doc_number, r.issue_date,
        r.valid_until, r.revoked_on, core.result_status(r.valid_until, r.revoked_on, current_date), r.copy_kind,
-       r.is_signed, r.digitized_at, r.digitized_elsewhere, r.copy_ref, h.holder_key, h.kind,
+       r.is_signed, r.digitized_at, r.digitized_elsewhere, r.copy_ref, h.holder_ref::text, h.kind,
        CASE WHEN %(pii)s THEN h.display_name END,
        CASE WHEN %(pii)s THEN (SELECT json_agg(json_build_object('type', i.id_type, 'value', i.id_value)
                                                ORDER BY i.id_type)
@@ -44,9 +45,9 @@ def params(who: Principal, **extra) -> dict:
 
 def to_dict(row, who: Principal) -> dict:
     (rid, code, proc, proc_name, result_name, agency, agency_name, iu, iu_name, su, su_name, book, number, issued,
-     valid_until, revoked_on, status, copy_kind, signed, digitized_at, elsewhere, copy_ref, holder_key, holder_kind,
+     valid_until, revoked_on, status, copy_kind, signed, digitized_at, elsewhere, copy_ref, holder_ref, holder_kind,
      holder_name, holder_ids, sources, document_id, sig, media, pages, change_xid, updated_at) = row
-    holder = {"key": holder_key, "kind": holder_kind} if holder_key else None
+    holder = {"ref": holder_ref, "kind": holder_kind} if holder_ref else None
     if holder and (who.sees_pii or who.sees_masked_pii):
         ids = holder_ids or []
         if not who.sees_pii:

@@ -138,19 +138,3 @@ def read_token(secret: str, token: str) -> dict:
 
 def csrf_matches(cookie: str | None, submitted: str | None) -> bool:
     return bool(cookie) and bool(submitted) and hmac.compare_digest(cookie.encode(), submitted.encode())
-
-
-# ------------------------------------------------------------------------------ masking
-
-
-def mask_name(name: str | None) -> str | None:
-    """'Nguyễn Thị Lan' → 'N*** T** L**': the shape an official needs to match a paper, not the name."""
-    if not name:
-        return name
-    return " ".join(w[0] + "*" * max(2, len(w) - 1) for w in name.split())
-
-
-def mask_id(value: str | None) -> str | None:
-    if not value:
-        return value
-    return "*" * max(0, len(value) - 3) + value[-3:]

@@ -20,6 +20,8 @@ from functools import lru_cache
 
 from stdnum.vn import mst as stdnum_mst
 
+from tthc.masking import mask_id
+
 
 @dataclass(frozen=True)
 class IdCheck:
@@ -59,27 +61,28 @@ def check_personal_id(value, birth_date: dt.date | None = None, gender: str | No
     raw = str(value).strip()
     digits = re.sub(r"[\s.\-]", "", raw)
     if not (digits.isascii() and digits.isdigit()):  # isdigit() alone accepts '²' and other scripts' digits
-        return IdCheck("unknown", None, (f"non-digit characters in {raw!r}",))
+        return IdCheck("unknown", None, (f"non-digit characters in {mask_id(raw)!r}",))
     if len(digits) == 9:
         return IdCheck("cmnd", digits)
     if len(digits) != 12:
-        return IdCheck("unknown", None, (f"{raw!r} has {len(digits)} digits; CCCD has 12, CMND 9",))
+        return IdCheck("unknown", None, (f"{mask_id(raw)!r} has {len(digits)} digits; CCCD has 12, CMND 9",))
+    # A problem names the rule, never the ID's own digits (the reason is read where the ID is not).
     problems = []
     province, century_gender, yy = digits[:3], int(digits[3]), digits[4:6]
     if province not in cccd_province_codes():
-        problems.append(f"province prefix {province} is not a province code")
+        problems.append("province prefix is not a province code")
     elif expected_province is not None and int(province) != int(expected_province):
-        problems.append(f"province prefix {province} does not match the registration province {expected_province:03d}")
+        problems.append(f"province prefix does not match the registration province {expected_province:03d}")
     if birth_date is not None:
         if yy != f"{birth_date.year % 100:02d}":
-            problems.append(f"birth-year digits {yy} do not match birth date {birth_date.isoformat()}")
+            problems.append("birth-year digits do not match the birth date")
         expected_century = (birth_date.year // 100 - 19) * 2
         if century_gender // 2 * 2 != expected_century:
-            problems.append(f"century digit {century_gender} does not match birth year {birth_date.year}")
+            problems.append("century digit does not match the birth year")
     warnings = ()
     sex = gender_of(gender)
     if sex is not None and century_gender % 2 != (1 if sex == "female" else 0):
-        problems.append(f"gender digit {century_gender} does not match gender {gender!r}")
+        problems.append(f"gender digit does not match gender {gender!r}")
     elif sex is None and gender is not None and str(gender).strip():
         warnings = (f"holder_gender value {str(gender).strip()!r} is not nam/nữ/m/f/male/female: "
                     "CCCD gender digit not checked",)

@@ -103,8 +103,9 @@ class Settings(_Env):
     demo_data_dir: Path | None = env("TTHC_DEMO_DATA_DIR")   # None: .local/demo-data
     inventory_dir: Path | None = env("TTHC_INVENTORY_DIR")   # None: the demo data folder
     inventory_glob: str = Field("inventory*.csv", validation_alias="TTHC_INVENTORY_GLOB")
-    # Key of the HMAC that pseudonymizes personal IDs; override in production.
-    holder_key_secret: str = Field("dev-only-not-secret", validation_alias="TTHC_HOLDER_KEY_SECRET")
+    # Key of the HMAC that matches a personal ID to its holder inside core; no default:
+    # require_holder_key_secret() refuses to go on without a real one.
+    holder_key_secret: str | None = env("TTHC_HOLDER_KEY_SECRET")
     # Processes that clean a large source's rows beside the one that reads and COPYs them.
     clean_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), validation_alias="TTHC_CLEAN_WORKERS")
     # Born-digital copies: where a source's signed_copy_ref is resolved (folder, s3://bucket/prefix
@@ -180,6 +181,31 @@ def _read(cls):
             name = e["loc"][-1] if e["loc"] else "?"
             problems.append(f"environment variable {name}={e.get('input')!r}: {e['msg'][:1].lower()}{e['msg'][1:]}")
         raise ConfigError("; ".join(problems)) from None
+
+
+class MissingSecretError(RuntimeError):
+    """A required secret is not set, or is a known public value."""
+
+
+# Values printed in documentation and examples: a key anyone can read is no key.
+_PUBLIC_SECRETS = frozenset({"dev-only-not-secret", "changeme", "secret"})
+MIN_SECRET_LENGTH = 16
+
+
+def check_holder_key_secret(secret: str | None, origin: str = "TTHC_HOLDER_KEY_SECRET") -> str:
+    """The secret itself, or MissingSecretError naming where it should come from."""
+    if not secret:
+        raise MissingSecretError(f"{origin} is not set: the holder matching key needs a secret "
+                                 "(make demo generates one under .local/; see README, Settings)")
+    if secret in _PUBLIC_SECRETS or secret.startswith("change-me") or len(secret) < MIN_SECRET_LENGTH:
+        raise MissingSecretError(f"{origin} is a placeholder or short value: use a random secret of "
+                                 f"at least {MIN_SECRET_LENGTH} characters")
+    return secret
+
+
+def require_holder_key_secret() -> str:
+    """TTHC_HOLDER_KEY_SECRET, checked: every task that matches holders calls this before it starts."""
+    return check_holder_key_secret(settings().holder_key_secret)
 
 
 _cache: dict[tuple, Settings] = {}

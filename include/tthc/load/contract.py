@@ -67,5 +67,8 @@ def canonical_payload(row: dict) -> tuple[str, str]:
 
 
 def holder_key(id_type: str, id_value: str, secret: str) -> str:
-    """The pseudonymized holder key analysts see: HMAC-SHA256(secret, id_type:id_value)."""
+    """The matching key of a holder, HMAC-SHA256(secret, id_type:id_value): core.holder.match_key.
+
+    It never leaves core: analysts see core.holder.holder_ref, a random value no ID guess can be
+    checked against."""
     return hmac.new(secret.encode(), f"{id_type}:{id_value}".encode(), hashlib.sha256).hexdigest()

@@ -77,9 +77,9 @@ def flag_identity_conflicts(cur, batch_id: int) -> int:
             WHERE batch_id = %(b)s AND failed_checks IS NULL AND holder_key IS NOT NULL
               AND holder_id_type IN ('cccd', 'cmnd') AND holder_name_key IS NOT NULL
         ), held AS (
-            SELECT DISTINCT h.holder_key, r.holder_name_key, coalesce(r.result_code, 'result ' || r.result_id) AS row_ref
+            SELECT DISTINCT h.match_key, r.holder_name_key, coalesce(r.result_code, 'result ' || r.result_id) AS row_ref
             FROM core.holder h JOIN core.result r ON r.holder_id = h.holder_id
-            WHERE h.holder_key IN (SELECT holder_key FROM ids) AND r.holder_name_key IS NOT NULL
+            WHERE h.match_key IN (SELECT holder_key FROM ids) AND r.holder_name_key IS NOT NULL
         ), names AS (SELECT * FROM ids UNION ALL SELECT * FROM held)
         SELECT holder_key, array_agg(DISTINCT holder_name_key), array_agg(holder_name_key || ' (' || row_ref || ')')
         FROM names GROUP BY holder_key HAVING count(DISTINCT holder_name_key) > 1""", {"b": batch_id})

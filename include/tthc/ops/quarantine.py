@@ -9,6 +9,8 @@ from typing import Any
 
 from psycopg2.extras import Json, execute_values
 
+from tthc.masking import mask_ids_in_text
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -31,7 +33,9 @@ def quarantine(cur, rejections: list[Rejection], batch_id: int | None = None) ->
     """Insert rejections; identical ones already quarantined are skipped. Returns rows inserted."""
     if not rejections:
         return 0
-    rows = [(batch_id, r.source, r.source_key, r.stage, r.reason, Json(r.failed_checks),
+    # A reason is read by people who may not see the payload: an ID-like number in it keeps its last
+    # 3 digits only (the payload keeps the value whole).
+    rows = [(batch_id, r.source, r.source_key, r.stage, mask_ids_in_text(r.reason), Json(r.failed_checks),
              Json(r.payload, dumps=lambda o: json.dumps(o, default=str, ensure_ascii=False)),
              r.payload_ref, r.dedup_key) for r in rejections]
     inserted = execute_values(cur, """

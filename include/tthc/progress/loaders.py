@@ -21,7 +21,7 @@ from psycopg2.extras import execute_values
 
 from tthc.ops.batches import close_batch, open_batch
 from tthc.ops.quarantine import Rejection, quarantine
-from tthc.settings import Settings
+from tthc.settings import require_holder_key_secret
 from tthc.warehouse.db import transaction
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def load_dossiers(path: Path | str, url: str | None = None) -> dict:
     """Upsert dossiers.csv into core.dossier. Returns counts: rows_in, loaded, quarantined."""
     path = Path(path)
     source = f"dossiers:{path.name}"
+    secret = require_holder_key_secret()
     fh, reader = _reader(path, DOSSIER_COLUMNS)
     with fh, transaction(url) as cur:
         cur.execute("SELECT electronic_id, unit_key FROM core.agency")
@@ -55,7 +56,6 @@ def load_dossiers(path: Path | str, url: str | None = None) -> dict:
         cur.execute("SELECT code FROM core.procedure")
         procedures = {r[0] for r in cur.fetchall()}
         batch_id = open_batch(cur, source)
-        secret = Settings.from_env().holder_key_secret
         rows, rejections, rows_in = {}, [], 0
         for line_no, row in enumerate(reader, start=2):
             rows_in += 1
@@ -82,18 +82,18 @@ def load_dossiers(path: Path | str, url: str | None = None) -> dict:
                           None if flag == "" else flag in TRUE, key, needed, path.name)
         execute_values(cur, """
             INSERT INTO core.dossier (dossier_code, procedure_code, agency_id, unit_key, received_date, channel,
-                                      resupplied_documents, holder_key, needed_procedure_code, source_file)
+                                      resupplied_documents, holder_match_key, needed_procedure_code, source_file)
             VALUES %s
             ON CONFLICT (dossier_code) DO UPDATE
             SET procedure_code = EXCLUDED.procedure_code, agency_id = EXCLUDED.agency_id, unit_key = EXCLUDED.unit_key,
                 received_date = EXCLUDED.received_date, channel = EXCLUDED.channel,
-                resupplied_documents = EXCLUDED.resupplied_documents, holder_key = EXCLUDED.holder_key,
+                resupplied_documents = EXCLUDED.resupplied_documents, holder_match_key = EXCLUDED.holder_match_key,
                 needed_procedure_code = EXCLUDED.needed_procedure_code, source_file = EXCLUDED.source_file
             WHERE (core.dossier.procedure_code, core.dossier.agency_id, core.dossier.received_date,
-                   core.dossier.channel, core.dossier.resupplied_documents, core.dossier.holder_key,
+                   core.dossier.channel, core.dossier.resupplied_documents, core.dossier.holder_match_key,
                    core.dossier.needed_procedure_code)
                   IS DISTINCT FROM (EXCLUDED.procedure_code, EXCLUDED.agency_id, EXCLUDED.received_date,
-                                    EXCLUDED.channel, EXCLUDED.resupplied_documents, EXCLUDED.holder_key,
+                                    EXCLUDED.channel, EXCLUDED.resupplied_documents, EXCLUDED.holder_match_key,
                                     EXCLUDED.needed_procedure_code)""",
                        list(rows.values()), page_size=5000)
         quarantine(cur, rejections, batch_id)

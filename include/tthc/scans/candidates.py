@@ -23,7 +23,7 @@ from tthc.load.validate import run_checks, validate
 from tthc.ops.events import event
 from tthc.scans.config import DropZone
 from tthc.scans.confirm import warehouse_holder_problem
-from tthc.settings import Settings
+from tthc.settings import require_holder_key_secret
 from tthc.sources.clean import CleanContext, clean_row
 from tthc.sources.config import FieldRule, RowMapping
 from tthc.warehouse.db import connect
@@ -178,7 +178,7 @@ def row_mappings() -> dict[str, RowMapping]:
 def stage_candidates(cur, zone: DropZone, batch_id: int, items: list[tuple[str, dict, dict]]) -> None:
     """Land (sha256, raw row, candidate) items through the load stage: raw.source_row + staging."""
     if items:
-        Stager(zone.source, batch_id, Settings.from_env().holder_key_secret).add(cur, items)
+        Stager(zone.source, batch_id, require_holder_key_secret()).add(cur, items)
 
 
 def stage_documents(zone: DropZone, url: str, batch_id: int) -> tuple[int, int]:

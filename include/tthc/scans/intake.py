@@ -39,7 +39,7 @@ from tthc.scans.steps.chain import Chain
 from tthc.scans.storage import ObjectInfo, Store, open_store
 from tthc.scans.text import OcrPool
 from tthc.scans.workdir import new_tmpdir, remove_leftovers
-from tthc.settings import ScanLimits
+from tthc.settings import ScanLimits, require_holder_key_secret
 from tthc.warehouse.db import connect
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ def ignored_files(zone: DropZone) -> list[dict]:
 
 
 def open_scan_batch(zone: DropZone, url: str, start=None, end=None, dag_id=None, run_id=None) -> int:
+    require_holder_key_secret()  # a drop's rows are matched to holders: no batch is opened without it
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:

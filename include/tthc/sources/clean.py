@@ -21,12 +21,14 @@ from tthc.clean.identifiers import check_personal_id, check_tax_code
 from tthc.clean.names import name_key, normalize_person_name
 from tthc.clean.units import UnitResolutionError, UnitResolver, default_resolver
 from tthc.load.contract import CANDIDATE_COLUMNS  # noqa: F401 - the columns clean_row fills
+from tthc.masking import mask_birth_date
 from tthc.sources.config import FieldRule, RowMapping, SourceConfig
 from tthc.sources.extract import EXTRACT_PROBLEMS
 from tthc.text.legacy_encoding import decode, detect_many
 from tthc.settings import LOCAL_TZ
 
 DONG_THAP_OLD = 87
+PERSONAL_DATES = frozenset({"holder_birth_date"})
 CACHE_SIZE = 1 << 16   # distinct values kept per cache: bounded memory at any batch size
 
 
@@ -147,7 +149,8 @@ def clean_row(spec: RowMapping | SourceConfig, row: dict, ctx: CleanContext) -> 
             return None
         value, problem = ctx.date(raw)
         if problem:
-            problems.append(f"{name}: {problem}")
+            # A birth date is personal: its reason shows the rule, not the digits.
+            problems.append(f"{name}: {mask_birth_date(problem) if name in PERSONAL_DATES else problem}")
         return value
 
     document_type = _value(row, m.get("document_type"))

@@ -21,7 +21,7 @@ from tthc.load import LoadProfile, LoadTotals, Progress, Stager
 from tthc.load.normalize import normalize_chunk, prepare
 from tthc.load.validate import validate
 from tthc.ops.batches import batch_lock, close_batch, failing_marks_batch, open_batch
-from tthc.settings import Settings
+from tthc.settings import Settings, require_holder_key_secret
 from tthc.sources.clean import CleanContext, clean_row
 from tthc.sources.config import SourceConfig
 from tthc.sources.exclusions import mark_digitized_elsewhere
@@ -114,6 +114,7 @@ def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, e
 
     A row that cannot be read cleanly is landed with its problem and quarantined by validation; an
     error of the source as a whole (tthc.sources.extract.SourceUnreadable) marks the batch failed."""
+    secret = require_holder_key_secret()  # before a batch is opened: no batch left running without it
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
@@ -121,11 +122,11 @@ def stage_batch(cfg: SourceConfig, url: str, start: dt.datetime | None = None, e
     finally:
         conn.close()
     with batch_lock(url, batch_id), failing_marks_batch(url, batch_id, "stage"):
-        _stage(cfg, url, batch_id, start, end, progress)
+        _stage(cfg, url, batch_id, start, end, progress, secret)
     return batch_id
 
 
-def _stage(cfg: SourceConfig, url: str, batch_id: int, start, end, progress: Progress | None) -> None:
+def _stage(cfg: SourceConfig, url: str, batch_id: int, start, end, progress: Progress | None, secret: str) -> None:
     conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
@@ -143,7 +144,7 @@ def _stage(cfg: SourceConfig, url: str, batch_id: int, start, end, progress: Pro
         progress = progress or Progress(f"{cfg.name} batch {batch_id}")
         progress.begin("extract+clean+land")
         settings = Settings.from_env()
-        stager = Stager(cfg.name, batch_id, settings.holder_key_secret)
+        stager = Stager(cfg.name, batch_id, secret)
         cleaner = _Cleaner(cfg, url, stager, ctx, settings.clean_workers)
         rows_in = 0
         try:
