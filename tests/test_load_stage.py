@@ -197,7 +197,7 @@ def _checksums(url) -> dict:
     tables = {
         "core.result": "SELECT result_code, procedure_code, agency_id, doc_book, doc_number, issue_date, "
                        "valid_until, revoked_on, copy_kind, holder_name_key FROM core.result",
-        "core.holder": "SELECT holder_key, kind, display_name FROM core.holder",
+        "core.holder": "SELECT match_key, kind, display_name FROM core.holder",
         "core.result_source": "SELECT r.result_code, s.source, s.source_pk, s.row_hash FROM core.result_source s "
                               "JOIN core.result r USING (result_id)",
         "ops.quarantine": "SELECT source, source_key, reason, payload, dedup_key FROM ops.quarantine",

@@ -22,6 +22,8 @@ def test_masks():
     masked = mask_ids_in_text(text)
     assert masked.count("*********234") == 3 and "row 12, year 2015, doc 22/2013" in masked
     assert "190" not in masked.replace("*********234", "")
+    code = "000.00.22.H20-BLR-2024-000005-K"  # a result code: year and serial joined by dashes
+    assert mask_ids_in_text(f"{code}: signed copy") == f"{code}: signed copy"
 
 
 @pytest.mark.parametrize(("value", "kwargs"), [

@@ -48,7 +48,7 @@ def populated(tmp_path_factory, make_database):
     quarantine), dossiers that name their holders, and quarterly snapshots."""
     from appkit import load_results
 
-    from tthc.demo_data import generate
+    from tthc_dev.demo_data import generate
     from tthc.progress.loaders import load_dossiers
     from tthc.progress.snapshot import take_snapshot
     from tthc.reference.load import load_reference

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 
-# 9 to 12 digits in a row, single spaces, dots or dashes allowed between them: a CMND or CCCD as
-# typed. Shorter numbers (years, counts, row numbers) are left alone.
-ID_LIKE = re.compile(r"(?<![\d])(?:\d[ .\-]?){8,11}\d(?![\d])")
+# 9 to 12 digits in a row, single spaces or dots allowed between them: a CMND or CCCD as typed.
+# Shorter numbers (years, counts, row numbers) are left alone, and so are dash-joined ones: result
+# codes and book numbers join a year and a serial with dashes ('…-2024-000005-K').
+ID_LIKE = re.compile(r"(?<![\d])(?:\d[ .]?){8,11}\d(?![\d])")
 
 
 def mask_id(value: str | None) -> str | None:
