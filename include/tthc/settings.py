@@ -74,6 +74,7 @@ class AppSettings:
     pool_size: int                 # database connections per process
     threads: int                   # threads for blocking work per process (tthc serve)
     demo_password: str | None      # demo accounts' password; None: generated and printed once
+    key_cache_seconds: int = 30    # verified API keys kept in memory (cleared on any NOTIFY); 0: off
 
     @classmethod
     def from_env(cls) -> "AppSettings":
@@ -87,6 +88,7 @@ class AppSettings:
             pool_size=_int_env("TTHC_APP_POOL_SIZE", 16),
             threads=_int_env("TTHC_APP_THREADS", 2),
             demo_password=os.environ.get("TTHC_DEMO_PASSWORD") or None,
+            key_cache_seconds=_int_env("TTHC_APP_KEY_CACHE_SECONDS", 30),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 import logging
@@ -15,6 +16,7 @@ import psycopg2.pool
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
+from tthc.app.security import AuthError
 from tthc.warehouse.server import normalize_url, psycopg_kwargs
 
 log = logging.getLogger(__name__)
@@ -73,12 +75,41 @@ def check_role(conn) -> str:
     return name
 
 
+# The credential a request still has to prove in the database: (SQL, parameters), set for a key
+# served from the process's cache (tthc.app.auth.cached_caller). Every cursor of that request sends it
+# ahead of its first statement, in the same round trip; the request fails there if the key was
+# revoked in the meantime. Threads of the request (run_in_threadpool) inherit it.
+pending_check: contextvars.ContextVar[tuple[str, tuple] | None] = contextvars.ContextVar("pending_check",
+                                                                                        default=None)
+
+
+class CredentialWithdrawn(AuthError):
+    """The cached key of this request was revoked, expired or changed (app.assert_key)."""
+
+
+class CheckedCursor(psycopg2.extensions.cursor):
+    """A cursor whose first statement carries the request's pending credential check (pending_check)."""
+
+    def execute(self, query, vars=None):
+        check = pending_check.get()
+        if check is None or getattr(self, "_checked", False):
+            return super().execute(query, vars)
+        self._checked = True
+        both = self.mogrify(check[0], check[1]) + b";\n" + self.mogrify(query, vars)
+        try:
+            return super().execute(both)
+        except psycopg2.errors.InvalidAuthorizationSpecification as exc:
+            log.info("refused a cached key: %s", str(exc).splitlines()[0])
+            raise CredentialWithdrawn("khóa API không hợp lệ, đã thu hồi hoặc hết hạn") from None
+
+
 class Database:
     """A thread-safe pool of connections as the application's role (FastAPI runs sync endpoints in threads)."""
 
     def __init__(self, url: str, size: int = 16):
         kwargs = psycopg_kwargs(url)
         kwargs.setdefault("application_name", "tthc-app")
+        self.connect_kwargs = kwargs
         self.pool = psycopg2.pool.ThreadedConnectionPool(1, size, **kwargs)
         # the pool raises when exhausted; requests wait for a connection instead
         self.slots = threading.BoundedSemaphore(size)
@@ -95,7 +126,7 @@ class Database:
             conn = self.pool.getconn()
             try:
                 with conn:
-                    with conn.cursor() as cur:
+                    with conn.cursor(cursor_factory=CheckedCursor) as cur:
                         yield cur
             finally:
                 self.pool.putconn(conn, close=bool(conn.closed))
@@ -108,7 +139,7 @@ class Database:
             conn = self.pool.getconn()
             conn.autocommit = True
             try:
-                with conn.cursor() as cur:
+                with conn.cursor(cursor_factory=CheckedCursor) as cur:
                     yield cur
             finally:
                 if not conn.closed:
