@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import anyio
 import anyio.to_thread
+import orjson
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
 from psycopg2.extras import execute_values
 
@@ -126,13 +127,28 @@ def me(who: Annotated[Principal, Depends(confirmed)]) -> dict:
             "via": who.via}
 
 
-@router.get("/results/{code}", tags=["results"], summary="Một kết quả theo ký hiệu riêng")
-def result(code: Annotated[str, Path(max_length=80)], request: Request,
-           who: Annotated[Principal, Depends(require("results:read"))]) -> dict:
-    item = lookup(state(request), who, code)
+@router.get("/results/{code}", tags=["results"], summary="Một kết quả theo ký hiệu riêng",
+            response_class=Response, responses={200: {"content": {"application/json": {}}}})
+async def result(code: Annotated[str, Path(max_length=80)], request: Request,
+                 who: Annotated[Principal, Depends(require("results:read"))]) -> Response:
+    st = state(request)
+    normalized = code.strip().upper()
+    if who.sees_pii or not is_valid_code(normalized):
+        # an audited read of personal data (its audit row commits before the answer leaves), or a
+        # typo and its suggestions: the threaded path
+        item = await run_in_threadpool(lookup, st, who, code)
+    else:
+        async with st.db.reads.read() as cur:
+            item = await queries.result_by_code_async(cur, who, normalized)
     if item is None:
-        raise HTTPException(404, f"không tìm thấy kết quả có mã {code.strip().upper()}")
-    return queries.public(item)
+        raise HTTPException(404, f"không tìm thấy kết quả có mã {normalized}")
+    return json_response(queries.public(item))
+
+
+def json_response(body: dict) -> Response:
+    """JSON of a dict the SQL already shaped: orjson, no response-model validation (UTC as "Z", as
+    FastAPI's own encoding writes it)."""
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 @router.get("/results/{code}/copy", tags=["results"], summary="Bản sao điện tử (kiểm tra SHA-256 trước khi gửi)")

@@ -57,6 +57,10 @@ class StateHolder:
         keys = KeyCache(db.connect_kwargs, settings.key_cache_seconds) if settings.key_cache_seconds > 0 else None
         return AppState(settings, db, url, secret, keys)
 
+    async def close_async_reads(self) -> None:
+        if self._state is not None:
+            await self._state.db.reads.close()
+
     def close(self) -> None:
         if self._state is not None:
             if self._state.keys is not None:
