@@ -14,7 +14,8 @@ key (results:read, progress:read; no personal data, so no audit write per reques
 and the lookup once more with a single client (latency without queueing).
 Reported: requests/s, p50/p95/p99 latency (ms), and app/bare throughput ratios. Goals: lookup p95
 < 50 ms; app throughput >= 0.5x bare. The clients run on the same 2-core machine as the server and
-the database. The database is dropped at the end (--keep to keep it).
+the database. The database is dropped at the end (--keep to keep it; --database NAME reuses a kept
+one without generating, and --scenarios lookup runs only the lookup).
 """
 
 from __future__ import annotations
