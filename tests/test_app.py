@@ -450,3 +450,68 @@ def test_admin_command_line_and_security_headers(env):
     assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert http_get(f"{base}/api/v1/health").headers["cache-control"] == "no-store"
+
+
+def test_cached_key_is_refused_on_the_next_request_after_revocation(env):
+    """A key in the process's cache (no database read per request) stops working on the very next
+    request when it is revoked, expires or its account is disabled, by whichever process: the
+    database's NOTIFY empties the cache. Repeated, so that a race between the change and the
+    notification would show."""
+    from tthc.app.admin import create_account, create_api_key
+
+    base, url, code = env["base"], env["url"], env["code_a"]
+    with transaction(url) as cur:
+        create_account(cur, "cache.client", "integration", "Cache client", None)
+    changes = ("UPDATE app.api_key SET revoked_at = now() WHERE prefix = %(p)s",
+               "UPDATE app.api_key SET expires_at = now() - interval '1 second' WHERE prefix = %(p)s",
+               "UPDATE app.account SET disabled_at = now() WHERE username = 'cache.client'")
+    conn = psycopg2.connect(**psycopg_kwargs(url))
+    try:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            for round_ in range(9):
+                with transaction(url) as cur:
+                    cur.execute("UPDATE app.account SET disabled_at = NULL WHERE username = 'cache.client'")
+                    key, prefix = create_api_key(cur, "cache.client", f"cache {round_}", ["results:read"])
+                headers = {"X-API-Key": key}
+                for _ in range(3):                      # the first verifies and caches, the others hit the cache
+                    assert client.get(f"/api/v1/results/{code}", headers=headers).status_code == 200
+                with conn, conn.cursor() as cur:
+                    cur.execute(changes[round_ % 3], {"p": prefix})
+                r = client.get(f"/api/v1/results/{code}", headers=headers)
+                assert r.status_code == 401, (changes[round_ % 3], r.status_code, r.text)
+    finally:
+        conn.close()
+
+
+def test_key_cache_forgets_on_notify_and_refuses_a_read_older_than_a_change(env):
+    from tthc.app.auth import KeyCache
+    from tthc.app.db import provision_login
+
+    import time
+
+    cache = KeyCache(psycopg_kwargs(provision_login(env["url"])), ttl=30)
+    try:
+        deadline = time.monotonic() + 20
+        while not cache.live and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cache.live
+        row = (1, "x", "x", "integration", [], [], 0, None, None)
+        cache.put("aaaaaaaaaaaa", cache.generation(), "h" * 64, row, ["results:read"], 1, None)
+        assert cache.get("aaaaaaaaaaaa", "h" * 64) is not None
+        assert cache.get("aaaaaaaaaaaa", "g" * 64) is None              # a wrong secret is no hit
+        started = cache.generation()
+        with transaction(env["url"]) as cur:                             # any change to a key notifies
+            cur.execute("UPDATE app.api_key SET scopes = scopes WHERE false")
+        deadline = time.monotonic() + 10
+        while cache.generation() == started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cache.generation() > started
+        cache.put("aaaaaaaaaaaa", started, "h" * 64, row, ["results:read"], 1, None)   # read before the change
+        assert cache.get("aaaaaaaaaaaa", "h" * 64) is None
+        with transaction(env["url"]) as cur:                             # last_used_at alone does not
+            before = cache.generation()
+            cur.execute("UPDATE app.api_key SET last_used_at = now()")
+        time.sleep(0.5)
+        assert cache.generation() == before
+    finally:
+        cache.close()

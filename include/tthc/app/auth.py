@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import select
+import threading
+import time
 
+import psycopg2
 from fastapi import Request
 
+from tthc.app.db import pending_check
 from tthc.app.security import (AuthError, Principal, TooManyAttempts, issue_token, read_token, same_hash,
                                split_api_key, verify_password)
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "tthc_session"
 CSRF_COOKIE = "tthc_csrf"
@@ -77,11 +85,11 @@ def login(state, request: Request, username: str, password: str) -> tuple[Princi
 def authenticate(state, request: Request) -> Principal:
     """The caller of this request, or AuthError. API key (X-API-Key or Bearer tthc_...), bearer
     token, then session cookie."""
-    auth = request.headers.get("authorization", "")
-    bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-    key = request.headers.get("x-api-key") or (bearer if bearer and bearer.startswith("tthc_") else None)
+    key = request_key(request)
     if key:
         return _by_key(state, request, key)
+    auth = request.headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
     token, via = (bearer, "token") if bearer else (request.cookies.get(SESSION_COOKIE), "session")
     if not token:
         raise AuthError("cần đăng nhập")
@@ -95,15 +103,153 @@ def authenticate(state, request: Request) -> Principal:
     return _principal(row, via, request)
 
 
+CREDENTIALS_CHANNEL = "tthc_app_credentials"
+_ASSERT_KEY = "SELECT app.assert_key(%s, %s::text[], %s)"
+
+
+class KeyCache:
+    """API keys this process has verified against the database, so that a request carrying one needs
+    no database round trip for its credential. Revocation stays immediate: the database NOTIFYs
+    CREDENTIALS_CHANNEL in the transaction of any change to a key, an account or the unit tree
+    (V065), and a listener thread empties the cache when the notification arrives, before the next
+    request is served. While the listener is not connected (starting, or its connection lost) the
+    cache is neither read nor filled; `ttl` bounds any entry's age as a safety net."""
+
+    TOUCH_SECONDS = 60      # last_used_at is written at most this often per key and process
+
+    def __init__(self, connect_kwargs: dict, ttl: float):
+        self.ttl = ttl
+        self._kwargs = connect_kwargs
+        self._entries: dict[str, tuple] = {}
+        self._generation = 0        # bumped on every clear: a read begun before it must not be cached
+        self._live = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._conn = None
+        self._thread = threading.Thread(target=self._listen, name="tthc-key-cache", daemon=True)
+        self._thread.start()
+
+    @property
+    def live(self) -> bool:
+        return self._live.is_set()
+
+    def generation(self) -> int:
+        return self._generation
+
+    def get(self, prefix: str, secret_sha256: str) -> tuple | None:
+        """(account row, scopes, key_id, touch due) of a cached key whose secret matches, else None."""
+        if not self._live.is_set():
+            return None
+        entry = self._entries.get(prefix)
+        if entry is None:
+            return None
+        stored, row, scopes, key_id, expires_at, cached_at, touched_at = entry
+        now = time.monotonic()
+        if (now - cached_at > self.ttl or not same_hash(stored, secret_sha256)
+                or (expires_at is not None and expires_at <= dt.datetime.now(dt.timezone.utc))):
+            self._entries.pop(prefix, None)
+            return None
+        return row, scopes, key_id, now - touched_at > self.TOUCH_SECONDS
+
+    def touched(self, prefix: str) -> None:
+        with self._lock:
+            entry = self._entries.get(prefix)
+            if entry is not None:
+                self._entries[prefix] = entry[:6] + (time.monotonic(),)
+
+    def put(self, prefix: str, generation: int, secret_sha256: str, row, scopes, key_id: int, expires_at) -> None:
+        with self._lock:
+            if self._live.is_set() and generation == self._generation:
+                now = time.monotonic()
+                self._entries[prefix] = (secret_sha256, row, scopes, key_id, expires_at, now, now)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn = self._conn = psycopg2.connect(**self._kwargs)
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute(f"LISTEN {CREDENTIALS_CHANNEL}")
+                self.clear()
+                self._live.set()
+                while not self._stop.is_set():
+                    if select.select([conn], [], [], 5) == ([], [], []):
+                        with conn.cursor() as cur:      # a dead connection shows here within 5 s
+                            cur.execute("SELECT 1")
+                        continue
+                    conn.poll()
+                    if conn.notifies:
+                        conn.notifies.clear()
+                        self.clear()
+            except Exception as exc:  # noqa: BLE001 - logged; the cache is off until reconnected
+                if not self._stop.is_set():
+                    log.warning("key cache: listener connection lost (%s); keys are checked in the database "
+                                "until it is back", exc)
+            finally:
+                self._live.clear()
+                self.clear()
+                if self._conn is not None:
+                    try:
+                        self._conn.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+            self._stop.wait(1)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._live.clear()
+        self.clear()
+        self._thread.join(10)
+
+
+def request_key(request: Request) -> str | None:
+    """The API key of a request: X-API-Key, or a bearer credential that looks like one."""
+    auth = request.headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    return request.headers.get("x-api-key") or (bearer if bearer and bearer.startswith("tthc_") else None)
+
+
+def cached_caller(state, request: Request, touch: bool = False) -> Principal | None:
+    """The caller of a key this process verified recently, without database I/O (so the event loop
+    may call it); None when the key is not cached, or when its last_used_at is due and `touch` is
+    false (the caller then checks the key in a thread, which writes it)."""
+    cache = state.keys
+    key = request_key(request) if cache is not None else None
+    parts = split_api_key(key) if key else None
+    hit = cache.get(*parts) if parts else None
+    if hit is None:
+        return None
+    row, scopes, key_id, due = hit
+    if due:
+        if not touch:
+            return None
+        with state.db.read() as cur:
+            cur.execute("UPDATE app.api_key SET last_used_at = now() WHERE key_id = %s", (key_id,))
+        cache.touched(parts[0])
+    # proven in the database with this request's first statement (tthc.app.db.CheckedCursor)
+    pending_check.set((_ASSERT_KEY, (key_id, list(scopes), row[6])))
+    return _principal(row, "api_key", request, scopes=scopes, key_prefix=parts[0])
+
+
 def _by_key(state, request: Request, key: str) -> Principal:
+    cached = cached_caller(state, request, touch=True)
+    if cached is not None:
+        return cached
     buckets = [f"ip:{client_addr(request)}"]
     parts = split_api_key(key)
+    cache = state.keys
+    generation = cache.generation() if cache is not None else None
     with state.db.read() as cur:
         check_throttle(cur, buckets, state.settings.login_max_failures, state.settings.login_window_minutes)
         row = None
         if parts:
             cur.execute(_ACCOUNT.replace("FROM app.account a", """, k.key_id, k.secret_sha256, k.scopes,
-                            k.last_used_at < now() - interval '1 minute' OR k.last_used_at IS NULL
+                            k.last_used_at < now() - interval '1 minute' OR k.last_used_at IS NULL, k.expires_at
                         FROM app.account a JOIN app.api_key k ON k.account_id = a.account_id""")
                         + """ WHERE k.prefix = %s AND k.revoked_at IS NULL AND a.disabled_at IS NULL
                               AND (k.expires_at IS NULL OR k.expires_at > now())""", (parts[0],))
@@ -115,6 +261,9 @@ def _by_key(state, request: Request, key: str) -> Principal:
     if row is None:
         record_failure(state.db, buckets)
         raise AuthError("khóa API không hợp lệ, đã thu hồi hoặc hết hạn")
+    if cache is not None:
+        # without the password hash (index 7): the cache holds what a request needs, nothing more
+        cache.put(parts[0], generation, parts[1], row[:7] + (None,) + row[8:9], row[11], row[9], row[13])
     return _principal(row, "api_key", request, scopes=row[11], key_prefix=parts[0])
 
 

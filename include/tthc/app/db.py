@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import hmac
 import logging
 import secrets
 import threading
-from contextlib import contextmanager
-from typing import Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import AsyncIterator, Iterator
 
+import psycopg
 import psycopg2
 import psycopg2.pool
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
+from tthc.app.security import AuthError
 from tthc.warehouse.server import normalize_url, psycopg_kwargs
 
 log = logging.getLogger(__name__)
@@ -73,12 +77,96 @@ def check_role(conn) -> str:
     return name
 
 
+# The credential a request still has to prove in the database: (SQL, parameters), set for a key
+# served from the process's cache (tthc.app.auth.cached_caller). Every cursor of that request sends it
+# ahead of its first statement, in the same round trip; the request fails there if the key was
+# revoked in the meantime. Threads of the request (run_in_threadpool) inherit it.
+pending_check: contextvars.ContextVar[tuple[str, tuple] | None] = contextvars.ContextVar("pending_check",
+                                                                                        default=None)
+
+
+class CredentialWithdrawn(AuthError):
+    """The cached key of this request was revoked, expired or changed (app.assert_key)."""
+
+
+class CheckedCursor(psycopg2.extensions.cursor):
+    """A cursor whose first statement carries the request's pending credential check (pending_check)."""
+
+    def execute(self, query, vars=None):
+        check = pending_check.get()
+        if check is None or getattr(self, "_checked", False):
+            return super().execute(query, vars)
+        self._checked = True
+        both = self.mogrify(check[0], check[1]) + b";\n" + self.mogrify(query, vars)
+        try:
+            return super().execute(both)
+        except psycopg2.errors.InvalidAuthorizationSpecification as exc:
+            log.info("refused a cached key: %s", str(exc).splitlines()[0])
+            raise CredentialWithdrawn("khóa API không hợp lệ, đã thu hồi hoặc hết hạn") from None
+
+
+class CheckedAsyncCursor(psycopg.AsyncClientCursor):
+    """CheckedCursor for the event loop's connections (client-side binding: one simple query may
+    carry both statements, as with psycopg2)."""
+
+    async def execute(self, query, params=None, **kwargs):
+        check = pending_check.get()
+        if check is None or getattr(self, "_checked", False):
+            return await super().execute(query, params, **kwargs)
+        self._checked = True
+        both = self.mogrify(check[0], check[1]) + ";\n" + self.mogrify(query, params)
+        try:
+            await super().execute(both, **kwargs)
+        except psycopg.errors.InvalidAuthorizationSpecification as exc:
+            log.info("refused a cached key: %s", str(exc).splitlines()[0])
+            raise CredentialWithdrawn("khóa API không hợp lệ, đã thu hồi hoặc hết hạn") from None
+        self.nextset()          # the caller's statement's result, after the check's
+        return self
+
+
+class AsyncReads:
+    """Connections (psycopg 3, async, autocommit) for quick reads the event loop runs itself: a
+    lookup by code is one index read, and handing it to a thread costs more CPU than the query (the
+    thread hop and its GIL hand-offs). Same login as the pool; created in the running loop on first
+    use, at most `size`; requests wait for a free one."""
+
+    def __init__(self, connect_kwargs: dict, size: int):
+        self._kwargs, self._size = connect_kwargs, size
+        self._loop = None
+        self._free: list = []
+        self._slots: asyncio.Semaphore | None = None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[psycopg.AsyncClientCursor]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:      # connections belong to one loop
+            self._loop, self._free, self._slots = loop, [], asyncio.Semaphore(self._size)
+        async with self._slots:
+            conn = self._free.pop() if self._free else await psycopg.AsyncConnection.connect(
+                **self._kwargs, autocommit=True, cursor_factory=CheckedAsyncCursor)
+            try:
+                async with conn.cursor() as cur:
+                    yield cur
+            finally:
+                if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    await conn.close()
+                else:
+                    self._free.append(conn)
+
+    async def close(self) -> None:
+        free, self._free = self._free, []
+        for conn in free:
+            await conn.close()
+
+
 class Database:
     """A thread-safe pool of connections as the application's role (FastAPI runs sync endpoints in threads)."""
 
     def __init__(self, url: str, size: int = 16):
         kwargs = psycopg_kwargs(url)
         kwargs.setdefault("application_name", "tthc-app")
+        self.connect_kwargs = kwargs
+        self.reads = AsyncReads(kwargs, size)     # the event loop's own (lookups by code)
         self.pool = psycopg2.pool.ThreadedConnectionPool(1, size, **kwargs)
         # the pool raises when exhausted; requests wait for a connection instead
         self.slots = threading.BoundedSemaphore(size)
@@ -95,7 +183,7 @@ class Database:
             conn = self.pool.getconn()
             try:
                 with conn:
-                    with conn.cursor() as cur:
+                    with conn.cursor(cursor_factory=CheckedCursor) as cur:
                         yield cur
             finally:
                 self.pool.putconn(conn, close=bool(conn.closed))
@@ -108,7 +196,7 @@ class Database:
             conn = self.pool.getconn()
             conn.autocommit = True
             try:
-                with conn.cursor() as cur:
+                with conn.cursor(cursor_factory=CheckedCursor) as cur:
                     yield cur
             finally:
                 if not conn.closed:

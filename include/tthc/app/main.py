@@ -69,6 +69,7 @@ def create_app(database_url: str | None = None, warehouse_url: str | None = None
         threads = (settings.threads if settings else None) or Settings.from_env().app.threads
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
+        await holder.close_async_reads()
         holder.close()
 
     app = FastAPI(lifespan=lifespan, title="TTHC – Tra cứu, thống kê, chia sẻ", version="1",

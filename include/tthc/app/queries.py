@@ -79,6 +79,13 @@ def result_by_code(cur, who: Principal, code: str) -> dict | None:
     return to_dict(row, who) if row else None
 
 
+async def result_by_code_async(cur, who: Principal, code: str) -> dict | None:
+    """result_by_code on the event loop's connection (tthc.app.db.AsyncReads)."""
+    await cur.execute(RESULT + " AND r.result_code = %(code)s", params(who, code=code))
+    row = await cur.fetchone()
+    return to_dict(row, who) if row else None
+
+
 def existing_codes(cur, who: Principal, codes: list[str]) -> list[str]:
     """Which of `codes` exist within the caller's scope (suggestions never reveal other units' codes)."""
     if not codes:

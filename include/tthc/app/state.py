@@ -8,6 +8,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 
+from tthc.app.auth import KeyCache
 from tthc.app.db import Database, provision_login
 from tthc.settings import AppSettings, Settings
 
@@ -20,6 +21,7 @@ class AppState:
     db: Database
     db_url: str
     secret: str
+    keys: KeyCache | None = None    # verified API keys (TTHC_APP_KEY_CACHE_SECONDS); None: off
 
 
 class StateHolder:
@@ -52,10 +54,17 @@ class StateHolder:
             secret = secrets.token_urlsafe(48)
         db = Database(url, settings.pool_size)
         log.info("tthc app: database login %s (role tthc_app)", db.role)
-        return AppState(settings, db, url, secret)
+        keys = KeyCache(db.connect_kwargs, settings.key_cache_seconds) if settings.key_cache_seconds > 0 else None
+        return AppState(settings, db, url, secret, keys)
+
+    async def close_async_reads(self) -> None:
+        if self._state is not None:
+            await self._state.db.reads.close()
 
     def close(self) -> None:
         if self._state is not None:
+            if self._state.keys is not None:
+                self._state.keys.close()
             self._state.db.close()
             self._state = None
 

@@ -53,6 +53,8 @@ class AppSettings(_Env):
     pool_size: int = Field(16, validation_alias="TTHC_APP_POOL_SIZE")   # database connections per process
     threads: int = Field(2, validation_alias="TTHC_APP_THREADS")        # threads for blocking work per process
     demo_password: str | None = env("TTHC_DEMO_PASSWORD")  # demo accounts' password; None: generated, printed once
+    # Verified API keys kept in memory per process (cleared on any NOTIFY of a change); 0: off.
+    key_cache_seconds: int = Field(30, ge=0, validation_alias="TTHC_APP_KEY_CACHE_SECONDS")
 
     @classmethod
     def from_env(cls) -> "AppSettings":
