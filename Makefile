@@ -8,7 +8,7 @@ PYTHON ?= $(shell for c in python3.12 $$(ls -1d /root/.pyenv/versions/3.12*/bin/
 	  if $$c -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 UV_VERSION := 0.13.9
 # Two workers, one test file each at a time (files keep their order and share their module fixtures).
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?= -n 2 --dist loadfile --durations=20
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test install system-deps bench clean stop help airflow
