@@ -107,7 +107,7 @@ def test_ui_lists_the_project_dags_only_and_serves_the_demo_task_log(demo_home):
     home, port = demo_home["home"], free_port()
     password = os.environ.get("TTHC_AIRFLOW_PASSWORD") or demo_home["env"].get("TTHC_AIRFLOW_PASSWORD")
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "tthc.cli", "airflow", "up", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "tthc", "airflow", "up", "--port", str(port)],
                             env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     lines: list[str] = []

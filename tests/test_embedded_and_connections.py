@@ -23,7 +23,7 @@ def test_embedded_server_listens_on_tcp_and_keeps_initdb_out_of_the_terminal():
     port = free_port()
     env = {"TTHC_LOCAL_DIR": str(tmp_path), "TTHC_EMBEDDED_PORT": str(port), "PATH": "/usr/bin:/bin",
            "XDG_RUNTIME_DIR": "/tmp"}
-    start = subprocess.run([sys.executable, "-m", "tthc.cli", "embedded", "start"], env=env, capture_output=True,
+    start = subprocess.run([sys.executable, "-m", "tthc", "embedded", "start"], env=env, capture_output=True,
                            text=True, timeout=180)
     try:
         assert start.returncode == 0, start.stderr
@@ -38,7 +38,7 @@ def test_embedded_server_listens_on_tcp_and_keeps_initdb_out_of_the_terminal():
             assert cur.fetchone() == ("127.0.0.1/32", str(port))
         conn.close()
     finally:
-        stop = subprocess.run([sys.executable, "-m", "tthc.cli", "embedded", "stop"], env=env, capture_output=True,
+        stop = subprocess.run([sys.executable, "-m", "tthc", "embedded", "stop"], env=env, capture_output=True,
                               text=True, timeout=120)
     shutil.rmtree(tmp_path, ignore_errors=True)
     assert stop.returncode == 0, stop.stderr

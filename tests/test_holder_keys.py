@@ -9,7 +9,7 @@ import stat
 import pytest
 from test_load_stage import _write_source
 
-from tthc.cli import main
+from tthc.commands import main
 from tthc.load import holder_key
 from tthc.settings import MissingSecretError, require_holder_key_secret
 from tthc.sources.pipeline import run_batch

@@ -217,7 +217,7 @@ def test_one_copy_kind_precedence_rule(reference_warehouse):
 
 
 def test_source_run_command(warehouse, tmp_path, monkeypatch, capsys):
-    from tthc.cli import main
+    from tthc.commands import main
 
     _write_source(tmp_path, monkeypatch, "licences", ["K1,1/2019,2019-03-01,Nguyễn Văn An,341234567,,29902,2019-03-01"],
                   extra="incremental_column: sua\nincremental_format: '%Y-%m-%d'\n")

@@ -1,9 +1,8 @@
-"""The flat commands of `tthc` (`tthc migrate`, `tthc source run`, `tthc generate`, …), kept for
-scripts and compose; tthc.commands is the command line (`tthc --help`) and runs these for it."""
+"""What the warehouse, source, demo and application commands of `tthc` do; tthc.commands is the
+command line (`tthc --help`) and calls these with its parsed options."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -173,96 +172,3 @@ def cmd_serve(args) -> int:
     uvicorn.run("tthc.app.main:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
                 log_level="info")
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from tthc.settings import Settings
-
-    settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="tthc", description="Đồng Tháp TTHC-result digitization platform")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def with_url(p):
-        p.add_argument("--warehouse-url", help="SQLAlchemy/libpq URL; default: WAREHOUSE_URL, else the embedded server")
-        return p
-
-    with_url(sub.add_parser("warehouse-url", help="print the warehouse URL (starts the embedded server if needed)")
-             ).set_defaults(func=cmd_warehouse_url)
-    with_url(sub.add_parser("migrate", help="apply pending SQL migrations from sql/")).set_defaults(func=cmd_migrate)
-    p = with_url(sub.add_parser("load-reference", help="load units, crosswalk, agencies, procedures and plans"))
-    p.add_argument("--seeds", help="seed folder (default: TTHC_SEEDS_DIR or ./seeds)")
-    p.set_defaults(func=cmd_load_reference)
-    p = with_url(sub.add_parser("load-inventory", help="load a declared paper-inventory CSV into core"))
-    p.add_argument("path", help="CSV file (columns: see README)")
-    p.set_defaults(func=cmd_load_inventory)
-    p = sub.add_parser("generate", help="write the deterministic demo dataset")
-    p.add_argument("--out", default=str(settings.demo_data_dir))
-    p.add_argument("--seed", type=int, default=settings.demo_seed)
-    p.add_argument("--size", type=int, default=settings.demo_size, help="number of true results (1k default, up to 10M)")
-    p.add_argument("--permits-url", help="SQLAlchemy URL for the construction-permit database (PostgreSQL or MariaDB)")
-    p.add_argument("--scans", type=int, help="number of scan-drop files (default scales with --size)")
-    p.set_defaults(func=cmd_generate)
-    with_url(sub.add_parser("summary", help="print what the warehouse holds")).set_defaults(func=cmd_summary)
-    p = with_url(sub.add_parser("check-signed-copies",
-                                help="fetch, archive and verify the signed e-copies sources name (TTHC_SIGNED_COPY_*)"))
-    p.add_argument("--source", help="only results of this source (default: all)")
-    p.add_argument("--recheck", action="store_true", help="check every e-copy again, not only new or changed refs")
-    p.set_defaults(func=cmd_check_signed_copies)
-    p = sub.add_parser("demo", help="set up the warehouse, generate data, run every DAG through Airflow, summarize")
-    p.add_argument("--seed", type=int, default=settings.demo_seed)
-    p.add_argument("--size", type=int, default=settings.demo_size)
-    p.set_defaults(func=cmd_demo)
-    p = with_url(sub.add_parser("serve", help="run the lookup/statistics application and API (docs/app.md)"))
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 only behind TLS)")
-    p.add_argument("--port", type=int, default=8090)
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    p.set_defaults(func=cmd_serve)
-    p = with_url(sub.add_parser("source", help="run one interval of one legacy source (same code path as its DAG)"))
-    p.add_argument("action", choices=["run"])
-    p.add_argument("name", help="the source's name (sources/*.yaml)")
-    p.add_argument("--start", help="interval start: YYYY-MM-DD or ISO datetime (local time if naive)")
-    p.add_argument("--end", help="interval end (exclusive); without --start: everything before it")
-    p.set_defaults(func=cmd_source_run)
-    p = sub.add_parser("airflow", help="the Airflow UI on this machine, on the demo's Airflow home and warehouse")
-    p.add_argument("action", choices=["up"], help="up: start api-server, scheduler and dag-processor until Ctrl-C")
-    p.add_argument("--port", type=int, default=8080, help="port of the UI on 127.0.0.1 (default 8080)")
-    p.set_defaults(func=cmd_airflow)
-    p = with_url(sub.add_parser("rotate-holder-key",
-                                help="recompute the holder matching keys in core under a new secret "
-                                     "(holder_ref, what analysts see, does not change)"))
-    p.add_argument("--new-secret-file", required=True,
-                   help="file whose first line is the new secret (mode 0600, at least 16 characters)")
-    p.set_defaults(func=cmd_rotate_holder_key)
-    p = sub.add_parser("embedded", help="start or stop the embedded PostgreSQL under .local/pgdata")
-    p.add_argument("action", choices=["start", "stop"])
-    p.set_defaults(func=cmd_embedded)
-    return parser
-
-
-# Commands that never match holders; every other one refuses to start without TTHC_HOLDER_KEY_SECRET.
-# The demo makes its own (.local/holder_key_secret); rotation reads the new one from its file; the
-# application shows holder_ref only, so it runs without the key (least privilege).
-WITHOUT_HOLDER_SECRET = frozenset({"demo", "generate", "embedded", "warehouse-url", "rotate-holder-key", "serve"})
-
-
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    try:
-        if args.command not in WITHOUT_HOLDER_SECRET:
-            from tthc.settings import require_holder_key_secret
-
-            require_holder_key_secret()
-        return args.func(args)
-    except Exception as exc:  # noqa: BLE001 - one clear line for the operator, traceback with -v
-        if args.verbose:
-            raise
-        print(f"tthc {args.command}: error: " + " ".join(str(exc).split()), file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

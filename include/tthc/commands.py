@@ -5,9 +5,9 @@ Errors are one line on stderr and a non-zero exit (1: the command failed, 2: the
 wrong); `tthc --debug …` shows the traceback. Dates are accepted as dd/mm/yyyy (as officials write
 them) or ISO yyyy-mm-dd; naive times are Vietnam time.
 
-The older entry points stay as thin aliases of the same code: `python -m tthc.scans`,
-`python -m tthc.progress`, `python -m tthc.alerts`, and the flat commands `tthc migrate`,
-`tthc source run`, `tthc serve`, … (hidden here; tthc.cli).
+The older entry points stay as thin aliases of the same commands: `python -m tthc.scans`,
+`python -m tthc.progress`, `python -m tthc.alerts`, and the flat names of ALIASES (`tthc migrate`,
+`tthc source run`, …), which are rewritten to their grouped command before parsing.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _print_json(value) -> None:
 
 
 def _legacy(func, **kwargs) -> int:
-    """Run one of tthc.cli's cmd_* functions (they take an argparse namespace)."""
+    """Run one of tthc.cli's cmd_* functions with the parsed options."""
     code = func(SimpleNamespace(**kwargs))
     if code:
         raise typer.Exit(code)
@@ -470,6 +470,23 @@ def demo(seed: Annotated[Optional[int], typer.Option(help="random seed (default 
             size=settings().demo_size if size is None else size)
 
 
+@app.command("generate")
+def generate(out: Annotated[Optional[Path], typer.Option(help="folder (default TTHC_DEMO_DATA_DIR)")] = None,
+             seed: Annotated[Optional[int], typer.Option(help="random seed (default TTHC_DEMO_SEED, 42)")] = None,
+             size: Annotated[Optional[int], typer.Option(help="true results (default TTHC_DEMO_SIZE; up to 10M)")] = None,
+             permits_url: Annotated[Optional[str], typer.Option(
+                 help="SQLAlchemy URL for the construction-permit database (PostgreSQL or MariaDB)")] = None,
+             scans: Annotated[Optional[int], typer.Option(
+                 help="number of scan-drop files (default scales with --size)")] = None) -> None:
+    """Write the deterministic demo dataset (tthc_dev.demo_data)."""
+    from tthc.cli import cmd_generate
+    from tthc.settings import settings
+
+    s = settings()
+    _legacy(cmd_generate, out=str(out or s.demo_data_dir), seed=s.demo_seed if seed is None else seed,
+            size=s.demo_size if size is None else size, permits_url=permits_url, scans=scans)
+
+
 @airflow.command("up")
 def airflow_up(port: Annotated[int, typer.Option(help="port of the UI on 127.0.0.1")] = 8080) -> None:
     """Start api-server, scheduler and dag-processor (LocalExecutor) until Ctrl-C; prints the URL and login."""
@@ -504,13 +521,21 @@ def accounts(ctx: typer.Context) -> None:
 # ------------------------------------------------------------------ entry point
 
 
-def _flat_commands() -> set[str]:
-    """The flat commands of tthc.cli (`tthc migrate`, `tthc source run`, …), kept for scripts."""
-    from tthc.cli import build_parser
+# Flat names kept for scripts and compose: rewritten to the grouped command they stand for.
+ALIASES = {
+    "migrate": ["warehouse", "migrate"], "load-reference": ["warehouse", "load-reference"],
+    "load-inventory": ["warehouse", "load-inventory"], "summary": ["warehouse", "summary"],
+    "warehouse-url": ["warehouse", "url"], "embedded": ["warehouse", "embedded"],
+    "rotate-holder-key": ["warehouse", "rotate-holder-key"], "source": ["sources"],
+    "check-signed-copies": ["sources", "check-signed-copies"],
+}
 
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    return set(sub.choices)
+
+def _expand_alias(argv: list[str]) -> list[str]:
+    i = next((n for n, a in enumerate(argv) if not a.startswith("-")), None)
+    if i is None or argv[i] not in ALIASES:
+        return argv
+    return argv[:i] + ALIASES[argv[i]] + argv[i + 1:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -518,11 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command and command not in _group_names() and command in _flat_commands():
-        from tthc.cli import main as flat
-
-        return flat([a for a in argv if a != "--debug"] + (["--verbose"] if debug else []))
+    argv = _expand_alias(argv)
     try:
         if _needs_holder_secret(argv):
             from tthc.settings import require_holder_key_secret
@@ -552,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
 # Commands that never match holders; every other one refuses to start without TTHC_HOLDER_KEY_SECRET.
 # The demo makes its own (.local/holder_key_secret); rotation reads the new one from its file; the
 # application shows holder_ref only, so it runs without the key (least privilege).
-WITHOUT_HOLDER_SECRET = frozenset({"demo", "serve", "airflow", "config", "accounts", "warehouse url",
+WITHOUT_HOLDER_SECRET = frozenset({"demo", "generate", "serve", "airflow", "config", "accounts", "warehouse url",
                                    "warehouse embedded", "warehouse rotate-holder-key"})
 
 
@@ -576,10 +597,6 @@ def _command_path(argv: list[str]) -> str:
         path.append(word)
         command = sub
     return " ".join(path)
-
-
-def _group_names() -> set[str]:
-    return {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
 
 
 if __name__ == "__main__":
