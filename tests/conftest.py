@@ -129,14 +129,3 @@ def moto_s3():
                        aws_secret_access_key="testing")
     server.stop()
     mp.undo()
-
-
-# The Airflow end-to-end files take minutes each. `-n 2 --dist loadfile` hands files out in
-# collection order, so these go first and run beside the short files instead of after them.
-SLOW_FILES_FIRST = ("test_demo_end_to_end.py", "test_backfill.py", "test_celery_integration.py",
-                    "test_app_feed.py", "test_scan_dag_run.py", "test_airflow_ui.py")
-
-
-def pytest_collection_modifyitems(session, config, items):
-    rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES_FIRST)))  # stable within a file
