@@ -85,6 +85,7 @@ print(json.dumps({"seconds": seconds, "cold_start_seconds": cold, "rows": report
     try:
         env = dict(os.environ, BENCH_URL=url, TTHC_DEMO_DATA_DIR=str(data_dir),
                    TTHC_DATA_DOCS_DIR=str(data_dir.parent / "data_docs"))
+        env.setdefault("TTHC_HOLDER_KEY_SECRET", "bench-" + uuid.uuid4().hex)  # a throwaway database
         proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"pipeline run failed:\n{proc.stderr[-3000:]}")
