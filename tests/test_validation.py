@@ -340,8 +340,12 @@ def test_mark_staging_writes_failed_checks_in_the_warehouse(batch, tmp_path):
     assert marked == {ids[pk]: labels for pk, labels in expected.items()}
 
 
-def test_an_expectation_without_failing_row_sql_is_refused():
-    from tthc.validation import unexpected_rows_predicate
-
-    with pytest.raises(SuiteError, match="no SQL for its unexpected rows"):
-        unexpected_rows_predicate("expect_column_values_to_be_unique", {"column": "doc_number"}, {})
+def test_an_expectation_without_failing_row_sql_is_refused_before_gx_runs(warehouse, tmp_path):
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "common.json").write_text(json.dumps({"name": "common", "expectations": [
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "doc_number"}}]}))
+    batch_id = _new_batch(warehouse)
+    _insert(warehouse, [_row(batch_id, "a")])  # passes: refused all the same
+    with pytest.raises(SuiteError, match="suite common: expect_column_values_to_be_unique: .*no SQL"):
+        validate_batch(warehouse, batch_id, suites_dir=folder, data_docs_dir=tmp_path / "docs")

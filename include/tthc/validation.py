@@ -192,6 +192,14 @@ def validate_batch(url: str, batch_id: int, suites_dir: Path | None = None,
         "max_issue_date": dt.datetime.now(LOCAL_TZ).date().isoformat(),
     }
 
+    for name in selected:  # a type whose failing rows cannot be selected is refused before GX runs
+        for expectation in suites[name].expectations:
+            cfg = expectation.configuration
+            try:
+                unexpected_rows_predicate(cfg.type, cfg.kwargs, parameters)
+            except SuiteError as exc:
+                raise SuiteError(f"suite {name}: {exc}") from None
+
     runs = _run_gx(url, batch_id, suites, selected, columns, parameters, docs_dir)
 
     started = time.monotonic()
