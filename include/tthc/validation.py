@@ -274,6 +274,10 @@ def unexpected_rows_predicate(expectation_type: str, kwargs: dict, parameters: d
     its configuration, as GX evaluates it in SQL: a column's NULLs are outside the domain except for
     not-null; a pair's rows are dropped per `ignore_row_if`. validate_batch checks every run that it
     finds exactly as many rows as GX counted. Raises SuiteError for a type it does not know."""
+    if kwargs.get("row_condition"):
+        raise SuiteError(f"{expectation_type}: row_condition is not supported (a suite per type or source "
+                         "selects rows instead)")
+
     def col(name):
         return sql.Identifier(kwargs[name])
 
