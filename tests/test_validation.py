@@ -160,13 +160,15 @@ def test_results_are_stored_per_suite_and_replaced_on_revalidation(batch, tmp_pa
     assert by_suite["KS"][2:4] == (8, 2)       # KS rows: good x2, null-number, future, before-1945,
     assert by_suite["HKD"][2:4] == (2, 1)      # clean-problem, ks-no-holder, two-problems
     assert by_suite["common"][4]["evaluated_expectations"] == len(load_suite(EXPECTATIONS / "common.json").expectations)
-    # The stored GX result is JSON with the complete list of failing candidate ids.
+    # The stored GX result is JSON with the counts (BASIC); the failing ids are the outcome's.
     result = by_suite["common"][5]
     assert result["suite_name"] == "common" and result["success"] is False
     null_numbers = next(r for r in result["results"]
                         if r["expectation_config"]["type"] == NOT_NULL
                         and r["expectation_config"]["kwargs"]["column"] == "doc_number")
-    assert sorted(i["candidate_id"] for i in null_numbers["result"]["unexpected_index_list"]) == \
+    assert null_numbers["result"]["unexpected_count"] == 2
+    assert "unexpected_index_list" not in null_numbers["result"]
+    assert sorted(cid for cid, labels in first.failures.items() if f"common:{NOT_NULL}(doc_number)" in labels) == \
         sorted([ids["null-number"], ids["two-problems"]])
 
     # Fix two rows, then validate again: the batch's rows are replaced, not added to.
@@ -282,3 +284,68 @@ def test_importing_the_module_does_not_load_great_expectations():
     code = "import sys, tthc.validation; print('great_expectations' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_failing_rows_follow_gx_semantics_for_nulls_bounds_and_pairs(warehouse, tmp_path):
+    # The failing rows are selected by SQL from each expectation's configuration; validate_batch
+    # refuses a run where that SQL finds another number of rows than GX counted. These rows sit on
+    # the edges: NULLs (outside a column's domain, kept or dropped in a pair by ignore_row_if),
+    # strict and inclusive bounds, a regex with a backslash and a value set with a quote.
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "common.json").write_text(json.dumps({"name": "common", "expectations": [
+        {"type": "expect_column_pair_values_a_to_be_greater_than_b",
+         "kwargs": {"column_A": "issue_date", "column_B": "holder_birth_date"}},
+        {"type": "expect_column_pair_values_a_to_be_greater_than_b",
+         "kwargs": {"column_A": "issue_date", "column_B": "holder_birth_date", "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing"}},
+        {"type": "expect_column_value_lengths_to_be_between",
+         "kwargs": {"column": "doc_book", "min_value": 2, "max_value": 3, "strict_max": True}},
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "issue_date", "min_value": "2015-01-01", "strict_min": True,
+                    "max_value": {"$PARAMETER": "max_issue_date"}}},
+        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "doc_number", "regex": "^[0-9]+\\.x$"}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "holder_name", "value_set": ["O'Neil"]}},
+    ]}))
+    batch_id = _new_batch(warehouse)
+    d = dt.date
+    ids = _insert(warehouse, [
+        _row(batch_id, "ok", issue_date=d(2015, 4, 3), holder_birth_date=d(2015, 3, 1), doc_book="01",
+             doc_number="12.x", holder_name="O'Neil"),
+        _row(batch_id, "equal-dates", issue_date=d(2015, 4, 3), holder_birth_date=d(2015, 4, 3), doc_book="01",
+             doc_number="12.x", holder_name="O'Neil"),
+        _row(batch_id, "no-birth", holder_birth_date=None, doc_book="01", doc_number="12.x", holder_name=None),
+        _row(batch_id, "min-date", issue_date=d(2015, 1, 1), holder_birth_date=None, doc_book="012",
+             doc_number="12y", holder_name="O'Neil"),
+    ])
+    outcome = validate_batch(warehouse, batch_id, suites_dir=folder, data_docs_dir=tmp_path / "docs")
+    pair = "common:expect_column_pair_values_a_to_be_greater_than_b(issue_date,holder_birth_date)"
+    assert outcome.failures == {
+        ids["equal-dates"]: [pair],
+        ids["min-date"]: ["common:expect_column_value_lengths_to_be_between(doc_book)",
+                          "common:expect_column_values_to_be_between(issue_date)",
+                          "common:expect_column_values_to_match_regex(doc_number)"],
+    }
+
+
+def test_mark_staging_writes_failed_checks_in_the_warehouse(batch, tmp_path):
+    url, batch_id, other, ids, expected = batch
+    with transaction(url) as cur:  # a mark left by an earlier run is cleared
+        cur.execute("UPDATE staging.result_candidate SET failed_checks = '[\"stale\"]' WHERE candidate_id = %s",
+                    (ids["good-kh"],))
+    outcome = validate_batch(url, batch_id, data_docs_dir=tmp_path / "docs", mark_staging=True)
+    assert outcome.failures is None
+    marked = dict(fetch_all(url, """SELECT candidate_id, failed_checks FROM staging.result_candidate
+                                    WHERE batch_id IN (%s, %s) AND failed_checks IS NOT NULL""", (batch_id, other)))
+    assert marked == {ids[pk]: labels for pk, labels in expected.items()}
+
+
+def test_an_expectation_without_failing_row_sql_is_refused_before_gx_runs(warehouse, tmp_path):
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "common.json").write_text(json.dumps({"name": "common", "expectations": [
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "doc_number"}}]}))
+    batch_id = _new_batch(warehouse)
+    _insert(warehouse, [_row(batch_id, "a")])  # passes: refused all the same
+    with pytest.raises(SuiteError, match="suite common: expect_column_values_to_be_unique: .*no SQL"):
+        validate_batch(warehouse, batch_id, suites_dir=folder, data_docs_dir=tmp_path / "docs")

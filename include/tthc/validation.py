@@ -9,9 +9,13 @@ Suites are GX ExpectationSuite JSON files in `expectations/` (see its README):
 `validate_batch(url, batch_id)` gives GX a PostgreSQL datasource with one query asset
 per suite (`staging.result_candidate` filtered on the batch, and on the type or source),
 so every expectation runs as SQL in the warehouse; no row is loaded into pandas here.
-It asks for result_format COMPLETE with `unexpected_index_column_names=["candidate_id"]`
-and returns, per failing candidate_id, the expectations it failed, as
-`"<suite>:<expectation type>(<column>)"`, e.g. `"KS:expect_column_values_to_not_be_null(holder_name)"`.
+It asks for result_format BASIC: GX counts the unexpected rows of each expectation (and keeps
+a sample of values). The failing rows of each failing expectation are then selected in the
+warehouse, into a temp table, by the condition its configuration states
+(`unexpected_rows_predicate`), and their number must equal GX's count. The outcome
+is, per failing candidate_id, the expectations it failed, as
+`"<suite>:<expectation type>(<column>)"`, e.g. `"KS:expect_column_values_to_not_be_null(holder_name)"`:
+returned, or written to staging.result_candidate.failed_checks (`mark_staging`, the load stage).
 
 Two values reach the suites as GX suite parameters (`{"$PARAMETER": ...}`), filled at
 run time: `procedure_codes` (the codes in core.procedure) and `max_issue_date` (today in
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from psycopg2 import sql
 from sqlalchemy.engine import URL, make_url
 
 from tthc.data_docs import make_offline, make_private, mask_result
@@ -57,10 +62,7 @@ SOURCE_PREFIX = "source__"
 STAGING_SCHEMA, STAGING_TABLE = "staging", "result_candidate"
 DATASOURCE_NAME = "tthc_warehouse"
 
-# GX truncates the SQL unexpected_index_list to `partial_unexpected_count` even with
-# COMPLETE (default 20): ask for more than any batch can hold, then check the counts.
-_ALL_ROWS = 2**31 - 1
-# Data Docs and the stored result keep the full id lists out of their "partial" copies.
+# Sample values GX keeps per expectation (Data Docs' "Sampled Unexpected Values").
 PARTIAL_COUNT = 20
 # The Data Docs copy of a result keeps at most this many failing ids (and sample values)
 # per expectation; its pages then show "Sampled Unexpected Values". The full list is in
@@ -72,13 +74,23 @@ DOCS_RESULTS_LIMIT = 200
 # Where the (trimmed) validation results behind the Data Docs site are kept, inside it.
 DOCS_RESULTS_SUBDIR = ".validation-results"
 
+# Seconds of the last run's parts in this process (bench/profile_ingest.py reads them).
+_TIMINGS: dict[str, float] = {}
+
+
+def last_timings() -> dict[str, float]:
+    """Seconds of the last validation's parts: checkpoint (GX alone), data_docs, store."""
+    return dict(_TIMINGS)
+
+
 _TYPE_SUITE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 @dataclass
 class ValidationOutcome:
-    failures: dict[int, list[str]]   # candidate_id -> failed expectations ("suite:type(column)")
+    failures: dict[int, list[str]] | None  # candidate_id -> failed expectations ("suite:type(column)");
+                                           # None: written to staging instead (mark_staging)
     evaluated_rows: int               # rows of the batch
     suites: dict[str, bool]           # suite name -> success
     data_docs_index: Path | None      # index.html of the Data Docs site
@@ -160,8 +172,14 @@ def load_suites(suites_dir: Path | None = None) -> dict[str, "ExpectationSuite"]
 
 
 def validate_batch(url: str, batch_id: int, suites_dir: Path | None = None,
-                   data_docs_dir: Path | None = None) -> ValidationOutcome:
-    """Validate the staging rows of one batch; store the results; build the Data Docs."""
+                   data_docs_dir: Path | None = None, mark_staging: bool = False) -> ValidationOutcome:
+    """Validate the staging rows of one batch; store the results; build the Data Docs.
+
+    GX runs with result_format BASIC and returns, for each expectation, its unexpected count and the
+    SQL query of its unexpected rows (`unexpected_index_query`); the failing ids are collected by
+    running those queries in the warehouse, never as lists in Python. With `mark_staging`, they are
+    written to staging.result_candidate.failed_checks of the batch (NULL = passed) and `failures` is
+    None; without it, they are returned (small batches: tests, review)."""
     batch_id = int(batch_id)
     suites = load_suites(suites_dir)
     docs_dir = Path(data_docs_dir).resolve() if data_docs_dir else default_data_docs_dir()
@@ -174,39 +192,53 @@ def validate_batch(url: str, batch_id: int, suites_dir: Path | None = None,
         "max_issue_date": dt.datetime.now(LOCAL_TZ).date().isoformat(),
     }
 
+    for name in selected:  # a type whose failing rows cannot be selected is refused before GX runs
+        for expectation in suites[name].expectations:
+            cfg = expectation.configuration
+            try:
+                unexpected_rows_predicate(cfg.type, cfg.kwargs, parameters)
+            except SuiteError as exc:
+                raise SuiteError(f"suite {name}: {exc}") from None
+
     runs = _run_gx(url, batch_id, suites, selected, columns, parameters, docs_dir)
 
-    failures: dict[int, set[str]] = {}
-    rows: list[tuple] = []
+    started = time.monotonic()
+    # (suite, label, the suite's rows, unexpected-row condition, its parameters, GX's unexpected count)
+    checks: list[tuple] = []
     errors: list[str] = []
-    suite_success: dict[str, bool] = {}
     for name, run in runs.items():
-        result, row_count = run.result, run.rows
-        suite_failed_ids: set[int] = set()
-        for res in result.results:
+        for res in run.result.results:
             cfg = res.expectation_config
             label = f"{name}:{describe_expectation(cfg.type, cfg.kwargs)}"
             raised = _raised_exceptions(res.exception_info)
             if raised:
                 errors.append(f"{label}: {raised[0]}")
                 continue
-            ids = _unexpected_ids(res.result or {})
-            expected = (res.result or {}).get("unexpected_count")
-            if expected is not None and len(ids) != expected:
-                errors.append(f"{label}: GX returned {len(ids)} candidate ids for {expected} unexpected rows")
-            for cid in ids:
-                failures.setdefault(cid, set()).add(label)
-                suite_failed_ids.add(cid)
-        suite_success[name] = bool(result.success)
-        rows.append((batch_id, name, bool(result.success), row_count, len(suite_failed_ids),
-                     json.dumps(result.statistics), json.dumps(run.stored)))
-        stats = result.statistics
-        log.info("batch %s suite %s: %s, %d rows, %d failing rows, %d/%d expectations met",
-                 batch_id, name, "passed" if result.success else "FAILED", row_count,
-                 len(suite_failed_ids), stats.get("successful_expectations", 0),
-                 stats.get("evaluated_expectations", 0))
+            count = (res.result or {}).get("unexpected_count") or 0
+            if count:
+                condition, params = unexpected_rows_predicate(cfg.type, cfg.kwargs, parameters)
+                checks.append((name, label, run.query, condition, params, int(count)))
 
+    rows: list[tuple] = []
+    suite_success: dict[str, bool] = {}
+    failures: dict[int, list[str]] | None = None
     with transaction(url) as cur:
+        failed_by_suite = _collect_failures(cur, batch_id, checks, errors, mark_staging)
+        if not mark_staging:
+            cur.execute("""SELECT candidate_id, array_agg(label ORDER BY label) FROM tthc_gx_failure
+                           GROUP BY 1 ORDER BY 1""")
+            failures = {int(cid): list(labels) for cid, labels in cur.fetchall()}
+        for name, run in runs.items():
+            result, row_count = run.result, run.rows
+            suite_success[name] = bool(result.success)
+            failed = failed_by_suite.get(name, 0)
+            rows.append((batch_id, name, bool(result.success), row_count, failed,
+                         json.dumps(result.statistics), json.dumps(run.stored)))
+            stats = result.statistics
+            log.info("batch %s suite %s: %s, %d rows, %d failing rows, %d/%d expectations met",
+                     batch_id, name, "passed" if result.success else "FAILED", row_count,
+                     failed, stats.get("successful_expectations", 0), stats.get("evaluated_expectations", 0))
+        cur.execute("DROP TABLE tthc_gx_failure")
         cur.execute("DELETE FROM ops.validation_result WHERE batch_id = %s", (batch_id,))
         cur.executemany("""
             INSERT INTO ops.validation_result
@@ -216,6 +248,7 @@ def validate_batch(url: str, batch_id: int, suites_dir: Path | None = None,
                 success = EXCLUDED.success, evaluated_rows = EXCLUDED.evaluated_rows,
                 failed_rows = EXCLUDED.failed_rows, statistics = EXCLUDED.statistics,
                 result = EXCLUDED.result, validated_at = EXCLUDED.validated_at""", rows)
+    _TIMINGS["failing_rows_by_sql"] = round(time.monotonic() - started, 2)
 
     if errors:
         raise ValidationRunError(f"batch {batch_id}: incomplete validation, "
@@ -223,11 +256,93 @@ def validate_batch(url: str, batch_id: int, suites_dir: Path | None = None,
 
     index = docs_dir / "index.html"
     return ValidationOutcome(
-        failures={cid: sorted(labels) for cid, labels in sorted(failures.items())},
+        failures=failures,
         evaluated_rows=evaluated_rows,
         suites=suite_success,
         data_docs_index=index if index.exists() else None,
     )
+
+
+def _param(value, parameters: dict):
+    if isinstance(value, dict) and "$PARAMETER" in value:
+        return parameters[value["$PARAMETER"]]
+    return value
+
+
+def unexpected_rows_predicate(expectation_type: str, kwargs: dict, parameters: dict) -> tuple[sql.Composable, list]:
+    """The SQL condition (and its parameters) of the rows an expectation counts as unexpected, from
+    its configuration, as GX evaluates it in SQL: a column's NULLs are outside the domain except for
+    not-null; a pair's rows are dropped per `ignore_row_if`. validate_batch checks every run that it
+    finds exactly as many rows as GX counted. Raises SuiteError for a type it does not know."""
+    if kwargs.get("row_condition"):
+        raise SuiteError(f"{expectation_type}: row_condition is not supported (a suite per type or source "
+                         "selects rows instead)")
+
+    def col(name):
+        return sql.Identifier(kwargs[name])
+
+    def bounds(expr, lo, hi, strict_lo, strict_hi):
+        parts, params = [], []
+        if lo is not None:
+            parts.append(sql.SQL("{} {} %s").format(expr, sql.SQL(">" if strict_lo else ">=")))
+            params.append(lo)
+        if hi is not None:
+            parts.append(sql.SQL("{} {} %s").format(expr, sql.SQL("<" if strict_hi else "<=")))
+            params.append(hi)
+        return sql.SQL(" AND ").join(parts) if parts else sql.SQL("true"), params
+
+    lo, hi = _param(kwargs.get("min_value"), parameters), _param(kwargs.get("max_value"), parameters)
+    strict = bool(kwargs.get("strict_min")), bool(kwargs.get("strict_max"))
+    if expectation_type == "expect_column_values_to_not_be_null":
+        return sql.SQL("{} IS NULL").format(col("column")), []
+    if expectation_type == "expect_column_values_to_be_in_set":
+        values = [str(v) for v in _param(kwargs["value_set"], parameters)]
+        return sql.SQL("{c} IS NOT NULL AND NOT ({c}::text = ANY(%s::text[]))").format(c=col("column")), [values]
+    if expectation_type == "expect_column_values_to_match_regex":
+        return sql.SQL("{c} IS NOT NULL AND NOT ({c} ~ %s)").format(c=col("column")), [
+            _param(kwargs["regex"], parameters)]
+    if expectation_type == "expect_column_value_lengths_to_be_between":
+        cond, params = bounds(sql.SQL("char_length({})").format(col("column")), lo, hi, *strict)
+        return sql.SQL("{} IS NOT NULL AND NOT ({})").format(col("column"), cond), params
+    if expectation_type == "expect_column_values_to_be_between":
+        cond, params = bounds(col("column"), lo, hi, *strict)
+        return sql.SQL("{} IS NOT NULL AND NOT ({})").format(col("column"), cond), params
+    if expectation_type == "expect_column_pair_values_a_to_be_greater_than_b":
+        a, b = col("column_A"), col("column_B")
+        cond = sql.SQL("{} {} {}").format(a, sql.SQL(">=" if kwargs.get("or_equal") else ">"), b)
+        ignore = kwargs.get("ignore_row_if", "both_values_are_missing")
+        keep = {"both_values_are_missing": sql.SQL("({} IS NOT NULL OR {} IS NOT NULL)").format(a, b),
+                "either_value_is_missing": sql.SQL("({} IS NOT NULL AND {} IS NOT NULL)").format(a, b),
+                "neither": sql.SQL("true")}.get(ignore)
+        if keep is None:
+            raise SuiteError(f"{expectation_type}: ignore_row_if {ignore!r} is not supported")
+        return sql.SQL("{} AND NOT ({})").format(keep, cond), []
+    raise SuiteError(f"{expectation_type}: validate_batch has no SQL for its unexpected rows "
+                     "(add it to tthc.validation.unexpected_rows_predicate)")
+
+
+def _collect_failures(cur, batch_id: int, checks, errors: list[str], mark_staging: bool) -> dict[str, int]:
+    """Select each failing expectation's unexpected rows into a temp table, checking that they are as
+    many as GX counted; with mark_staging, write failed_checks of the batch. Returns the failing rows
+    per suite."""
+    cur.execute("""CREATE TEMP TABLE IF NOT EXISTS tthc_gx_failure
+                   (candidate_id bigint, suite text, label text) ON COMMIT DROP""")
+    cur.execute("TRUNCATE tthc_gx_failure")
+    for suite, label, rows, condition, params, count in checks:
+        cur.execute(sql.SQL("INSERT INTO tthc_gx_failure SELECT q.{col}, %s, %s FROM ({rows}) q WHERE {cond}").format(
+            col=sql.Identifier(INDEX_COLUMN), rows=sql.SQL(rows.replace("%", "%%")), cond=condition),
+            [suite, label, *params])
+        if cur.rowcount != count:
+            errors.append(f"{label}: {cur.rowcount} candidate ids found for GX's {count} unexpected rows")
+    if mark_staging and not errors:  # an incomplete run marks nothing: unchecked rows must not pass
+        cur.execute("""UPDATE staging.result_candidate SET failed_checks = NULL
+                       WHERE batch_id = %s AND failed_checks IS NOT NULL""", (batch_id,))
+        cur.execute("""UPDATE staging.result_candidate c SET failed_checks = f.checks
+                       FROM (SELECT candidate_id, jsonb_agg(DISTINCT label ORDER BY label) AS checks
+                             FROM tthc_gx_failure GROUP BY 1) f
+                       WHERE c.candidate_id = f.candidate_id AND c.batch_id = %s""", (batch_id,))
+    cur.execute("SELECT suite, count(DISTINCT candidate_id) FROM tthc_gx_failure GROUP BY 1")
+    return {suite: int(n) for suite, n in cur.fetchall()}
 
 
 def describe_expectation(expectation_type: str, kwargs: dict) -> str:
@@ -356,6 +471,7 @@ class _SuiteRun:
     result: Any    # ExpectationSuiteValidationResult
     rows: int      # rows the suite applied to
     stored: dict   # JSON-safe result for ops.validation_result
+    query: str     # the query asset's SQL (the suite's rows)
 
 
 def _run_gx(url, batch_id, suites, selected, columns, parameters, docs_dir) -> dict[str, _SuiteRun]:
@@ -374,10 +490,10 @@ def _run_gx(url, batch_id, suites, selected, columns, parameters, docs_dir) -> d
         # Every suite goes into the context, so the Data Docs site documents all of them.
         added = {name: context.suites.add(suite) for name, suite in suites.items()}
         definitions = []
+        queries = {}
         for name, (where, _) in selected.items():
-            asset = datasource.add_query_asset(
-                name=f"batch_{batch_id}__{name}",
-                query=f"SELECT {select_list} FROM {STAGING_SCHEMA}.{STAGING_TABLE} WHERE {where}")
+            queries[name] = f"SELECT {select_list} FROM {STAGING_SCHEMA}.{STAGING_TABLE} WHERE {where}"
+            asset = datasource.add_query_asset(name=f"batch_{batch_id}__{name}", query=queries[name])
             batch_definition = asset.add_batch_definition_whole_table(name="rows")
             definitions.append(context.validation_definitions.add(
                 gx.ValidationDefinition(name=f"batch_{batch_id}__{name}", data=batch_definition,
@@ -386,10 +502,13 @@ def _run_gx(url, batch_id, suites, selected, columns, parameters, docs_dir) -> d
             name=f"tthc_batch_{batch_id}",
             validation_definitions=definitions,
             actions=[],
+            # BASIC: counts and a sample of values. GX's unexpected_index_query is not used: it
+            # inlines values with Python repr() (dates, backslashes) and leaves a query asset's SQL
+            # unparenthesized, so it does not run; validate_batch selects the rows itself.
             result_format={
-                "result_format": "COMPLETE",
+                "result_format": "BASIC",
                 "unexpected_index_column_names": [INDEX_COLUMN],
-                "partial_unexpected_count": _ALL_ROWS,
+                "partial_unexpected_count": PARTIAL_COUNT,
                 "return_unexpected_index_query": False,
             },
         ))
@@ -400,11 +519,12 @@ def _run_gx(url, batch_id, suites, selected, columns, parameters, docs_dir) -> d
 
     by_suite = {r.suite_name: (key, r) for key, r in checkpoint_result.run_results.items()}
     runs = {name: _SuiteRun(result=by_suite[name][1], rows=selected[name][1],
-                            stored=_serialized_result(context, *by_suite[name]))
+                            stored=_serialized_result(context, *by_suite[name]), query=queries[name])
             for name in selected}
     gx_seconds = time.monotonic() - started
     started = time.monotonic()
     _build_docs(context, docs_dir, batch_id, {name: by_suite[name] for name in selected}, suites)
+    _TIMINGS.update(checkpoint=round(gx_seconds, 2), data_docs=round(time.monotonic() - started, 2))
     log.debug("batch %s: GX %.1f s, Data Docs %.1f s", batch_id, gx_seconds, time.monotonic() - started)
     return runs
 
@@ -471,17 +591,6 @@ def _raised_exceptions(exception_info) -> list[str]:
     infos = [exception_info] if "raised_exception" in exception_info else [
         v for v in exception_info.values() if isinstance(v, dict)]
     return [str(i.get("exception_message") or "unknown error") for i in infos if i.get("raised_exception")]
-
-
-def _unexpected_ids(result: dict) -> list[int]:
-    ids: list[int] = []
-    for entry in result.get("unexpected_index_list") or []:
-        value = entry.get(INDEX_COLUMN) if isinstance(entry, dict) else None
-        if isinstance(value, list):  # exclude_unexpected_values form: {candidate_id: [...]}
-            ids.extend(int(v) for v in value)
-        elif value is not None:
-            ids.append(int(value))
-    return ids
 
 
 def _serialized_result(context, key, result) -> dict:

@@ -33,7 +33,7 @@ def copy_text(value) -> str:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, (list, dict)):
-        return _escape(json.dumps(value, ensure_ascii=False))
+        return ("[]" if isinstance(value, list) else "{}") if not value else _escape(json.dumps(value, ensure_ascii=False))
     return str(value)
 
 

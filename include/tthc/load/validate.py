@@ -44,23 +44,6 @@ def _suites_dir(profile: LoadProfile) -> Path | None:
     return folder
 
 
-def record_failures(cur, batch_id: int, failures: dict[int, list[str]]) -> None:
-    """Mark the batch's candidates with the checks they failed (NULL = passed), through COPY."""
-    cur.execute("UPDATE staging.result_candidate SET failed_checks = NULL "
-                "WHERE batch_id = %s AND failed_checks IS NOT NULL", (batch_id,))
-    if not failures:
-        return
-    cur.execute("CREATE TEMP TABLE IF NOT EXISTS load_failure (candidate_id bigint, checks jsonb) ON COMMIT DROP")
-    buf = io.StringIO()
-    for cid, checks in failures.items():
-        buf.write(f"{cid}\t{copy_text(checks)}\n")
-    buf.seek(0)
-    cur.copy_expert("COPY load_failure FROM STDIN", buf)
-    cur.execute("""UPDATE staging.result_candidate c SET failed_checks = f.checks FROM load_failure f
-                   WHERE c.candidate_id = f.candidate_id AND c.batch_id = %s""", (batch_id,))
-    cur.execute("DROP TABLE load_failure")
-
-
 def flag_identity_conflicts(cur, batch_id: int) -> int:
     """One personal ID (CCCD/CMND), two holder names: the rows of the batch that hold it are not loaded.
 
@@ -103,19 +86,27 @@ def flag_identity_conflicts(cur, batch_id: int) -> int:
     return len(conflicts)
 
 
+def staged_failures(url: str, batch_id: int) -> dict[int, list[str]]:
+    """candidate_id -> the checks it failed, from staging (for small batches: a review's one row)."""
+    with transaction(url) as cur:
+        cur.execute("""SELECT candidate_id, failed_checks FROM staging.result_candidate
+                       WHERE batch_id = %s AND failed_checks IS NOT NULL ORDER BY candidate_id""", (batch_id,))
+        return {int(cid): list(checks) for cid, checks in cur.fetchall()}
+
+
 def run_checks(url: str, batch_id: int, profile: LoadProfile):
-    """GX over every staged row of the batch, failures marked in staging (failed_checks), identity
-    conflicts flagged. Nothing is quarantined here. Returns GX's ValidationOutcome."""
+    """GX over every staged row of the batch, failures marked in staging (failed_checks, by SQL),
+    identity conflicts flagged. Nothing is quarantined here. Returns GX's ValidationOutcome (its
+    `failures` is None: they are in staging)."""
     from tthc.validation import validate_batch
 
     folder = _suites_dir(profile)
     try:
-        outcome = validate_batch(url, batch_id, suites_dir=folder)
+        outcome = validate_batch(url, batch_id, suites_dir=folder, mark_staging=True)
     finally:
         if folder:
             shutil.rmtree(folder, ignore_errors=True)
     with transaction(url) as cur:
-        record_failures(cur, batch_id, outcome.failures)
         outcome.identity_conflicts = flag_identity_conflicts(cur, batch_id)
     return outcome
 

@@ -247,6 +247,7 @@ def resolve(url: str, review_id: int, fields: dict, reviewer: str) -> dict:
     """Resolve an open entry with the official's fields (they win over the guesses and the manifest), then
     clean → GX → normalize → link (or a coded paper-only result), exactly as for a confident scan.
     Returns review_id, status, document_id, result_id, result_code, link_rule, fields, changed."""
+    from tthc.load.validate import staged_failures
     from tthc.scans.candidates import check_staged, link_documents, stage_candidates
     from tthc.ops.events import event
 
@@ -279,17 +280,18 @@ def resolve(url: str, review_id: int, fields: dict, reviewer: str) -> dict:
             batch_id = open_batch(cur, zone.review_source, now, now, "review", f"review:{review_id}")
             stage_candidates(cur, zone, batch_id, [(entry["sha256"], row, cand)])
         try:
-            outcome = check_staged(zone, url, batch_id)
+            check_staged(zone, url, batch_id)
+            failures = staged_failures(url, batch_id)
         except Exception:
             _discard_batch(url, batch_id)
             raise
-        if outcome.failures:
+        if failures:
             _discard_batch(url, batch_id)
-            message = _failed_checks_message(outcome.failures)
+            message = _failed_checks_message(failures)
             with transaction(url) as cur:
                 event(cur, "document", entry["document_id"], "review_failed", None,
                       {"review_id": review_id, "reviewer": reviewer, "fields": corrections,
-                       "failed_checks": outcome.failures})
+                       "failed_checks": failures})
             raise ReviewError(f"review entry {review_id}: the corrected fields fail validation, the entry stays "
                               f"open: {message}")
 

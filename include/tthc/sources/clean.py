@@ -98,6 +98,9 @@ class CleanContext:
             resolver=default_resolver())
 
 
+_NUMBER_SEPARATOR = re.compile(r"\s*([/\-.])\s*")
+
+
 def _value(row: dict, rule: FieldRule | None):
     if rule is None:
         return None
@@ -158,7 +161,7 @@ def clean_row(spec: RowMapping | SourceConfig, row: dict, ctx: CleanContext) -> 
         problems.append(f"document_type: unknown value {document_type!r}")
     doc_number = _value(row, m.get("doc_number"))
     if doc_number:
-        doc_number = re.sub(r"\s*([/\-.])\s*", r"\1", doc_number).strip()  # '22 / 2013' -> '22/2013'
+        doc_number = _NUMBER_SEPARATOR.sub(r"\1", doc_number).strip()  # '22 / 2013' -> '22/2013'
     issue_date = date_field("issue_date")
     birth_date = date_field("holder_birth_date")
 

@@ -151,12 +151,10 @@ def _stage(cfg: SourceConfig, url: str, batch_id: int, start, end, progress: Pro
             for chunk in extract(cfg, read_from if start is not None else None, end):
                 rows_in += len(chunk)
                 for raw, staged, n in cleaner.submit(chunk):
-                    with conn, conn.cursor() as cur:
-                        stager.copy(cur, raw, staged)
+                    _land(conn, stager, raw, staged)
                     progress.tick(n)
             for raw, staged, n in cleaner.drain():
-                with conn, conn.cursor() as cur:
-                    stager.copy(cur, raw, staged)
+                _land(conn, stager, raw, staged)
                 progress.tick(n)
         finally:
             cleaner.close()
@@ -169,6 +167,16 @@ def _stage(cfg: SourceConfig, url: str, batch_id: int, start, end, progress: Pro
                         (rows_in, json.dumps({"clean_warnings": warnings}, ensure_ascii=False), batch_id))
     finally:
         conn.close()
+
+
+def _land(conn, stager: Stager, raw: str, staged: str) -> None:
+    """One piece landed in its own transaction, committed without waiting for the WAL flush: only a
+    crash of the PostgreSQL server (not of this process) can lose it, and then the batch is still
+    open and its re-run lands it again (staging is rebuilt, raw rows are upserted by content). WAL
+    order keeps every later synchronous commit (the batch's rows_in, validation, core) behind it."""
+    with conn, conn.cursor() as cur:
+        cur.execute("SET LOCAL synchronous_commit = off")
+        stager.copy(cur, raw, staged)
 
 
 # --- cleaning in worker processes --------------------------------------------------------------

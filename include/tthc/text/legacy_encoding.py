@@ -166,6 +166,7 @@ def _untoned(ch: str) -> str:
     return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", ch) if c not in _TONE_MARKS))
 
 
+@lru_cache(maxsize=4096)  # per character: a name repeats its letters
 def _is_toned_lower(ch: str) -> bool:
     return ch.islower() and not ch.isascii() and any(c in _TONE_MARKS for c in unicodedata.normalize("NFD", ch))
 
@@ -174,25 +175,27 @@ _CAPITAL_PAIR = re.compile(r"([A-ZĂÂĐÊÔƠƯ])(\w)")
 _WORD = re.compile(r"\w+")
 
 
+@lru_cache(maxsize=1 << 14)
+def _capital_pair(pair: str) -> str:
+    cap, low = pair[0], pair[1]
+    if _is_toned_lower(low) and _untoned(low) == cap.lower():
+        return low.upper()
+    return pair
+
+
+@lru_cache(maxsize=1 << 16)  # per distinct word: syllables repeat across names
+def _capital_word(w: str) -> str:
+    ascii_letters = [c for c in w if c.isascii() and c.isalpha()]
+    if (sum(c.isupper() for c in w) >= 2 and not any(c.islower() for c in ascii_letters)
+            and any(_is_toned_lower(c) for c in w)):
+        return w.upper()
+    return w
+
+
 def _tcvn3_capitals(text: str) -> str:
     """Toned capitals in both legacy conventions (module docstring): 'Ư'+'ứ' -> 'Ứ'; 'NGUYễN' -> 'NGUYỄN'."""
-    def pair(m: re.Match) -> str:
-        cap, low = m.group(1), m.group(2)
-        if _is_toned_lower(low) and _untoned(low) == cap.lower():
-            return low.upper()
-        return m.group(0)
-
-    text = _CAPITAL_PAIR.sub(pair, text)
-
-    def word(m: re.Match) -> str:
-        w = m.group(0)
-        ascii_letters = [c for c in w if c.isascii() and c.isalpha()]
-        if (sum(c.isupper() for c in w) >= 2 and not any(c.islower() for c in ascii_letters)
-                and any(_is_toned_lower(c) for c in w)):
-            return w.upper()
-        return w
-
-    return _WORD.sub(word, text)
+    text = _CAPITAL_PAIR.sub(lambda m: _capital_pair(m.group(0)), text)
+    return _WORD.sub(lambda m: _capital_word(m.group(0)), text)
 
 
 # --------------------------------------------------------------------------- detection
@@ -238,6 +241,7 @@ def _spelling_ok(onset: str, nucleus: str, coda: str, tone: str | None) -> bool:
 _TOKEN_SPLIT_RE = re.compile(r"[\s0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]+")
 
 
+@lru_cache(maxsize=4096)  # per character
 def _is_vietnamese_char(ch: str) -> bool:
     """True for letters/combining marks outside Latin-1 that only Unicode Vietnamese uses."""
     if ch in "đĐ":
