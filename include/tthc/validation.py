@@ -175,9 +175,9 @@ def validate_batch(url: str, batch_id: int, suites_dir: Path | None = None,
                    data_docs_dir: Path | None = None, mark_staging: bool = False) -> ValidationOutcome:
     """Validate the staging rows of one batch; store the results; build the Data Docs.
 
-    GX runs with result_format BASIC and returns, for each expectation, its unexpected count and the
-    SQL query of its unexpected rows (`unexpected_index_query`); the failing ids are collected by
-    running those queries in the warehouse, never as lists in Python. With `mark_staging`, they are
+    GX runs with result_format BASIC and returns, for each expectation, its unexpected count; the
+    failing ids are selected in the warehouse by the condition the expectation's configuration
+    states (`unexpected_rows_predicate`), checked against that count, never held as lists in Python. With `mark_staging`, they are
     written to staging.result_candidate.failed_checks of the batch (NULL = passed) and `failures` is
     None; without it, they are returned (small batches: tests, review)."""
     batch_id = int(batch_id)
