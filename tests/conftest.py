@@ -129,3 +129,45 @@ def moto_s3():
                        aws_secret_access_key="testing")
     server.stop()
     mp.undo()
+
+
+# ------------------------------------------------------------------ xdist: longest files first
+# Seconds per file on 2 cores in a full `make test` run (from --durations; refresh when a file's
+# cost changes a lot). Files not listed count as short.
+FILE_SECONDS = {
+    "test_demo_end_to_end.py": 490,
+    "test_celery_integration.py": 330,
+    "test_backfill.py": 200,
+    "test_app_feed.py": 95,
+    "test_airflow_ui.py": 76,
+    "test_source_dag_run.py": 75,
+    "test_scan_dag_run.py": 70,
+    "test_source_pipeline.py": 67,
+    "test_alerts_dag.py": 62,
+}
+# A worker busy with a file at least this long takes short files next, not another long one.
+LONG_FILE_SECONDS = 60
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, but the longest files are handed out first (xdist's own order puts the
+    files with the most tests first, so the one-test demo file ran last and alone)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node):
+            def seconds(scope: str) -> int:
+                return FILE_SECONDS.get(Path(scope).name, 0)
+
+            busy = any(seconds(scope) >= LONG_FILE_SECONDS and not all(unit.values())
+                       for scope, unit in self.assigned_work.get(node, {}).items())
+            # A worker still in a long file gets the shortest unit (prefetched behind it, it waits);
+            # a free one the longest. Ties keep xdist's order.
+            order = list(self.workqueue)
+            scope = (min(reversed(order), key=seconds) if busy else max(order, key=seconds))
+            self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return LongestFirst(config, log)
