@@ -22,6 +22,11 @@ os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 os.environ["TTHC_DATA_DOCS_DIR"] = tempfile.mkdtemp(prefix="tthc-test-data-docs-")
 # The holder matching key has no default outside the demo: tests use a random one per session.
 os.environ.setdefault("TTHC_HOLDER_KEY_SECRET", "test-" + secrets.token_hex(16))
+# Airflow metadata DBs are copies of one migrated once per run (tthc_dev.airflow_runner.ensure_metadata_db);
+# the first process (the xdist controller) makes the folder, its workers inherit it, it removes it.
+_OWN_AIRFLOW_DB_CACHE = "TTHC_AIRFLOW_DB_CACHE" not in os.environ
+if _OWN_AIRFLOW_DB_CACHE:
+    os.environ["TTHC_AIRFLOW_DB_CACHE"] = tempfile.mkdtemp(prefix="tthc-test-airflow-db-")
 
 from tthc.warehouse.server import drop_database, ensure_database, with_database  # noqa: E402
 
@@ -129,6 +134,22 @@ def moto_s3():
                        aws_secret_access_key="testing")
     server.stop()
     mp.undo()
+
+
+def pytest_unconfigure(config):
+    """Drop the migrated Airflow metadata templates of this run (PostgreSQL ones are named in the folder)."""
+    folder = Path(os.environ["TTHC_AIRFLOW_DB_CACHE"])
+    if not _OWN_AIRFLOW_DB_CACHE or hasattr(config, "workerinput") or not folder.exists():
+        return
+    import json
+
+    for name_file in folder.glob("postgres-*.name"):
+        template = json.loads(name_file.read_text())
+        try:
+            drop_database(os.environ.get("TTHC_TEST_PG_ADMIN_URL") or template["server"], template["database"])
+        except Exception as exc:  # noqa: BLE001 - cleanup must not hide the run's result (an embedded server is gone)
+            print(f"could not drop Airflow template database {template['database']}: {exc}")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ xdist: longest files first
