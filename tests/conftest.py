@@ -63,18 +63,68 @@ def pg_admin_url():
 
 @pytest.fixture(scope="session")
 def make_database(pg_admin_url):
-    """Factory: make_database("prefix") -> URL of a fresh database, dropped at session end."""
-    created: list[str] = []
+    """Factory: make_database("prefix") -> URL of a fresh database, dropped at session end.
 
-    def factory(prefix: str = "db") -> str:
+    make_database("prefix", migrated=True): a warehouse migrated with the reference data, as
+    migrate(url) + load_reference(url) leave it: a copy (CREATE DATABASE … TEMPLATE) of a template
+    made that way once per session and seeds folder, never used directly."""
+    created: list[str] = []
+    templates: dict[Path, str] = {}
+
+    def template(seeds_dir: Path) -> str:
+        if seeds_dir not in templates:
+            from tthc.reference.load import load_reference
+            from tthc.warehouse.migrate import migrate
+
+            url = factory("template")
+            migrate(url)
+            load_reference(url, seeds_dir)
+            templates[seeds_dir] = created[-1]
+        return templates[seeds_dir]
+
+    def factory(prefix: str = "db", migrated: bool = False) -> str:
         name = f"tthc_test_{prefix}_{uuid.uuid4().hex[:10]}".lower()
-        ensure_database(pg_admin_url, name)
+        if migrated:
+            from tthc.settings import Settings
+
+            copy_database(pg_admin_url, template(Settings.from_env().seeds_dir), name)
+        else:
+            ensure_database(pg_admin_url, name)
         created.append(name)
         return with_database(pg_admin_url, name)
 
+    factory.template = template  # the template's name, for `warehouse`
     yield factory
     for name in created:
         drop_database(pg_admin_url, name)
+
+
+def copy_database(admin_url: str, template: str, name: str, replace: bool = False) -> None:
+    """CREATE DATABASE name TEMPLATE template (replace: drop name first), with the template's
+    database-level grants (GRANT CONNECT ON DATABASE in the migrations), which are not part of the copy."""
+    import psycopg2
+    from psycopg2 import sql
+
+    from tthc.warehouse.server import psycopg_kwargs
+
+    conn = psycopg2.connect(**psycopg_kwargs(admin_url))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            # The template must have no session; ours left over in a connection pool are idle.
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template,))
+            if replace:
+                cur.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+            cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+            cur.execute("""SELECT a.privilege_type, coalesce(r.rolname, 'PUBLIC')
+                           FROM pg_database d, aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+                           WHERE d.datname = %s AND a.grantee <> d.datdba""", (template,))
+            for privilege, grantee in cur.fetchall():
+                cur.execute(sql.SQL("GRANT {} ON DATABASE {} TO {}").format(
+                    sql.SQL(privilege), sql.Identifier(name),
+                    sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee)))
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -95,59 +145,16 @@ def empty_warehouse(make_database) -> str:
     return make_database("wh")
 
 
-@pytest.fixture(scope="session")
-def warehouse_template(make_database):
-    """warehouse_template(seeds_dir) -> name of a database migrated with that reference data, made once
-    per session and never used directly: `warehouse` copies it (CREATE DATABASE … TEMPLATE)."""
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
-
-    made: dict[Path, str] = {}
-
-    def template(seeds_dir: Path) -> str:
-        if seeds_dir not in made:
-            url = make_database("template")
-            migrate(url)
-            load_reference(url, seeds_dir)
-            from sqlalchemy.engine import make_url
-
-            made[seeds_dir] = make_url(url).database
-        return made[seeds_dir]
-
-    return template
-
-
 @pytest.fixture
-def warehouse(empty_warehouse, warehouse_template, pg_admin_url) -> str:
-    """A fresh, migrated warehouse with reference data, for tests that write to it: a copy of the
-    session's template (migrate + load_reference, the same content) under empty_warehouse's name."""
-    import psycopg2
-    from psycopg2 import sql
+def warehouse(empty_warehouse, make_database, pg_admin_url) -> str:
+    """A fresh, migrated warehouse with reference data, for tests that write to it (under
+    empty_warehouse's name: a copy of make_database's migrated template)."""
     from sqlalchemy.engine import make_url
 
     from tthc.settings import Settings
-    from tthc.warehouse.server import psycopg_kwargs
 
-    template = warehouse_template(Settings.from_env().seeds_dir)
-    name = make_url(empty_warehouse).database
-    conn = psycopg2.connect(**psycopg_kwargs(pg_admin_url))
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            # The template must have no session; ours left over in a connection pool are idle.
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template,))
-            cur.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
-            cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
-            # Database-level grants (GRANT CONNECT ON DATABASE in the migrations) are not part of the copy.
-            cur.execute("""SELECT a.privilege_type, coalesce(r.rolname, 'PUBLIC')
-                           FROM pg_database d, aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
-                           WHERE d.datname = %s AND a.grantee <> d.datdba""", (template,))
-            for privilege, grantee in cur.fetchall():
-                cur.execute(sql.SQL("GRANT {} ON DATABASE {} TO {}").format(
-                    sql.SQL(privilege), sql.Identifier(name),
-                    sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee)))
-    finally:
-        conn.close()
+    template = make_database.template(Settings.from_env().seeds_dir)
+    copy_database(pg_admin_url, template, make_url(empty_warehouse).database, replace=True)
     return empty_warehouse
 
 
