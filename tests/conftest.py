@@ -101,7 +101,8 @@ def make_database(pg_admin_url):
 
 def copy_database(admin_url: str, template: str, name: str, replace: bool = False) -> None:
     """CREATE DATABASE name TEMPLATE template (replace: drop name first), with the template's
-    database-level grants (GRANT CONNECT ON DATABASE in the migrations), which are not part of the copy."""
+    database-level grants (GRANT CONNECT ON DATABASE in the migrations), which are not part of the copy.
+    Neither are ALTER DATABASE … SET and COMMENT ON DATABASE: a migration that uses them must be copied here."""
     import psycopg2
     from psycopg2 import sql
 
