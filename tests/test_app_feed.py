@@ -38,7 +38,9 @@ def data(tmp_path_factory):
 
 
 def fresh(make_database):
-    url = make_database("feed", migrated=True)
+    url = make_database("feed")
+    migrate(url)
+    load_reference(url)
     with psycopg2.connect(**psycopg_kwargs(url)) as conn, conn.cursor() as cur:
         cur.execute("SELECT unit_key FROM core.admin_unit WHERE level = 'commune' LIMIT 1")
         unit = cur.fetchone()[0]
