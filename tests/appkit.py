@@ -49,9 +49,7 @@ def build_site(tmp_path_factory, make_database, name: str, quarters=(dt.date(202
     data = tmp_path_factory.mktemp(name) / "data"
     generate(data, seed=5, size=300, scans=12)
     mp.setenv("TTHC_DEMO_DATA_DIR", str(data))
-    url = make_database(name)
-    migrate(url)
-    load_reference(url)
+    url = make_database(name, migrated=True)
     load_results(url)
     for quarter_end in quarters:
         take_snapshot(url, "quarter", quarter_end)

@@ -87,9 +87,7 @@ def _warehouse(make_database, prefix: str) -> str:
     from tthc.reference.load import load_reference
     from tthc.warehouse.migrate import migrate
 
-    url = make_database(prefix)
-    migrate(url)
-    load_reference(url)
+    url = make_database(prefix, migrated=True)
     return url
 
 

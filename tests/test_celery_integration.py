@@ -43,9 +43,7 @@ def _migrated_warehouse(make_database) -> str:
     from tthc.reference.load import load_reference
     from tthc.warehouse.migrate import migrate
 
-    url = make_database("celery_wh")
-    migrate(url)
-    load_reference(url)
+    url = make_database("celery_wh", migrated=True)
     return url
 
 

@@ -48,9 +48,7 @@ def site(make_database, tmp_path_factory):
     from tthc.reference.load import load_reference
     from tthc.warehouse.migrate import migrate
 
-    url = make_database("docs")
-    migrate(url)
-    load_reference(url)
+    url = make_database("docs", migrated=True)
     batch_id = _new_batch(url)
     _insert(url, [
         _row(batch_id, "ok"),

@@ -136,9 +136,7 @@ def test_chunks_and_worker_processes_give_the_state_of_one_pass(make_database, t
 
     states = []
     for chunk_size, workers in ((50_000, "0"), (40, "0"), (40, "2")):
-        url = make_database("chunks")
-        migrate(url)
-        load_reference(url)
+        url = make_database("chunks", migrated=True)
         monkeypatch.setenv("TTHC_CLEAN_WORKERS", workers)
         cfg = _write_source(tmp_path, monkeypatch, "many", _many_rows(400), chunk_size=chunk_size)
         report = run_batch(cfg, url)
@@ -167,9 +165,7 @@ def test_kill_9_mid_run_then_rerun_gives_the_state_of_one_run(make_database, tmp
     cfg = _write_source(tmp_path, monkeypatch, "many", _many_rows(3000), chunk_size=100)
     urls = []
     for _ in range(2):
-        url = make_database("kill")
-        migrate(url)
-        load_reference(url)
+        url = make_database("kill", migrated=True)
         urls.append(url)
     run_batch(cfg, urls[0])
     expected = _state(urls[0])

@@ -61,9 +61,7 @@ def natural_key(g):
 
 @pytest.fixture(scope="module")
 def loaded(make_database, demo, gt):
-    url = make_database("progress")
-    migrate(url)
-    load_reference(url)
+    url = make_database("progress", migrated=True)
     mp = pytest.MonkeyPatch()
     mp.setenv("TTHC_SIGNED_COPY_ARCHIVE", str(demo.parent / "e_copy_archive"))
     for name in ("TTHC_SIGNED_COPY_BASE", "TTHC_SIGNED_COPY_TRUST_ROOTS", "TTHC_SCAN_TRUST_ROOTS"):

@@ -58,9 +58,7 @@ def populated(tmp_path_factory, make_database):
     data = tmp_path_factory.mktemp("reid") / "data"
     generate(data, seed=11, size=300, scans=12)
     mp.setenv("TTHC_DEMO_DATA_DIR", str(data))
-    url = make_database("reid")
-    migrate(url)
-    load_reference(url)
+    url = make_database("reid", migrated=True)
     load_results(url)
     load_dossiers(next(data.rglob("dossiers.csv")), url)
     for quarter_end in (dt.date(2024, 12, 31), dt.date(2025, 12, 31)):

@@ -32,9 +32,7 @@ def test_airflow_dags_test_runs_a_drop(tmp_path, make_database):
         archive: {tmp_path / 'archive'}
         stability: {{min_age_seconds: 0}}
         """), encoding="utf-8")
-    url = make_database("scandag")
-    migrate(url)
-    load_reference(url)
+    url = make_database("scandag", migrated=True)
     env = airflow_env(tmp_path / "airflow", url, {"TTHC_DROPS_DIR": str(drops), "TTHC_TASK_RETRIES": "0",
                                                   "TTHC_OCR_WORKERS": "1"})
     ensure_metadata_db(env)

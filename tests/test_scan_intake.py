@@ -92,9 +92,7 @@ def env(tmp_path_factory, make_database):
         """), encoding="utf-8")
     zone = load_drop(drops / "test_drop.yaml")
 
-    url = make_database("scan")
-    migrate(url)
-    load_reference(url)
+    url = make_database("scan", migrated=True)
     run_batch(load_source(ROOT / "sources" / "civil_status.yaml"), url)
     first = run_drop(zone, url)
     yield {"url": url, "zone": zone, "drop": drop, "good": good, "bad": bad, "first": first, "original": original,

@@ -134,9 +134,7 @@ def env(tmp_path_factory, make_database):
         stability: {{min_age_seconds: 0}}
         """), encoding="utf-8")
     zone = load_drop(yaml_path)
-    url = make_database("limits")
-    migrate(url)
-    load_reference(url)
+    url = make_database("limits", migrated=True)
     first = run_drop(zone, url)
     yield {"url": url, "zone": zone, "drop": drop, "base": base, "work": work, "first": first}
     mp.undo()
@@ -296,9 +294,7 @@ def test_kill_9_mid_ocr_leaves_no_worker_and_the_rerun_removes_the_copies(tmp_pa
         archive: {tmp_path / 'archive'}
         stability: {{min_age_seconds: 0}}
         """), encoding="utf-8")
-    url = make_database("killocr")
-    migrate(url)
-    load_reference(url)
+    url = make_database("killocr", migrated=True)
     work = tmp_path / "work"
     env = dict(os.environ, TTHC_WORK_DIR=str(work), TTHC_OCR_WORKERS="2")
     script = ("import sys; from pathlib import Path; from tthc.scans.config import load_drop; "

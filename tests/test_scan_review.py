@@ -98,9 +98,7 @@ def env(tmp_path_factory, make_database):
     ocr_truth = next(r for r in truth if r["kind"] == "result"
                      and any(a.get("file") == OCR_FILE for a in r["appears"]))
 
-    url = make_database("review")
-    migrate(url)
-    load_reference(url)
+    url = make_database("review", migrated=True)
     run_batch(load_source(ROOT / "sources" / "civil_status.yaml"), url)
     known = _known_ks(url, truth)
 

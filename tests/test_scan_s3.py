@@ -54,9 +54,7 @@ def env(s3, tmp_path_factory, make_database):
         after_commit: delete
         """), encoding="utf-8")
     zone = load_drop(cfg)
-    url = make_database("scans3")
-    migrate(url)
-    load_reference(url)
+    url = make_database("scans3", migrated=True)
     first = run_drop(zone, url)
     return {"url": url, "zone": zone, "first": first, "text_pdf": text_pdf, "image": image, "uploads": uploads}
 

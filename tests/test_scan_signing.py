@@ -80,9 +80,7 @@ def test_signing_and_signature_status(tmp_path, pki, make_database, monkeypatch)
           passphrase_env: TTHC_TEST_SIGN_PASS
         """), encoding="utf-8")
     zone = load_drop(cfg)
-    url = make_database("scansign")
-    migrate(url)
-    load_reference(url)
+    url = make_database("scansign", migrated=True)
     run_drop(zone, url)
     rows = fetch_all(url, """SELECT f.file_name, d.signature_status, d.signed_copy_uri, d.signed_at, r.is_signed,
                                     f.status, f.reason

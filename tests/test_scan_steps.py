@@ -88,9 +88,7 @@ def test_a_zone_without_copy_quality_skips_it_and_still_links_or_reviews(tmp_pat
     monkeypatch.setenv("TTHC_OCR_WORKERS", "1")
     zone = load_drop(zone_yaml(tmp_path, "steps: [hash, check_type, dedup, archive, text, document, ocr, fields, "
                                          "validate, link]\n"))
-    url = make_database("steps")
-    migrate(url)
-    load_reference(url)
+    url = make_database("steps", migrated=True)
     result = run_drop(zone, url)
     assert result["processed_this_run"] == 1
     (status, quality_ok, issues, sig, detail, pages), = fetch_all(url, """

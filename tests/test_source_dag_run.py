@@ -15,9 +15,7 @@ DAG_ID = "tthc_source_civil_status"
 
 
 def test_an_interval_with_nothing_new_closes_its_batch(tmp_path, make_database):
-    url = make_database("emptyrun")
-    migrate(url)
-    load_reference(url)
+    url = make_database("emptyrun", migrated=True)
     demo = tmp_path / "demo"
     generate(demo, seed=1, size=200, permits_url=None, scans=12)
     with sqlite3.connect(demo / "civil_status.sqlite") as db:  # the register has nothing (new) to give

@@ -328,9 +328,7 @@ def test_two_runs_of_one_interval_at_once_keep_one_batch(make_database, tmp_path
     cfg = _csv_source(tmp_path, monkeypatch, (HEADER + "".join(lines)).encode())
     urls = []
     for _ in range(2):
-        url = make_database("twice")
-        migrate(url)
-        load_reference(url)
+        url = make_database("twice", migrated=True)
         urls.append(url)
     run_batch(cfg, urls[0])
     ctx = multiprocessing.get_context("spawn")

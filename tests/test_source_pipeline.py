@@ -116,9 +116,7 @@ def test_rerunning_an_interval_changes_nothing(warehouse, unseen_source):
 def test_intervals_week_by_week_equal_one_backfill(make_database, unseen_source):
     urls = []
     for prefix in ("daily", "bulk"):
-        url = make_database(prefix)
-        migrate(url)
-        load_reference(url)
+        url = make_database(prefix, migrated=True)
         urls.append(url)
     daily, bulk = urls
     day = dt.datetime(2024, 1, 1, tzinfo=TZ)
@@ -185,9 +183,7 @@ def test_results_digitized_elsewhere_are_marked_whatever_the_order(make_database
     out, truth = civil_demo
     monkeypatch.setenv("TTHC_DEMO_DATA_DIR", str(out))
     configs = {c.name: c for c in load_sources()}
-    url = make_database("excl")
-    migrate(url)
-    load_reference(url)
+    url = make_database("excl", migrated=True)
     steps = [lambda: load_exclusions(configs["already_digitized"], url),
              lambda: run_batch(configs["civil_status"], url)]
     for step in (steps if exclusions_first else reversed(steps)):

@@ -86,7 +86,93 @@ def write_airflow_cfg(airflow_home: Path, env: dict[str, str]) -> Path:
 
 
 def ensure_metadata_db(env: dict[str, str]) -> None:
-    """`airflow db migrate` (idempotent). Raises with the log tail on failure."""
+    """`airflow db migrate` (idempotent). Raises with the log tail on failure.
+
+    With TTHC_AIRFLOW_DB_CACHE set (the test suite sets it), a new, empty metadata DB is instead a copy
+    of one that this Airflow version migrated once into that folder (SQLite: a file copy; PostgreSQL:
+    CREATE DATABASE … TEMPLATE)."""
+    if not clone_migrated_metadata_db(env):
+        _migrate(env)
+
+
+# Settings that `airflow db migrate` writes into the DB (log_template, slot_pool): part of the cache key.
+_MIGRATE_SETTINGS = ("AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE", "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT")
+
+
+def clone_migrated_metadata_db(env: dict[str, str]) -> bool:
+    """Fill the (new, empty) metadata DB of env from the migrated template in TTHC_AIRFLOW_DB_CACHE,
+    migrating the template first if this is its first use. False when there is no cache or the DB is
+    not empty (then `airflow db migrate` itself runs)."""
+    import fcntl
+    import hashlib
+    from importlib.metadata import version
+
+    cache = env.get("TTHC_AIRFLOW_DB_CACHE")
+    url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if not cache or not url.startswith(("sqlite:///", "postgresql")):
+        return False
+    key = hashlib.sha256(json.dumps([version("apache-airflow"), *(env.get(k) for k in _MIGRATE_SETTINGS)])
+                         .encode()).hexdigest()[:12]
+    folder = Path(cache)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as lock:  # parallel test workers share the folder
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if url.startswith("sqlite:///"):
+            target = Path(url.removeprefix("sqlite:///"))
+            if target.exists() and target.stat().st_size:
+                return False
+            template = folder / f"airflow-{key}.db"
+            if not template.exists():
+                partial = folder / f".airflow-{key}.db.partial"
+                partial.unlink(missing_ok=True)
+                _migrate({**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{partial}"})
+                partial.rename(template)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(template, target)
+            return True
+        return _clone_postgres(env, url, folder, key)
+
+
+def _clone_postgres(env: dict[str, str], url: str, folder: Path, key: str) -> bool:
+    import hashlib
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    probe = sa.create_engine(target, poolclass=sa.pool.NullPool)
+    try:
+        with probe.connect() as conn:
+            if conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).scalar():
+                return False
+        probe.dispose()
+        # One template per server and key; its name is kept in the cache folder (the suite drops it).
+        server = hashlib.sha256(target.set(database="", username=None, password=None)
+                                .render_as_string().encode()).hexdigest()[:8]
+        name_file = folder / f"postgres-{server}-{key}.name"
+        with admin.connect() as conn:
+            name = json.loads(name_file.read_text())["database"] if name_file.exists() else ""
+            exists = bool(name) and conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                                 {"n": name}).scalar()
+            if not exists:
+                name = f"tthc_test_airflow_template_{key}_{os.getpid()}"
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                _migrate({**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": target.set(database=name)
+                          .render_as_string(hide_password=False)})
+                # where to drop it from at the end (no password: the suite's admin URL supplies it)
+                name_file.write_text(json.dumps({"database": name, "server": target.set(database="postgres")
+                                                 .render_as_string(hide_password=True)}))
+            conn.execute(sa.text(f'DROP DATABASE "{target.database}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{target.database}" TEMPLATE "{name}"'))
+        return True
+    finally:
+        probe.dispose()
+        admin.dispose()
+
+
+def _migrate(env: dict[str, str]) -> None:
     home = Path(env["AIRFLOW_HOME"])
     log_path = home / "db-migrate.log"
     with log_path.open("w") as out:
@@ -113,7 +199,7 @@ def prepare_metadata(env: dict[str, str]) -> list[str]:
     stamp, mark = home / ".db-migrated", f"{airflow.__version__} {db_url}"
     sqlite_file = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
     migrated = (sqlite_file is not None and sqlite_file.exists() and stamp.exists()
-                and stamp.read_text() == mark)
+                and stamp.read_text() == mark) or clone_migrated_metadata_db(env)
     resolved, conn_ids = resolve_connections_file(env)
     commands = ([] if migrated else [["db", "migrate"]]) + [["connections", "import", "--overwrite", str(resolved)]]
     _airflow_commands(env, commands, "db-migrate")
@@ -235,6 +321,7 @@ def _run_dags_here(dag_ids: list[str], logical_date: str, log_dir: Path) -> None
     parser = get_parser()
     _task_logs_to_log_folder()
     status_out = os.fdopen(os.dup(1), "w")
+    dags = _parse_dag_folder_once(log_dir / "_parse.log")
     saved = (os.dup(1), os.dup(2))
     for item in dag_ids:
         # "dag_id@logical_date" runs that DAG for another date (the demo's quarterly history)
@@ -249,7 +336,9 @@ def _run_dags_here(dag_ids: list[str], logical_date: str, log_dir: Path) -> None
             os.dup2(out.fileno(), 2)
             try:
                 args = parser.parse_args(["dags", "test", dag_id, when or logical_date])
-                args.func(args)
+                # The command's own function, given the DAG parsed above instead of parsing the whole
+                # folder again (a DAG that failed to parse is left to the command, which reports it).
+                args.func(args, dag=dags[dag_id]) if dag_id in dags else args.func(args)
                 ok = True
             except BaseException as exc:  # noqa: BLE001 - SystemExit("DagRun failed") included: go on
                 if isinstance(exc, KeyboardInterrupt):
@@ -265,6 +354,41 @@ def _run_dags_here(dag_ids: list[str], logical_date: str, log_dir: Path) -> None
         status_out.write(json.dumps({"dag_id": item, "ok": ok, "seconds": time.monotonic() - started,
                                      "log": str(log_path)}) + "\n")
         status_out.flush()
+
+
+def _parse_dag_folder_once(log_path: Path) -> dict:
+    """Every DAG of the configured bundles, parsed once for all the runs of this process (as
+    `airflow dags test` parses them; its run still writes the bundle's DAGs to the metadata DB)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    dags: dict = {}
+    with log_path.open("w") as out:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = (os.dup(1), os.dup(2))
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        try:
+            manager = DagBundlesManager()
+            manager.sync_bundles_to_db()
+            for bundle in manager.get_all_dag_bundles():
+                bundle.initialize()
+                bag = BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
+                for dag_id, dag in bag.dags.items():
+                    dags.setdefault(dag_id, dag)
+        except Exception:  # noqa: BLE001 - then each `dags test` parses for itself and reports it
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+    return dags
 
 
 def task_log_path(base: Path, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> Path:
