@@ -175,7 +175,7 @@ def test_low_resolution_scan_is_despecked_and_resampled_for_tesseract():
     im.putpixel((600, 600), 0)                        # one speck
     out, dpi = ocr.prepare_image(im, 150)
     assert dpi == 300 and out.size == (2480, 3508)
-    assert ImageStat.Stat(out).extrema[0][0] > 200, "the speck survived"
+    assert ImageStat.Stat(out).extrema[0][0] > 160, "the speck survived (it would read as a dark mark)"
     same, dpi = ocr.prepare_image(Image.new("L", (2480, 3508), 255), 300)
     assert dpi == 300 and same.size == (2480, 3508)
     guessed, dpi = ocr.prepare_image(Image.new("L", (1240, 1754), 255), None)
