@@ -702,6 +702,13 @@ def test_confirmation_rules():
     assert (slash.value, slash.rule) == ("309/2024", "label_exact+slash_fixed")
     assert confirmation_problems("KS", res.required, dict(stored, doc_number=(slash.value, slash.rule))) == [
         "doc_number '309/2024' not confirmed: a slash OCR lost was put back"]
+    for printed, read, fixed in (("309/2024", "3092024", "309/2024"),
+                                 ("332/2015/DKHKD", "332/2015DKHKD", "332/2015/DKHKD")):   # a year glued to letters
+        got = extract_fields([KS_2020.replace("Số: 309/2024", f"Số: {read}")]).fields["doc_number"]
+        assert (got.value, got.rule) == (fixed, "label_exact+slash_fixed"), read
+    for kept in ("45/GPXD", "31/2013/DKHKD"):     # numbers as printed stay as they are
+        got = extract_fields([KS_2020.replace("Số: 309/2024", f"Số: {kept}")]).fields["doc_number"]
+        assert (got.value, got.rule) == (kept, "label_exact"), kept
     bad_number = dict(stored, doc_number=("3092024", "label_exact+format_failed"))
     assert "doc_number '3092024' not confirmed: not in the field's format" in confirmation_problems(
         "KS", res.required, bad_number)
