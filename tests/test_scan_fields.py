@@ -657,9 +657,9 @@ def test_marriage_table_row_read_as_one_line_gives_no_names():
 
 
 def test_marriage_table_lone_lower_case_speck_is_no_column():
-    """A speck read as a lone small letter ("ị", "l") between the label and the names is no column:
-    the row still gives each spouse. A capital letter there still blocks the row (test above)."""
-    for speck in ("ị", "l"):
+    """A speck read as a lone small or accented letter ("ị", "l", "Ỗ") between the label and the names
+    is no column: the row still gives each spouse. A plain capital there still blocks the row (above)."""
+    for speck in ("ị", "l", "Ỗ"):
         row = f"Họ, chữ đệm, tên:\t{speck}\tNguyễn Thành Hải\tPhan Thu Lan"
         v = values(extract_fields([KH_2020.replace("Họ, chữ đệm, tên:\tNguyễn Thành Hải\tPhan Thu Lan", row)]))
         assert (v["holder_name"], v["holder2_name"]) == ("Nguyễn Thành Hải", "Phan Thu Lan"), speck

@@ -39,9 +39,10 @@ def _lines(pages: list[str]) -> list[_Line]:
     for page in pages:
         for raw in str(page or "").replace("\f", "\n").split("\n"):
             # Segments that are only OCR debris ("-", ":", "|") are no column.
-            # So is a lone lower-case letter ("ị", "l": a speck or a rule read as a letter).
+            # So is a lone lower-case or accented letter ("ị", "l", "Ỗ": a speck or a rule read as a
+            # letter); a lone plain capital may be a value ("B") and stays.
             parts = [p for p in (_LEADING_DEBRIS.sub("", clean_ws(x)).strip() for x in _SEGMENTS.split(raw))
-                     if _WORDS.search(p) and not (len(p) == 1 and p.islower())]
+                     if _WORDS.search(p) and not (len(p) == 1 and (p.islower() or fold(p) != p.lower()))]
             if not parts:
                 out.append(_Line(len(out), "", "", row))
             for col, t in enumerate(parts):  # leading OCR debris dropped: '| Số:', '— Họ và tên'
