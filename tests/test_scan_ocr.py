@@ -12,7 +12,7 @@ import random
 
 import pypdfium2 as pdfium
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageFilter, ImageStat
 
 from tthc_dev.demo_data import scans as S
 from tthc.scans import ocr
@@ -182,6 +182,17 @@ def test_low_resolution_scan_is_despecked_and_resampled_for_tesseract():
     assert dpi == 300 and guessed.size == (2480, 3508)
     odd, dpi = ocr.prepare_image(Image.new("L", (1000, 300), 255), None)   # not a page: left alone
     assert dpi is None and odd.size == (1000, 300)
+
+
+def test_median3_gives_pillows_median_pixels():
+    """The fast 3x3 median is Pillow's MedianFilter(3), pixel for pixel, borders included."""
+    rng = random.Random(5)
+    for w, h in ((1, 1), (2, 5), (37, 23)):
+        im = Image.frombytes("L", (w, h), bytes(rng.randrange(256) for _ in range(w * h)))
+        assert ocr.median3(im).tobytes() == im.filter(ImageFilter.MedianFilter(3)).tobytes(), (w, h)
+    page, _ = _page(4, 150)
+    page = S.degrade(page, random.Random(4), noisy=True, skew=0.9, rotation=0)
+    assert ocr.median3(page).tobytes() == page.filter(ImageFilter.MedianFilter(3)).tobytes()
 
 
 @pytest.mark.parametrize("seed", [21, 22, 23])

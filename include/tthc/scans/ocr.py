@@ -28,6 +28,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 # Imported here, once, in the parent: forked workers inherit them instead of each paying
 # pytesseract's optional pandas import (seconds on a busy machine) on their first page.
+import numpy as np  # noqa: E402
 import pypdfium2 as pdfium  # noqa: E402
 import pytesseract  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -132,8 +133,6 @@ A4_SHORT_IN = 8.27
 def prepare_image(image, dpi: float | None):
     """The grey page as Tesseract gets it, and the dpi to tell it: low-resolution scans resampled to
     OCR_DPI, specks removed. A file without a dpi is taken for an A4 page when it has A4's shape."""
-    from PIL import ImageFilter
-
     if not dpi:
         short, long_ = sorted((image.width, image.height))
         if 1.3 <= long_ / max(short, 1) <= 1.5:
@@ -142,7 +141,26 @@ def prepare_image(image, dpi: float | None):
         f = OCR_DPI / dpi
         image = image.resize((round(image.width * f), round(image.height * f)), Image.Resampling.LANCZOS)
         dpi = OCR_DPI
-    return image.filter(ImageFilter.MedianFilter(3)), dpi
+    return median3(image), dpi
+
+
+def median3(image):
+    """3x3 median of a grey page, borders replicated: the same pixels as Pillow's MedianFilter(3),
+    3-5x faster (each column's three pixels sorted once, then min/max/median across columns,
+    whole-array uint8 operations instead of a 9-value sort per pixel)."""
+    a = np.pad(np.asarray(image.convert("L") if image.mode != "L" else image), 1, mode="edge")
+    top, mid, bot = a[:-2], a[1:-1], a[2:]
+    lo, hi = np.minimum(top, mid), np.maximum(top, mid)
+    mid, hi = np.minimum(hi, bot), np.maximum(hi, bot)
+    lo, mid = np.minimum(lo, mid), np.maximum(lo, mid)
+    left, centre, right = slice(0, -2), slice(1, -1), slice(2, None)
+    max_lo = np.maximum(np.maximum(lo[:, left], lo[:, centre]), lo[:, right])
+    min_hi = np.minimum(np.minimum(hi[:, left], hi[:, centre]), hi[:, right])
+    return Image.fromarray(_med3(max_lo, _med3(mid[:, left], mid[:, centre], mid[:, right]), min_hi), "L")
+
+
+def _med3(x, y, z):
+    return np.maximum(np.minimum(x, y), np.minimum(np.maximum(x, y), z))
 
 
 _ROTATE = re.compile(r"Rotate:\s*(\d+)")
