@@ -37,6 +37,8 @@ from collections import defaultdict
 from pathlib import Path
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# The warehouse is a throwaway database: a random holder-matching key unless one is set.
+os.environ.setdefault("TTHC_HOLDER_KEY_SECRET", "bench-" + uuid.uuid4().hex)
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 FIELDS = ("doc_number", "doc_book", "issue_date", "holder_name", "holder_id", "holder_birth_date", "holder2_name",
@@ -162,6 +164,8 @@ def main() -> int:
                      "wrong_holder": 0} for g in groups}
     misses = []
     for rec, p in zip(recs, printed):
+        tag = f"{p['file']} [{p['layout']}{' held-out' if p['held_out'] else ''}, {p['font']}, {p['format']}" \
+              f"{'' if p['dpi'] is None else ' ' + str(p['dpi']) + ' dpi'}]"
         status, result_id, linked_key, holder_key, known_result, text, fields, reason = docs[p["file"]]
         fields = fields or {}
         want = expected(rec, p)
@@ -193,16 +197,16 @@ def main() -> int:
                 r["links_missed"] += 1
         if result_id is not None and not (known_result and result_id in held and right_key):
             if known_result or held:
-                misses.append(f"{p['file']} link: to result {result_id} {linked_key} (legacy: {known_result}), "
+                misses.append(f"{tag} link: to result {result_id} {linked_key} (legacy: {known_result}), "
                               f"the page shows {[rec['proc'], t['number'], t['issue_date'], t.get('book') or '']} "
                               f"held as {sorted(held)}")
         for f, v in want.items():
             if not same(f, fields.get(f), v):
-                misses.append(f"{p['file']} {f}: got {fields.get(f)!r}, want {v!r}")
+                misses.append(f"{tag} {f}: got {fields.get(f)!r}, want {v!r}")
         if status == "review":
-            misses.append(f"{p['file']} review: {reason}")
+            misses.append(f"{tag} review: {reason}")
         if args.verbose and (status == "review" or any(not same(f, fields.get(f), v) for f, v in want.items())):
-            misses.append(f"{p['file']} page text:\n{text}")
+            misses.append(f"{tag} page text:\n{text}")
 
     summary = {"files": len(recs), "seconds": round(seconds, 2), "pages_per_s": round(len(recs) / seconds, 3),
                "workers": args.workers, "loadavg_before": [round(x, 2) for x in load1],

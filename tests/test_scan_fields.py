@@ -656,6 +656,30 @@ def test_marriage_table_row_read_as_one_line_gives_no_names():
         assert "holder_name" not in res.fields and "holder2_name" not in res.fields, row
 
 
+def test_marriage_table_lone_lower_case_speck_is_no_column():
+    """A speck read as a lone small or accented letter ("ị", "l", "Ỗ") between the label and the names
+    is no column: the row still gives each spouse. A plain capital there still blocks the row (above)."""
+    for speck in ("ị", "l", "Ỗ"):
+        row = f"Họ, chữ đệm, tên:\t{speck}\tNguyễn Thành Hải\tPhan Thu Lan"
+        v = values(extract_fields([KH_2020.replace("Họ, chữ đệm, tên:\tNguyễn Thành Hải\tPhan Thu Lan", row)]))
+        assert (v["holder_name"], v["holder2_name"]) == ("Nguyễn Thành Hải", "Phan Thu Lan"), speck
+
+
+def test_label_with_one_garbled_inner_word_is_a_fuzzy_hit_never_another_persons():
+    """"Họ, chữ at, tên" is the holder's label with its middle word garbled: read, as a fuzzy label
+    (lower confidence). The same garble on the mother's label never gives the holder, and two
+    garbled words, or a garbled first or last word beside it, are no match."""
+    page = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nGIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN\nSố: 324/2019\tQuyển số: 02\n"
+            "{label}: Lê Trung Duy\nNgày, tháng, năm sinh: 15/03/1991\nSố định danh cá nhân: 087091597391\n"
+            "Nơi đăng ký: Ủy ban nhân dân xã Tân Hòa, huyện Thanh Bình, tỉnh Đồng Tháp\n")
+    res = extract_fields([page.format(label="Họ, chữ at, tên")])
+    assert res.fields["holder_name"].value == "Lê Trung Duy" and res.fields["holder_name"].rule == "label_fuzzy"
+    assert res.fields["holder_name"].confidence < 1
+    for label in ("Họ, chữ at, tên người mẹ", "Họ, chữ đệm, tên người mẹ", "Họ, xy at, tên", "Hà, chữ at, tên",
+                  "Họ, chữ at, tàn"):
+        assert "holder_name" not in extract_fields([page.format(label=label)]).fields, label
+
+
 def test_confirmation_rules():
     from tthc.scans.confirm import confirmation_problems
 
@@ -678,6 +702,13 @@ def test_confirmation_rules():
     assert (slash.value, slash.rule) == ("309/2024", "label_exact+slash_fixed")
     assert confirmation_problems("KS", res.required, dict(stored, doc_number=(slash.value, slash.rule))) == [
         "doc_number '309/2024' not confirmed: a slash OCR lost was put back"]
+    for printed, read, fixed in (("309/2024", "3092024", "309/2024"),
+                                 ("332/2015/DKHKD", "332/2015DKHKD", "332/2015/DKHKD")):   # a year glued to letters
+        got = extract_fields([KS_2020.replace("Số: 309/2024", f"Số: {read}")]).fields["doc_number"]
+        assert (got.value, got.rule) == (fixed, "label_exact+slash_fixed"), read
+    for kept in ("45/GPXD", "31/2013/DKHKD"):     # numbers as printed stay as they are
+        got = extract_fields([KS_2020.replace("Số: 309/2024", f"Số: {kept}")]).fields["doc_number"]
+        assert (got.value, got.rule) == (kept, "label_exact"), kept
     bad_number = dict(stored, doc_number=("3092024", "label_exact+format_failed"))
     assert "doc_number '3092024' not confirmed: not in the field's format" in confirmation_problems(
         "KS", res.required, bad_number)

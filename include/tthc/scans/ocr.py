@@ -28,6 +28,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 # Imported here, once, in the parent: forked workers inherit them instead of each paying
 # pytesseract's optional pandas import (seconds on a busy machine) on their first page.
+import numpy as np  # noqa: E402
 import pypdfium2 as pdfium  # noqa: E402
 import pytesseract  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -117,6 +118,49 @@ def load_page_image(job: PageJob):
         image = im.convert("L")
     dpi_value = float(dpi[0]) if dpi and dpi[0] else None
     return image, (round(dpi_value) if dpi_value else None)
+
+
+# Tesseract reads best at about 300 dpi (its documentation; x-height ~20-30 px): a 150/200 dpi scan
+# loses diacritics and digits ("Thằnh" for "Thành", "17/2020" for "117/2020"). Pages below
+# UPSCALE_BELOW_DPI are resampled to OCR_DPI, then a 3x3 median removes dust specks (at 300 dpi it
+# leaves strokes and diacritics alone; at 150 dpi it would eat them).
+OCR_DPI = 300
+UPSCALE_BELOW_DPI = 270
+# A4's short side in inches: the dpi of a page image whose file does not say (an A4 scan).
+A4_SHORT_IN = 8.27
+
+
+def prepare_image(image, dpi: float | None):
+    """The grey page as Tesseract gets it, and the dpi to tell it: low-resolution scans resampled to
+    OCR_DPI, specks removed. A file without a dpi is taken for an A4 page when it has A4's shape."""
+    if not dpi:
+        short, long_ = sorted((image.width, image.height))
+        if 1.3 <= long_ / max(short, 1) <= 1.5:
+            dpi = round(short / A4_SHORT_IN)
+    if dpi and dpi < UPSCALE_BELOW_DPI:
+        f = OCR_DPI / dpi
+        image = image.resize((round(image.width * f), round(image.height * f)), Image.Resampling.LANCZOS)
+        dpi = OCR_DPI
+    return median3(image), dpi
+
+
+def median3(image):
+    """3x3 median of a grey page, borders replicated: the same pixels as Pillow's MedianFilter(3),
+    3-5x faster (each column's three pixels sorted once, then min/max/median across columns,
+    whole-array uint8 operations instead of a 9-value sort per pixel)."""
+    a = np.pad(np.asarray(image.convert("L") if image.mode != "L" else image), 1, mode="edge")
+    top, mid, bot = a[:-2], a[1:-1], a[2:]
+    lo, hi = np.minimum(top, mid), np.maximum(top, mid)
+    mid, hi = np.minimum(hi, bot), np.maximum(hi, bot)
+    lo, mid = np.minimum(lo, mid), np.maximum(lo, mid)
+    left, centre, right = slice(0, -2), slice(1, -1), slice(2, None)
+    max_lo = np.maximum(np.maximum(lo[:, left], lo[:, centre]), lo[:, right])
+    min_hi = np.minimum(np.minimum(hi[:, left], hi[:, centre]), hi[:, right])
+    return Image.fromarray(_med3(max_lo, _med3(mid[:, left], mid[:, centre], mid[:, right]), min_hi), "L")
+
+
+def _med3(x, y, z):
+    return np.maximum(np.minimum(x, y), np.minimum(np.maximum(x, y), z))
 
 
 _ROTATE = re.compile(r"Rotate:\s*(\d+)")
@@ -292,9 +336,11 @@ def ocr_page(job: PageJob) -> PageText:
     rotation = orientation(image, job.lang, engine)
     if rotation:
         image = image.rotate(-rotation, expand=True, fillcolor=255)
+    native = (dpi, image.width, image.height)
+    image, ocr_dpi = prepare_image(image, dpi)
     if engine == "tesserocr":
         api = _api(job.lang)
-        _set_gray(api, image, dpi)
+        _set_gray(api, image, ocr_dpi)
         text, confs = _read_words(api)
         api.Clear()
     else:
@@ -304,13 +350,13 @@ def ocr_page(job: PageJob) -> PageText:
         os.close(fd)
         try:
             image.save(tmp, "PPM")
-            config = f"--dpi {int(dpi)}" if dpi else ""
+            config = f"--dpi {int(ocr_dpi)}" if ocr_dpi else ""
             data = pytesseract.image_to_data(tmp, lang=job.lang, config=config, output_type=pytesseract.Output.DICT)
         finally:
             os.unlink(tmp)
         text, confs = _assemble(data)
-    return PageText(job.index, text, round(sum(confs) / len(confs), 2) if confs else 0.0, dpi,
-                    image.width, image.height, rotation, time.perf_counter() - started)
+    return PageText(job.index, text, round(sum(confs) / len(confs), 2) if confs else 0.0, *native,
+                    rotation, time.perf_counter() - started)
 
 
 def _assemble(data: dict) -> tuple[str, list[float]]:

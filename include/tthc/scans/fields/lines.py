@@ -39,8 +39,10 @@ def _lines(pages: list[str]) -> list[_Line]:
     for page in pages:
         for raw in str(page or "").replace("\f", "\n").split("\n"):
             # Segments that are only OCR debris ("-", ":", "|") are no column.
+            # So is a lone lower-case or accented letter ("ị", "l", "Ỗ": a speck or a rule read as a
+            # letter); a lone plain capital may be a value ("B") and stays.
             parts = [p for p in (_LEADING_DEBRIS.sub("", clean_ws(x)).strip() for x in _SEGMENTS.split(raw))
-                     if _WORDS.search(p)]
+                     if _WORDS.search(p) and not (len(p) == 1 and (p.islower() or fold(p) != p.lower()))]
             if not parts:
                 out.append(_Line(len(out), "", "", row))
             for col, t in enumerate(parts):  # leading OCR debris dropped: '| Số:', '— Họ và tên'
@@ -91,6 +93,12 @@ class _LabelIndex:
                 if len(lab_sq) >= settings["fuzzy_label_min_length"]:
                     m = difflib.SequenceMatcher(None, "", lab_sq, autojunk=True)
                     self.fuzzy.append((fname, m))
+        # Labels of 3+ words as their words' keys: one garbled inner word ("Họ, chữ at, tên") is a near miss.
+        self.worded: list[tuple[str, tuple[str, ...]]] = []
+        for lab_sq, label, fname in entries:
+            keys = tuple(k for k in (squash(w) for w in label.split()) if k)
+            if len(keys) >= 3:
+                self.worded.append((fname, keys))
         # squashed label part -> fields it fuzzily matches (label parts repeat across pages)
         self.fuzzy_seen: dict[str, list[str]] = {}
         # Longest first, as the no-separator prefix match wants them; same order as before per key.
@@ -109,6 +117,19 @@ class _LabelIndex:
             return False
         folded = fold(label_text)
         return any(w not in own and _has_words(folded, w) for w in self.others)
+
+
+def _one_inner_word_off(part: str, index: _LabelIndex) -> list[str]:
+    """The field whose label (3+ words) this label part is, but for one inner word OCR garbled
+    ("Họ, chữ at, tên" for "Họ, chữ đệm, tên"): same word count, first and last words the label's.
+    Only when exactly one field's labels fit, so two labels differing in that word stay apart."""
+    keys = tuple(k for k in (squash(w) for w in part.split()) if k)
+    if len(keys) < 3:
+        return []
+    fields = {fname for fname, lab in index.worded
+              if len(lab) == len(keys) and lab[0] == keys[0] and lab[-1] == keys[-1]
+              and sum(a != b for a, b in zip(lab, keys)) == 1}
+    return list(fields) if len(fields) == 1 else []
 
 
 def _has_words(folded: str, words: str) -> bool:
@@ -143,6 +164,8 @@ def _match_label(part: str, sep: str, index: _LabelIndex, rules: dict) -> dict[s
             fuzzy_fields = [fname for fname, matcher in index.fuzzy
                             if matcher.b != part_sq   # an exact key, scored above
                             and ratio_at_least(matcher, part_sq, minimum) is not None]
+            if not fuzzy_fields and not best:
+                fuzzy_fields = _one_inner_word_off(part, index)
             if len(index.fuzzy_seen) > 20000:  # OCR noise is endless: bound the memo
                 index.fuzzy_seen.clear()
             index.fuzzy_seen[part_sq] = fuzzy_fields
