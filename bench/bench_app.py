@@ -7,15 +7,19 @@ In a throwaway database (migrated, reference data loaded) it generates N core.re
 snapshot benchmark's generator (bench/bench_snapshot.py), gives them their unique codes with the
 pipeline's own allocator (tthc.codes.assign_result_codes), creates an integration client with an API
 key (results:read, progress:read; no personal data, so no audit write per request), and starts a real
-`tthc serve` (uvicorn, --workers processes) on localhost. Then, for each scenario, C client threads
-(one keep-alive HTTP connection, or one psycopg2 connection, each) run for --seconds:
+`tthc serve` (uvicorn, --workers processes) on localhost. Then, for each scenario, C clients run for
+--seconds, each with one keep-alive HTTP connection (the app) or one psycopg2 connection (bare):
   lookup        GET /api/v1/results/{code}, random codes          vs tthc.app.queries.result_by_code bare
   progress      GET /api/v1/progress?as_of=...&unit=<a district>   vs tthc.app.queries.progress bare
 and the lookup once more with a single client (latency without queueing).
 Reported: requests/s, p50/p95/p99 latency (ms), and app/bare throughput ratios. Goals: lookup p95
 < 50 ms; app throughput >= 0.5x bare. The clients run on the same 2-core machine as the server and
-the database. The database is dropped at the end (--keep to keep it; --database NAME reuses a kept
-one without generating, and --scenarios lookup runs only the lookup).
+the database. The bare clients are C threads. The HTTP clients (--client, reported as "app_client")
+are, by default, C connections on one asyncio event loop speaking raw HTTP/1.1, each answer checked
+(200, and a lookup's body carries its code): cheap, and no client waits for the GIL inside its clock;
+--client threads is the earlier instrument, C threads with http.client. The database is dropped at
+the end (--keep to keep it; --database NAME reuses a kept one without generating, and --scenarios
+lookup runs only the lookup).
 """
 
 from __future__ import annotations

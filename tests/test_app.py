@@ -483,6 +483,49 @@ def test_cached_key_is_refused_on_the_next_request_after_revocation(env):
         conn.close()
 
 
+def test_event_loop_read_proves_a_cached_key_in_the_same_pipeline(env):
+    """The event loop's reads (server-side binding, prepared statements) send a cached key's
+    app.assert_key with the statement, in one pipeline: a withdrawn key fails the read and the
+    statement does not run (a division by zero here would surface instead); the connection stays
+    usable, and the statement, prepared after repeated runs, still answers."""
+    import asyncio
+
+    from tthc.app.auth import _ASSERT_KEY
+    from tthc.app.db import AsyncReads, CredentialWithdrawn, pending_check, provision_login
+    from tthc.app.admin import create_account, create_api_key
+
+    url = env["url"]
+    with transaction(url) as cur:
+        create_account(cur, "pipeline.client", "integration", "Pipeline client", None)
+        _, prefix = create_api_key(cur, "pipeline.client", "pipeline", ["results:read"])
+    (key_id, scopes, ver), = fetch_all(url, """SELECT k.key_id, k.scopes, (extract(epoch FROM a.updated_at) * 1000000)::bigint
+                                               FROM app.api_key k JOIN app.account a USING (account_id)
+                                               WHERE k.prefix = %s""", (prefix,))
+    reads = AsyncReads(psycopg_kwargs(provision_login(url)), 2)
+
+    async def run():
+        try:
+            for i in range(8):                                   # past psycopg's prepare threshold
+                pending_check.set((_ASSERT_KEY, (key_id, scopes, ver)))
+                async with reads.read() as cur:
+                    await cur.execute("SELECT %(i)s::int + 1", {"i": i}, prepare=True)
+                    assert (await cur.fetchone()) == (i + 1,)
+            for withdrawn in ((key_id, scopes, ver + 1), (key_id, scopes + ["pii:read"], ver), (-1, scopes, ver)):
+                pending_check.set((_ASSERT_KEY, withdrawn))
+                with pytest.raises(CredentialWithdrawn):
+                    async with reads.read() as cur:
+                        await cur.execute("SELECT 1 / (%(zero)s::int)", {"zero": 0}, prepare=True)
+            pending_check.set(None)
+            async with reads.read() as cur:
+                await cur.execute("SELECT %(i)s::int + 1", {"i": 41}, prepare=True)
+                assert (await cur.fetchone()) == (42,)
+        finally:
+            pending_check.set(None)
+            await reads.close()
+
+    asyncio.run(run())
+
+
 def test_key_cache_forgets_on_notify_and_refuses_a_read_older_than_a_change(env):
     from tthc.app.auth import KeyCache
     from tthc.app.db import provision_login
