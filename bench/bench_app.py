@@ -15,9 +15,10 @@ and the lookup once more with a single client (latency without queueing).
 Reported: requests/s, p50/p95/p99 latency (ms), and app/bare throughput ratios. Goals: lookup p95
 < 50 ms; app throughput >= 0.5x bare. The clients run on the same 2-core machine as the server and
 the database. The bare clients are C threads. The HTTP clients (--client, reported as "app_client")
-are, by default, C connections on one asyncio event loop speaking raw HTTP/1.1, each answer checked
-(200, and a lookup's body carries its code): cheap, and no client waits for the GIL inside its clock;
---client threads is the earlier instrument, C threads with http.client. The database is dropped at
+are C threads with http.client by default; --client asyncio runs C connections on one event loop
+speaking raw HTTP/1.1, each answer checked (200, and a lookup's body carries its code): ~0.07 ms of
+client CPU per request and no GIL inside the clock, but one thread, so on a loaded machine the
+scheduler gives it the share of one thread where the threaded clients get 32 (BENCHMARKS.md). The database is dropped at
 the end (--keep to keep it; --database NAME reuses a kept one without generating, and --scenarios
 lookup runs only the lookup).
 """
@@ -170,9 +171,9 @@ def main() -> int:
     ap.add_argument("--database", help="reuse a database kept by an earlier run (--keep): no generation, "
                                        "and it is kept")
     ap.add_argument("--scenarios", default="lookup,progress", help="comma-separated: lookup, progress")
-    ap.add_argument("--client", choices=("asyncio", "threads"), default="asyncio",
-                    help="the HTTP load generator: one event loop with raw keep-alive connections (asyncio), "
-                         "or one http.client thread per client (threads, the earlier instrument)")
+    ap.add_argument("--client", choices=("threads", "asyncio"), default="threads",
+                    help="the HTTP load generator: one http.client thread per client (threads), or one event "
+                         "loop with raw keep-alive connections (asyncio)")
     args = ap.parse_args()
 
     import datetime as dt
