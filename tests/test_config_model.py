@@ -172,7 +172,7 @@ def test_json_schemas_accept_the_project_files_and_reject_a_misspelling():
     import yaml
 
     from tthc.config.schema import models
-    from tthc.sources.config import expand_env
+    from tthc.config.files import expand_env
 
     def check(kind: str, path: Path, mutate=None):
         schema = models()[kind].model_json_schema(mode="validation")
@@ -195,3 +195,26 @@ def test_json_schemas_accept_the_project_files_and_reject_a_misspelling():
         check("source", ROOT / "sources" / "civil_status.yaml", lambda d: d.update(quarantine_treshold=0.1))
     with pytest.raises(jsonschema.ValidationError, match="doc_bok"):
         check("source", ROOT / "sources" / "civil_status.yaml", lambda d: d["mapping"].update(doc_bok="X"))
+
+
+def test_every_yaml_loader_reports_an_unreadable_or_broken_file_in_one_line(tmp_path):
+    """One reader for every configuration file: the same one-line error, naming the file."""
+    from tthc.alerts.config import AlertConfigError, load_config
+    from tthc.progress.inputs import InputsConfigError, input_paths
+    from tthc.progress.report_config import ReportConfigError, load_report_config
+    from tthc.scans.config import DropConfigError, load_drop
+    from tthc.sources.config import SourceConfigError, load_source
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("routes: [\n  - a\n")
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("- one\n- two\n")
+    loaders = [(load_config, AlertConfigError), (input_paths, InputsConfigError),
+               (load_report_config, ReportConfigError), (load_drop, DropConfigError), (load_source, SourceConfigError)]
+    for load, error in loaders:
+        with pytest.raises(error, match=r"^missing.yaml: cannot read .*missing.yaml \(No such file or directory\)$"):
+            load(tmp_path / "missing.yaml")
+        with pytest.raises(error, match=r"^broken.yaml: not valid YAML: [^\n]*line 2, column 3: expected the node content[^\n]*$"):
+            load(broken)
+        with pytest.raises(error, match=r"^listed.yaml: expected a mapping of keys at the top level$"):
+            load(listed)

@@ -21,7 +21,8 @@ def test_embedded_server_listens_on_tcp_and_keeps_initdb_out_of_the_terminal():
     # `pgserver` user, who cannot enter pytest's private tmp_path.
     tmp_path = Path(tempfile.mkdtemp(prefix="tthc-test-embedded-"))
     port = free_port()
-    env = {"TTHC_LOCAL_DIR": str(tmp_path), "TTHC_EMBEDDED_PORT": str(port), "PATH": "/usr/bin:/bin",
+    # root's usual PATH: as root, pgserver adds its `pgserver` user with useradd (/usr/sbin).
+    env = {"TTHC_LOCAL_DIR": str(tmp_path), "TTHC_EMBEDDED_PORT": str(port), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
            "XDG_RUNTIME_DIR": "/tmp"}
     start = subprocess.run([sys.executable, "-m", "tthc", "embedded", "start"], env=env, capture_output=True,
                            text=True, timeout=180)

@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated, Optional
 
 import typer
@@ -59,12 +58,14 @@ def _print_json(value) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=1, default=str))
 
 
-def _legacy(func, **kwargs) -> int:
-    """Run one of tthc.cli's cmd_* functions with the parsed options."""
-    code = func(SimpleNamespace(**kwargs))
-    if code:
-        raise typer.Exit(code)
-    return 0
+def _moment(text: str | None, flag: str):
+    """--start/--end: dd/mm/yyyy, yyyy-mm-dd (local midnight) or a datetime; naive values are Vietnam time."""
+    from tthc.cli_dates import parse_moment
+
+    try:
+        return parse_moment(text, flag)
+    except Exception as exc:  # noqa: BLE001 - typer's BadParameter: one line, as every error here
+        raise ValueError(str(exc)) from None
 
 
 # ------------------------------------------------------------------ the app
@@ -131,9 +132,33 @@ def sources_run(
                                                        "everything before it")] = None,
         warehouse_url: WarehouseUrl = None) -> None:
     """Run one interval of one source through its DAG's code path (stage, validate, load, signed copies)."""
-    from tthc.cli import cmd_source_run
+    import dataclasses
 
-    _legacy(cmd_source_run, name=name, start=start, end=end, warehouse_url=warehouse_url)
+    import psycopg2
+
+    from tthc.born_digital import check_e_copies
+    from tthc.sources.config import source_named
+    from tthc.sources.pipeline import run_batch
+    from tthc.warehouse.db import connect
+
+    since, until = _moment(start, "--start"), _moment(end, "--end")
+    if since is not None and until is None:
+        raise ValueError("--start needs --end (the interval is [start, end))")
+    if since is not None and since >= until:
+        raise ValueError(f"--start {start} is not before --end {end}")
+    cfg = source_named(name)
+    if cfg.kind != "results":
+        raise ValueError(f"source {cfg.name} is an exclusion list ({cfg.kind}), not a results source")
+    url = _warehouse(warehouse_url)
+    try:
+        connect(url).close()
+    except psycopg2.OperationalError as exc:
+        first = (str(exc).strip().splitlines() or ["connection failed"])[0]
+        raise RuntimeError(f"cannot reach the warehouse: {first}") from None
+    report = dataclasses.asdict(run_batch(cfg, url, since, until, dag_id="cli", run_id=f"cli:{start or ''}/{end or ''}"))
+    # The DAG's last task: the signed copies this source claims are fetched and verified.
+    report["signed_copies"] = check_e_copies(url, source=cfg.name)
+    print(json.dumps(report, ensure_ascii=False, default=str))
 
 
 @sources.command("check-signed-copies")
@@ -142,9 +167,9 @@ def sources_check_signed_copies(
         recheck: Annotated[bool, typer.Option(help="check every e-copy again, not only new or changed refs")] = False,
         warehouse_url: WarehouseUrl = None) -> None:
     """Fetch, archive and verify the signed e-copies that sources name (TTHC_SIGNED_COPY_*)."""
-    from tthc.cli import cmd_check_signed_copies
+    from tthc.born_digital import check_e_copies
 
-    _legacy(cmd_check_signed_copies, source=source, recheck=recheck, warehouse_url=warehouse_url)
+    print(json.dumps(check_e_copies(_warehouse(warehouse_url), source=source, recheck=recheck), ensure_ascii=False))
 
 
 # ------------------------------------------------------------------ scans
@@ -371,52 +396,61 @@ def alerts_receivers() -> None:
 @warehouse.command("url")
 def warehouse_url_cmd(warehouse_url: WarehouseUrl = None) -> None:
     """Print the warehouse URL (starts the embedded server if needed)."""
-    from tthc.cli import cmd_warehouse_url
-
-    _legacy(cmd_warehouse_url, warehouse_url=warehouse_url)
+    print(_warehouse(warehouse_url))
 
 
 @warehouse.command("migrate")
 def warehouse_migrate(warehouse_url: WarehouseUrl = None) -> None:
     """Apply pending SQL migrations from sql/."""
-    from tthc.cli import cmd_migrate
+    from tthc.warehouse.migrate import migrate
 
-    _legacy(cmd_migrate, warehouse_url=warehouse_url)
+    applied = migrate(_warehouse(warehouse_url))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none (already current)'}")
 
 
 @warehouse.command("load-reference")
 def warehouse_load_reference(seeds: Annotated[Optional[str], typer.Option(
         help="seed folder (default: TTHC_SEEDS_DIR or ./seeds)")] = None, warehouse_url: WarehouseUrl = None) -> None:
     """Load units, crosswalk, agencies, procedures and plans from the seeds."""
-    from tthc.cli import cmd_load_reference
+    from tthc.reference.load import load_reference
 
-    _legacy(cmd_load_reference, seeds=seeds, warehouse_url=warehouse_url)
+    print(json.dumps(load_reference(_warehouse(warehouse_url), Path(seeds) if seeds else None), ensure_ascii=False))
 
 
 @warehouse.command("load-inventory")
 def warehouse_load_inventory(path: Annotated[str, typer.Argument(help="the CSV file (columns: see README)")],
                              warehouse_url: WarehouseUrl = None) -> None:
     """Load a declared paper-inventory CSV."""
-    from tthc.cli import cmd_load_inventory
+    from tthc.inventory import load_inventory
 
-    _legacy(cmd_load_inventory, path=path, warehouse_url=warehouse_url)
+    print(json.dumps(load_inventory(Path(path), _warehouse(warehouse_url)), ensure_ascii=False, default=str))
 
 
 @warehouse.command("summary")
 def warehouse_summary(warehouse_url: WarehouseUrl = None) -> None:
     """Print what the warehouse holds."""
-    from tthc.cli import cmd_summary
+    from tthc.summary import render_summary
 
-    _legacy(cmd_summary, warehouse_url=warehouse_url)
+    print(render_summary(_warehouse(warehouse_url)))
 
 
 @warehouse.command("embedded")
 def warehouse_embedded(action: Annotated[str, typer.Argument(help="start or stop", metavar="ACTION",
                                                         parser=_choice("start", "stop"))]) -> None:
     """Start or stop the embedded PostgreSQL under .local/pgdata."""
-    from tthc.cli import cmd_embedded
+    from tthc.warehouse.server import embedded_data_dir, embedded_url, start_embedded_server
 
-    _legacy(cmd_embedded, action=action)
+    if action == "start":
+        print(embedded_url())
+        return
+    data_dir = embedded_data_dir()
+    if not (data_dir / "postmaster.pid").exists():
+        print(f"no embedded server running in {data_dir}")
+        return
+    server = start_embedded_server(data_dir)
+    server.cleanup_mode = "stop"
+    server.cleanup()
+    print(f"stopped the embedded server in {data_dir}")
 
 
 @warehouse.command("rotate-holder-key")
@@ -426,9 +460,11 @@ def warehouse_rotate_holder_key(
         warehouse_url: WarehouseUrl = None) -> None:
     """Recompute the holder matching keys in core under a new secret, in one transaction
     (holder_ref, what analysts see, does not change); then set TTHC_HOLDER_KEY_SECRET to it."""
-    from tthc.cli import cmd_rotate_holder_key
+    from tthc.warehouse.holder_keys import read_secret_file, rotate_holder_key
 
-    _legacy(cmd_rotate_holder_key, new_secret_file=new_secret_file, warehouse_url=warehouse_url)
+    report = rotate_holder_key(_warehouse(warehouse_url), read_secret_file(new_secret_file))
+    print(json.dumps(report, ensure_ascii=False))
+    print("Set TTHC_HOLDER_KEY_SECRET to the new secret before the next load.", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ config
@@ -463,11 +499,13 @@ def config_schema(out: Annotated[Optional[Path], typer.Option(help="folder (defa
 def demo(seed: Annotated[Optional[int], typer.Option(help="random seed (default TTHC_DEMO_SEED, 42)")] = None,
          size: Annotated[Optional[int], typer.Option(help="true results (default TTHC_DEMO_SIZE, 1000)")] = None) -> None:
     """Set up the warehouse, generate data, run every DAG through Airflow, summarize."""
-    from tthc.cli import cmd_demo
     from tthc.settings import settings
+    from tthc_dev.demo import run_demo
 
-    _legacy(cmd_demo, seed=settings().demo_seed if seed is None else seed,
-            size=settings().demo_size if size is None else size)
+    code = run_demo(seed=settings().demo_seed if seed is None else seed,
+                    size=settings().demo_size if size is None else size)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("generate")
@@ -479,20 +517,23 @@ def generate(out: Annotated[Optional[Path], typer.Option(help="folder (default T
              scans: Annotated[Optional[int], typer.Option(
                  help="number of scan-drop files (default scales with --size)")] = None) -> None:
     """Write the deterministic demo dataset (tthc_dev.demo_data)."""
-    from tthc.cli import cmd_generate
     from tthc.settings import settings
+    from tthc_dev.demo_data import generate as generate_demo_data
 
     s = settings()
-    _legacy(cmd_generate, out=str(out or s.demo_data_dir), seed=s.demo_seed if seed is None else seed,
-            size=s.demo_size if size is None else size, permits_url=permits_url, scans=scans)
+    summary = generate_demo_data(Path(out or s.demo_data_dir), seed=s.demo_seed if seed is None else seed,
+                                 size=s.demo_size if size is None else size, permits_url=permits_url, scans=scans)
+    print(json.dumps(summary.get("counts", summary), ensure_ascii=False, indent=2, default=str))
 
 
 @airflow.command("up")
 def airflow_up(port: Annotated[int, typer.Option(help="port of the UI on 127.0.0.1")] = 8080) -> None:
     """Start api-server, scheduler and dag-processor (LocalExecutor) until Ctrl-C; prints the URL and login."""
-    from tthc.cli import cmd_airflow
+    from tthc_dev.airflow_local import up
 
-    _legacy(cmd_airflow, port=port)
+    code = up(port)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("serve")
@@ -501,9 +542,23 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on (0.0.0.
           workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
           warehouse_url: WarehouseUrl = None) -> None:
     """Run the lookup/statistics application and its API (docs/app.md)."""
-    from tthc.cli import cmd_serve
+    import secrets
 
-    _legacy(cmd_serve, host=host, port=port, workers=workers, warehouse_url=warehouse_url)
+    import uvicorn
+
+    from tthc.app.main import create_app
+    from tthc.settings import Settings
+
+    if workers == 1:
+        uvicorn.run(create_app(warehouse_url=_warehouse(warehouse_url)), host=host, port=port, log_level="info")
+        return
+    # Worker processes share one database login and one token secret (through the environment).
+    from tthc.app.db import provision_login
+
+    os.environ.setdefault("TTHC_APP_SECRET", secrets.token_urlsafe(48))
+    if not Settings.from_env().app.database_url:
+        os.environ["TTHC_APP_DATABASE_URL"] = provision_login(_warehouse(warehouse_url), os.environ["TTHC_APP_SECRET"])
+    uvicorn.run("tthc.app.main:create_app", factory=True, workers=workers, host=host, port=port, log_level="info")
 
 
 @app.command("accounts", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from tthc.config.alerts import AlertSettings, AlertsFile
 from tthc.config.errors import ConfigError, validate
+from tthc.config.files import expand_values, read_mapping
 
 
 log = logging.getLogger(__name__)
@@ -123,16 +123,8 @@ def config_path() -> Path:
 
 def load_config(path: Path | None = None) -> AlertConfig:
     path = Path(path) if path else config_path()
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise AlertConfigError(f"alert config {path} is not readable: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise AlertConfigError(f"{path.name}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise AlertConfigError(f"{path.name}: expected a mapping at the top level")
+    doc = read_mapping(path, AlertConfigError, expand="values")
     where = path.name
-    doc = {k: _expand(v, f"{where}: {k}") for k, v in doc.items()}
     model = validate(AlertsFile, doc, where, AlertConfigError)
     settings = model.settings.model_dump(exclude_unset=True)
     routes = tuple(_route(spec, f"{where}: routes[{i}]") for i, spec in enumerate(doc.get("routes") or []))
@@ -151,7 +143,7 @@ def load_config(path: Path | None = None) -> AlertConfig:
 @functools.lru_cache(maxsize=8)
 def _late_after_table(path: str, mtime_ns: int) -> dict:
     """late_after_hours of one version of the file: every DAG file asks at parse time, read it once."""
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    doc = read_mapping(Path(path), AlertConfigError)
     return doc.get("late_after_hours") or {}
 
 
@@ -213,18 +205,7 @@ def _split(values) -> list[str]:
 
 
 def _expand(value, where: str):
-    from tthc.sources.config import SourceConfigError, expand_env
-
-    if isinstance(value, str):
-        try:
-            return expand_env(value)
-        except SourceConfigError as exc:
-            raise AlertConfigError(f"{where}: {exc}") from exc
-    if isinstance(value, list):
-        return [_expand(v, where) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
-    return value
+    return expand_values(value, where, AlertConfigError)
 
 
 def _mask(url: str) -> str:

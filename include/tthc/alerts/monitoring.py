@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-import yaml
 
 from tthc.alerts.config import AlertConfig, load_config
 from tthc.alerts.dispatch import dispatch
@@ -41,8 +40,7 @@ def stale_sources(url: str, config: AlertConfig | None = None, now: dt.datetime 
     for cfg in load_sources():
         if cfg.kind != "results":
             continue
-        raw = yaml.safe_load(cfg.path.read_text(encoding="utf-8")) or {}
-        limits[cfg.name] = config.stale_after_days(cfg.name, raw.get("stale_after_days"))
+        limits[cfg.name] = config.stale_after_days(cfg.name, cfg.stale_after_days)
     for name in config.sources:
         limits.setdefault(name, config.stale_after_days(name))
     rows = {s: (last, first, now_db) for s, last, first, now_db in fetch_all(url, """

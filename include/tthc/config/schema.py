@@ -15,6 +15,7 @@ from tthc.paths import project_root
 def models() -> dict[str, type[BaseModel]]:
     from tthc.config.alerts import AlertsFile
     from tthc.config.drops import DropFile
+    from tthc.config.inputs import ProgressInputsFile
     from tthc.config.scan_fields import ScanFieldsFile
     from tthc.config.seeds import CostRatesFile, PlanFile, ProceduresFile
     from tthc.config.sources import SourceFile
@@ -22,7 +23,7 @@ def models() -> dict[str, type[BaseModel]]:
 
     return {"source": SourceFile, "drop": DropFile, "alerts": AlertsFile, "reports": ReportConfig,
             "scan_fields": ScanFieldsFile, "procedures": ProceduresFile, "cost_rates": CostRatesFile,
-            "plan": PlanFile}
+            "plan": PlanFile, "progress_inputs": ProgressInputsFile}
 
 
 def schema_dir() -> Path:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from tthc.config.errors import ConfigError
 
 
 INPUTS = ("dossiers", "one_stop_offices")
 
 
-class InputsConfigError(ValueError):
+class InputsConfigError(ConfigError):
     pass
 
 
@@ -26,29 +26,14 @@ def inputs_config_path() -> Path:
 
 def input_paths(path: Path | None = None) -> dict[str, Path]:
     """{input name: file} from the config file; one clear error naming the file and key otherwise."""
-    from tthc.sources.config import SourceConfigError, expand_env
+    from tthc.config.errors import validate
+    from tthc.config.files import read_mapping
+    from tthc.config.inputs import ProgressInputsFile
 
-    path = path or inputs_config_path()
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise InputsConfigError(f"{path}: cannot read the progress inputs config ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise InputsConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise InputsConfigError(f"{path}: expected a mapping of {', '.join(INPUTS)}")
-    unknown = sorted(set(doc) - set(INPUTS))
-    if unknown:
-        raise InputsConfigError(f"{path}: unknown keys {unknown}; allowed: {', '.join(INPUTS)}")
-    out: dict[str, Path] = {}
-    for name in INPUTS:
-        if not isinstance(doc.get(name), str) or not doc[name]:
-            raise InputsConfigError(f"{path}: key {name}: expected the path of a CSV file")
-        try:
-            out[name] = Path(expand_env(doc[name]))
-        except SourceConfigError as exc:
-            raise InputsConfigError(f"{path}: key {name}: {exc}") from exc
-    return out
+    path = Path(path) if path else inputs_config_path()
+    doc = read_mapping(path, InputsConfigError, expand="values")
+    model = validate(ProgressInputsFile, doc, path.name, InputsConfigError)
+    return {name: Path(getattr(model, name)) for name in INPUTS}
 
 
 def load_input(name: str, url: str, folder: Path | None = None) -> dict:

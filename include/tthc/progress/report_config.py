@@ -14,10 +14,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tthc.config.errors import ConfigError
+from tthc.config.errors import ConfigError, validate
+from tthc.config.files import read_mapping
 
 
 Kind = Literal["month", "quarter", "year"]
@@ -114,17 +114,6 @@ def config_path() -> Path:
 
 
 def load_report_config(path: Path | None = None) -> ReportConfig:
-    from tthc.alerts.config import AlertConfigError, _expand
-
     path = Path(path) if path else config_path()
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return ReportConfig.model_validate(_expand(doc, path.name))
-    except OSError as exc:
-        raise ReportConfigError(f"report config {path} is not readable: {exc}") from exc
-    except (yaml.YAMLError, AlertConfigError) as exc:
-        raise ReportConfigError(f"{path.name}: {exc}") from exc
-    except ValidationError as exc:
-        from tthc.config.errors import format_errors
-
-        raise ReportConfigError(format_errors(exc, ReportConfig, path.name)) from None
+    doc = read_mapping(path, ReportConfigError, expand="values")
+    return validate(ReportConfig, doc, path.name, ReportConfigError)

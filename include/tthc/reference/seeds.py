@@ -8,9 +8,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from tthc.config.errors import ConfigError, validate
+from tthc.config.files import read_mapping
 from tthc.config.seeds import CostRatesFile, PlanFile, ProceduresFile
 from tthc.reference.units import unit_key
 
@@ -237,12 +237,7 @@ def read_plans(directory: Path) -> list[Plan]:
 
 def _yaml(path: Path, model) -> dict:
     """The file's mapping, its shape checked against the model (unknown keys, types)."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise SeedError(f"{path.name}: not valid YAML: {exc}") from None
-    if not isinstance(doc, dict):
-        raise SeedError(f"{path.name}: expected a mapping of keys at the top level")
+    doc = read_mapping(path, SeedError)
     validate(model, doc, path.name, SeedError)
     return doc
 

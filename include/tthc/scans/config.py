@@ -1,7 +1,7 @@
 """Drop-zone definitions (drops/*.yaml): where scans arrive, where they are archived, the rules.
 
 See docs/scans.md for the reference of every key. `${VAR}` / `${VAR:-default}` are
-expanded from the environment with tthc.sources.config.expand_env.
+expanded from the environment (tthc.config.files).
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from tthc.config.drops import MAX_CHUNK, DropFile  # noqa: F401
 from tthc.config.errors import validate
+from tthc.config.files import read_mapping
 from tthc.paths import project_root
 from tthc.scans.steps.names import default_steps, resolve_steps
 from tthc.settings import ScanLimits, settings
-from tthc.sources.config import SourceConfigError, config_named, expand_env, load_config_folder, read_config_folder
+from tthc.sources.config import SourceConfigError, config_named, load_config_folder, read_config_folder
 
 
 
@@ -75,14 +75,7 @@ def drops_dir() -> Path:
 
 def load_drop(path: Path) -> DropZone:
     where = path.name
-    try:
-        doc = yaml.safe_load(expand_env(path.read_text(encoding="utf-8"))) or {}
-    except yaml.YAMLError as exc:
-        raise DropConfigError(f"{where}: not valid YAML: {exc}") from exc
-    except SourceConfigError as exc:
-        raise DropConfigError(f"{where}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise DropConfigError(f"{where}: expected a mapping of keys at the top level")
+    doc = read_mapping(path, DropConfigError, expand="text")
     # An empty ${VAR:-} means "not set": the key's default applies.
     doc = {k: v for k, v in doc.items() if v != ""} | {k: doc[k] for k in ("location", "archive") if k in doc}
     m = validate(DropFile, doc, where, DropConfigError)

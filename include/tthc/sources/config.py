@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import get_args
 
-import yaml
 
 from tthc.config.errors import ConfigError, validate
+from tthc.config.files import read_mapping
 from tthc.config.sources import CANONICAL_FIELDS, SIGNED_COPY_VALUES, AgencyRule, Engine, SourceFile  # noqa: F401
 from tthc.settings import settings
 
 ENGINES = set(get_args(Engine))
 AGENCY_RULES = set(get_args(AgencyRule))
-_ENV = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^${}]*))?\}")  # innermost first: defaults may nest
 
 
 class SourceConfigError(ConfigError):
@@ -69,6 +66,7 @@ class SourceConfig:
     start_date: str
     csv_options: dict
     path: Path
+    stale_after_days: float | None = None  # config/alerts.yaml may override it
 
     @property
     def row_mapping(self) -> RowMapping:
@@ -88,36 +86,8 @@ def sources_dir() -> Path:
     return settings().sources_dir
 
 
-def expand_env(text: str) -> str:
-    """${VAR} and ${VAR:-default} from the environment; an unset VAR without default is an error."""
-    defaults = _setting_defaults()
-
-    def repl(m):
-        value = os.environ.get(m[1], m[2] if m[2] is not None else defaults.get(m[1]))
-        if value is None:
-            raise SourceConfigError(f"environment variable {m[1]} is not set (used as ${{{m[1]}}})")
-        return value
-    previous = None
-    while previous != text:
-        previous, text = text, _ENV.sub(repl, text)
-    return text
-
-
-def _setting_defaults() -> dict[str, str]:
-    """Documented defaults of TTHC_* settings, so a source file can use ${TTHC_DEMO_DATA_DIR}."""
-    current = settings()
-    return {"TTHC_DEMO_DATA_DIR": str(current.demo_data_dir), "TTHC_LOCAL_DIR": str(current.local_dir)}
-
-
 def load_source(path: Path) -> SourceConfig:
-    try:
-        doc = yaml.safe_load(expand_env(path.read_text(encoding="utf-8"))) or {}
-    except yaml.YAMLError as exc:
-        raise SourceConfigError(f"{path.name}: not valid YAML: {exc}") from exc
-    except SourceConfigError as exc:
-        raise SourceConfigError(f"{path.name}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise SourceConfigError(f"{path.name}: expected a mapping of keys at the top level")
+    doc = read_mapping(path, SourceConfigError, expand="text")
     model = validate(SourceFile, doc, path.name, SourceConfigError)
     mapping = {k: FieldRule(r.column, r.constant, r.parse, dict(r.values)) for k, r in model.mapping.items()}
     return SourceConfig(
@@ -129,7 +99,7 @@ def load_source(path: Path) -> SourceConfig:
         mapping=mapping, agency_rule=model.agency.rule, agency_value=model.agency.value or model.agency.column,
         quarantine_threshold=model.quarantine_threshold, quarantine_min_rows=model.quarantine_min_rows,
         chunk_size=model.chunk_size, schedule=model.schedule, start_date=model.start_date,
-        csv_options=model.csv.model_dump(exclude_none=True), path=path)
+        csv_options=model.csv.model_dump(exclude_none=True), path=path, stale_after_days=model.stale_after_days)
 
 
 def read_config_folder(directory: Path, load, what: str,

@@ -72,9 +72,10 @@ def start_embedded_server(data_dir: Path | None = None):
         # cleanup_mode=None: leave the server running after this process exits.
         return pgserver.get_server(data_dir, cleanup_mode=None)
     except Exception as exc:  # noqa: BLE001 - one line naming the cause; the details are in the log
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RuntimeError(f"the embedded PostgreSQL in {data_dir} did not start on {EMBEDDED_HOST}:{port} "
-                           f"(port in use? set TTHC_EMBEDDED_PORT); see {pgserver_log_path()} and "
-                           f"{data_dir / 'log'}") from exc
+                           f"({type(exc).__name__}: {cause}; port in use? set TTHC_EMBEDDED_PORT); see "
+                           f"{pgserver_log_path()} and {data_dir / 'log'}") from exc
     finally:
         postgres_server.pg_ctl = start_ctl
 
