@@ -558,3 +558,76 @@ def test_key_cache_forgets_on_notify_and_refuses_a_read_older_than_a_change(env)
         assert cache.generation() == before
     finally:
         cache.close()
+
+
+def _listeners(port: int) -> set[int]:
+    import psutil
+
+    return {c.pid for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+            and c.pid is not None}
+
+
+def _gone(pids, seconds: float) -> bool:
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM to the supervisor", "Ctrl-C (SIGINT to every process)",
+                                  "SIGKILL to the supervisor", "SIGKILL to a worker"])
+def test_workers_listen_each_on_their_own_socket_and_stop_together(env, stop):
+    """`tthc serve --workers 2` (Linux): each worker its own SO_REUSEPORT listening socket, so a burst of
+    32 connections opened at once reaches both (one shared socket gave all 32 to one worker); and
+    however the server is stopped, no worker is left behind. A worker dying on its own stops the
+    server with status 1."""
+    import http.client
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    from appkit import serve_process
+
+    with serve_process(env["url"], workers=2) as (base, proc):
+        port = int(base.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while len(workers := _listeners(port)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert len(workers) == 2 and {psutil.Process(w).ppid() for w in workers} == {proc.pid}, workers
+        clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(32)]
+        for c in clients:
+            c.connect()
+        for c in clients:
+            c.request("GET", f"/api/v1/results/{env['code_a']}", headers={"X-API-Key": env["keys"]["lookup"]})
+        for c in clients:
+            r = c.getresponse()
+            assert r.status == 200 and env["code_a"] in r.read().decode()
+        mine = {c.sock.getsockname()[1] for c in clients}
+        served = {w: sum(1 for s in psutil.Process(w).net_connections("tcp") if s.raddr and s.raddr.port in mine)
+                  for w in workers}
+        assert sum(served.values()) == 32 and min(served.values()) > 0, served
+        for c in clients:
+            c.close()
+
+        if stop == "SIGTERM to the supervisor":
+            proc.send_signal(signal.SIGTERM)
+        elif stop.startswith("Ctrl-C"):   # what a terminal does: the whole foreground process group
+            for pid in (proc.pid, *workers):
+                os.kill(pid, signal.SIGINT)
+        elif stop == "SIGKILL to the supervisor":
+            proc.kill()
+        else:
+            os.kill(min(workers), signal.SIGKILL)
+        code = proc.wait(40)
+        assert _gone(workers, 10), f"workers outlived the supervisor ({stop})"
+        assert _listeners(port) == set()
+        assert code == {"SIGTERM to the supervisor": 0, "SIGKILL to the supervisor": -signal.SIGKILL,
+                        "SIGKILL to a worker": 1}.get(stop, 0), code
