@@ -7,15 +7,20 @@ In a throwaway database (migrated, reference data loaded) it generates N core.re
 snapshot benchmark's generator (bench/bench_snapshot.py), gives them their unique codes with the
 pipeline's own allocator (tthc.codes.assign_result_codes), creates an integration client with an API
 key (results:read, progress:read; no personal data, so no audit write per request), and starts a real
-`tthc serve` (uvicorn, --workers processes) on localhost. Then, for each scenario, C client threads
-(one keep-alive HTTP connection, or one psycopg2 connection, each) run for --seconds:
+`tthc serve` (uvicorn, --workers processes) on localhost. Then, for each scenario, C clients run for
+--seconds, each with one keep-alive HTTP connection (the app) or one psycopg2 connection (bare):
   lookup        GET /api/v1/results/{code}, random codes          vs tthc.app.queries.result_by_code bare
   progress      GET /api/v1/progress?as_of=...&unit=<a district>   vs tthc.app.queries.progress bare
 and the lookup once more with a single client (latency without queueing).
 Reported: requests/s, p50/p95/p99 latency (ms), and app/bare throughput ratios. Goals: lookup p95
 < 50 ms; app throughput >= 0.5x bare. The clients run on the same 2-core machine as the server and
-the database. The database is dropped at the end (--keep to keep it; --database NAME reuses a kept
-one without generating, and --scenarios lookup runs only the lookup).
+the database. The bare clients are C threads. The HTTP clients (--client, reported as "app_client")
+are C threads with http.client by default; --client asyncio runs C connections on one event loop
+speaking raw HTTP/1.1, each answer checked (200, and a lookup's body carries its code): ~0.07 ms of
+client CPU per request and no GIL inside the clock, but one thread, so on a loaded machine the
+scheduler gives it the share of one thread where the threaded clients get 32 (BENCHMARKS.md). The database is dropped at
+the end (--keep to keep it; --database NAME reuses a kept one without generating, and --scenarios
+lookup runs only the lookup).
 """
 
 from __future__ import annotations
@@ -66,7 +71,68 @@ def run_clients(n: int, seconds: float, make_worker) -> dict:
     started = time.perf_counter()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - started
+    return summarize(latencies, errors, time.perf_counter() - started)
+
+
+def run_http_clients(n: int, seconds: float, port: int, key: str, next_path) -> dict:
+    """The HTTP load generator of --client asyncio: one event loop in this thread, n keep-alive
+    connections, raw HTTP/1.1 (the request bytes out; the status line, headers and Content-Length
+    body in). Each answer must be 200 and carry the code it asked for (lookups). No threads: no
+    waiting for the GIL inside the clock, and little CPU taken from the server on the shared cores.
+    Same report as run_clients."""
+    import asyncio
+
+    latencies: list[list[float]] = [[] for _ in range(n)]
+    errors = [0] * n
+
+    async def client(i, start, stop):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        rnd = random.Random(i)
+        lat = latencies[i]
+        await start.wait()
+        try:
+            while time.perf_counter() < stop[0]:
+                path, expect = next_path(rnd)
+                request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {key}\r\n"
+                           f"\r\n").encode()
+                t = time.perf_counter()
+                try:
+                    writer.write(request)
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = None
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    if length is None:
+                        raise RuntimeError("no Content-Length")
+                    body = await reader.readexactly(length)
+                    if not head.startswith(b"HTTP/1.1 200 ") or not body or (expect and expect not in body):
+                        raise RuntimeError(head[:40])
+                except (OSError, RuntimeError, ValueError, asyncio.IncompleteReadError):
+                    errors[i] += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
+                lat.append(time.perf_counter() - t)
+        finally:
+            writer.close()
+
+    async def run():
+        start, stop = asyncio.Event(), [float("inf")]
+        tasks = [asyncio.create_task(client(i, start, stop)) for i in range(n)]
+        await asyncio.sleep(0.2)            # every connection open before the clock
+        started = time.perf_counter()
+        stop[0] = started + seconds
+        start.set()
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(run())
+    return summarize(latencies, errors, elapsed)
+
+
+def summarize(latencies: list[list[float]], errors: list[int], elapsed: float) -> dict:
     all_lat = sorted(x for lat in latencies for x in lat)
     q = statistics.quantiles(all_lat, n=100) if len(all_lat) >= 2 else [float("nan")] * 99
     return {"requests": len(all_lat), "errors": sum(errors), "seconds": round(elapsed, 2),
@@ -105,6 +171,9 @@ def main() -> int:
     ap.add_argument("--database", help="reuse a database kept by an earlier run (--keep): no generation, "
                                        "and it is kept")
     ap.add_argument("--scenarios", default="lookup,progress", help="comma-separated: lookup, progress")
+    ap.add_argument("--client", choices=("threads", "asyncio"), default="threads",
+                    help="the HTTP load generator: one http.client thread per client (threads), or one event "
+                         "loop with raw keep-alive connections (asyncio)")
     args = ap.parse_args()
 
     import datetime as dt
@@ -197,22 +266,35 @@ def main() -> int:
                 return work
             return make
 
+        def app_paths(kind):
+            def next_path(rnd):
+                if kind == "lookup":
+                    code = rnd.choice(codes)
+                    return f"/api/v1/results/{code}", code.encode()
+                return f"/api/v1/progress?as_of={as_of.isoformat()}&unit={rnd.choice(districts)}", None
+            return next_path
+
+        def run_app(n, seconds, kind):
+            if args.client == "threads":
+                return run_clients(n, seconds, app_worker(kind))
+            return run_http_clients(n, seconds, args.port, key, app_paths(kind))
+
         # warm both paths (caches, pools) before the clock
-        run_clients(4, 2, app_worker("lookup"))
+        run_app(4, 2, "lookup")
         run_clients(4, 2, bare_worker("lookup"))
         report = {"rows": args.rows, "clients": args.clients, "seconds": args.seconds, "workers": args.workers,
-                  "generate_s": round(gen_s, 1), "assign_codes_s": round(codes_s, 1), "cpus": os.cpu_count(),
+                  "app_client": args.client, "generate_s": round(gen_s, 1), "assign_codes_s": round(codes_s, 1), "cpus": os.cpu_count(),
                   "loadavg_before": os.getloadavg()}
         for kind in scenarios:
             bare = run_clients(args.clients, args.seconds, bare_worker(kind))
-            app = run_clients(args.clients, args.seconds, app_worker(kind))
+            app = run_app(args.clients, args.seconds, kind)
             report[kind] = {"app": app, "bare": bare,
                             "ratio_rps_app_to_bare": round(app["rps"] / bare["rps"], 2) if bare["rps"] else None}
             print(f"{kind}: app {app['rps']} req/s p95 {app['p95_ms']} ms; bare {bare['rps']} q/s p95 "
                   f"{bare['p95_ms']} ms; ratio {report[kind]['ratio_rps_app_to_bare']}", file=sys.stderr)
         # one client: the latency of a lookup on its own, without queueing behind 31 others
         bare1 = run_clients(1, args.seconds / 2, bare_worker("lookup"))
-        app1 = run_clients(1, args.seconds / 2, app_worker("lookup"))
+        app1 = run_app(1, args.seconds / 2, "lookup")
         report["lookup_one_client"] = {"app": app1, "bare": bare1}
         print(f"lookup, one client: app p50 {app1['p50_ms']} ms p95 {app1['p95_ms']} ms; bare p50 {bare1['p50_ms']} ms "
               f"p95 {bare1['p95_ms']} ms", file=sys.stderr)

@@ -126,12 +126,20 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve(url: str, extra_env: dict | None = None):
     """`tthc serve` as a real process; yields its base URL."""
+    with serve_process(url, extra_env) as (base, _proc):
+        yield base
+
+
+@contextlib.contextmanager
+def serve_process(url: str, extra_env: dict | None = None, workers: int = 1):
+    """`tthc serve --workers N` as a real process; yields its base URL and the process."""
     port = free_port()
     env = {**os.environ, "TTHC_APP_COOKIE_SECURE": "0", "TTHC_APP_SECRET": "test-" + os.urandom(16).hex(),
            **(extra_env or {})}
     env.pop("TTHC_APP_DATABASE_URL", None)
     log = tempfile.NamedTemporaryFile("w+", prefix="tthc-serve-", suffix=".log", delete=False)  # a pipe would fill up
-    proc = subprocess.Popen([sys.executable, "-m", "tthc", "serve", "--warehouse-url", url, "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "tthc", "serve", "--warehouse-url", url, "--port", str(port),
+                             "--workers", str(workers)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -145,7 +153,7 @@ def serve(url: str, extra_env: dict | None = None):
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError("tthc serve did not start:\n" + Path(log.name).read_text())
             time.sleep(0.3)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:

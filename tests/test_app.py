@@ -483,6 +483,49 @@ def test_cached_key_is_refused_on_the_next_request_after_revocation(env):
         conn.close()
 
 
+def test_event_loop_read_proves_a_cached_key_in_the_same_pipeline(env):
+    """The event loop's reads (server-side binding, prepared statements) send a cached key's
+    app.assert_key with the statement, in one pipeline: a withdrawn key fails the read and the
+    statement does not run (a division by zero here would surface instead); the connection stays
+    usable, and the statement, prepared after repeated runs, still answers."""
+    import asyncio
+
+    from tthc.app.auth import _ASSERT_KEY
+    from tthc.app.db import AsyncReads, CredentialWithdrawn, pending_check, provision_login
+    from tthc.app.admin import create_account, create_api_key
+
+    url = env["url"]
+    with transaction(url) as cur:
+        create_account(cur, "pipeline.client", "integration", "Pipeline client", None)
+        _, prefix = create_api_key(cur, "pipeline.client", "pipeline", ["results:read"])
+    (key_id, scopes, ver), = fetch_all(url, """SELECT k.key_id, k.scopes, (extract(epoch FROM a.updated_at) * 1000000)::bigint
+                                               FROM app.api_key k JOIN app.account a USING (account_id)
+                                               WHERE k.prefix = %s""", (prefix,))
+    reads = AsyncReads(psycopg_kwargs(provision_login(url)), 2)
+
+    async def run():
+        try:
+            for i in range(8):                                   # past psycopg's prepare threshold
+                pending_check.set((_ASSERT_KEY, (key_id, scopes, ver)))
+                async with reads.read() as cur:
+                    await cur.execute("SELECT %(i)s::int + 1", {"i": i}, prepare=True)
+                    assert (await cur.fetchone()) == (i + 1,)
+            for withdrawn in ((key_id, scopes, ver + 1), (key_id, scopes + ["pii:read"], ver), (-1, scopes, ver)):
+                pending_check.set((_ASSERT_KEY, withdrawn))
+                with pytest.raises(CredentialWithdrawn):
+                    async with reads.read() as cur:
+                        await cur.execute("SELECT 1 / (%(zero)s::int)", {"zero": 0}, prepare=True)
+            pending_check.set(None)
+            async with reads.read() as cur:
+                await cur.execute("SELECT %(i)s::int + 1", {"i": 41}, prepare=True)
+                assert (await cur.fetchone()) == (42,)
+        finally:
+            pending_check.set(None)
+            await reads.close()
+
+    asyncio.run(run())
+
+
 def test_key_cache_forgets_on_notify_and_refuses_a_read_older_than_a_change(env):
     from tthc.app.auth import KeyCache
     from tthc.app.db import provision_login
@@ -515,3 +558,79 @@ def test_key_cache_forgets_on_notify_and_refuses_a_read_older_than_a_change(env)
         assert cache.generation() == before
     finally:
         cache.close()
+
+
+def _listeners(port: int) -> set[int]:
+    import psutil
+
+    return {c.pid for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+            and c.pid is not None}
+
+
+def _gone(pids, seconds: float) -> bool:
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM to the supervisor", "Ctrl-C (SIGINT to every process)",
+                                  "SIGKILL to the supervisor", "SIGKILL to a worker"])
+def test_workers_listen_each_on_their_own_socket_and_stop_together(env, stop):
+    """`tthc serve --workers 2` (Linux): each worker its own SO_REUSEPORT listening socket, so a burst of
+    32 connections opened at once reaches both (one shared socket gave all 32 to one worker); and
+    however the server is stopped, no worker is left behind. A worker dying on its own stops the
+    server with status 1."""
+    import http.client
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    from appkit import serve_process
+
+    # the module's other tests leave failed attempts from 127.0.0.1 (the throttle's address bucket)
+    with serve_process(env["url"], {"TTHC_APP_LOGIN_MAX_FAILURES": "1000"}, workers=2) as (base, proc):
+        port = int(base.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while len(_listeners(port)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        children = {c.pid for c in psutil.Process(proc.pid).children()}
+        clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(32)]
+        for c in clients:
+            c.connect()
+        for c in clients:
+            c.request("GET", f"/api/v1/results/{env['code_a']}", headers={"X-API-Key": env["keys"]["lookup"]})
+        for c in clients:
+            r = c.getresponse()
+            assert r.status == 200 and env["code_a"] in r.read().decode()
+        mine = {c.sock.getsockname()[1] for c in clients}
+        served = {w: sum(1 for s in psutil.Process(w).net_connections("tcp") if s.raddr and s.raddr.port in mine)
+                  for w in children}
+        assert sum(served.values()) == 32 and len([n for n in served.values() if n]) == 2, served
+        workers = _listeners(port)   # each worker its own listening socket, the supervisor none
+        assert workers == {w for w, n in served.items() if n}, (workers, served)
+        for c in clients:
+            c.close()
+
+        if stop == "SIGTERM to the supervisor":
+            proc.send_signal(signal.SIGTERM)
+        elif stop.startswith("Ctrl-C"):   # what a terminal does: the whole foreground process group
+            for pid in (proc.pid, *workers):
+                os.kill(pid, signal.SIGINT)
+        elif stop == "SIGKILL to the supervisor":
+            proc.kill()
+        else:
+            os.kill(min(workers), signal.SIGKILL)
+        code = proc.wait(40)
+        assert _gone(workers, 10), f"workers outlived the supervisor ({stop})"
+        assert _listeners(port) == set()
+        assert code == {"SIGTERM to the supervisor": 0, "SIGKILL to the supervisor": -signal.SIGKILL,
+                        "SIGKILL to a worker": 1}.get(stop, 0), code

@@ -13,6 +13,7 @@ Serials come from core.result_code_counter, allocated in the database.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import string
@@ -47,9 +48,10 @@ class CodeFormat:
 
         return cls(settings().result_code_template or DEFAULT_TEMPLATE)
 
-    @property
+    @functools.cached_property
     def pattern(self) -> re.Pattern:
-        """The shape of a code in this format (the check character itself is verified separately)."""
+        """The shape of a code in this format (the check character itself is verified separately);
+        built once per format object (the application checks every code it is asked for)."""
         parts = []
         for literal, name, spec, _ in string.Formatter().parse(self.template):
             parts.append(re.escape(literal))

@@ -539,7 +539,7 @@ def airflow_up(port: Annotated[int, typer.Option(help="port of the UI on 127.0.0
 @app.command("serve")
 def serve(host: Annotated[str, typer.Option(help="interface to listen on (0.0.0.0 only behind TLS)")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="TCP port")] = 8090,
-          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+          workers: Annotated[int, typer.Option(help="worker processes (on Linux each with its own listening socket)")] = 1,
           warehouse_url: WarehouseUrl = None) -> None:
     """Run the lookup/statistics application and its API (docs/app.md)."""
     import secrets
@@ -547,6 +547,7 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on (0.0.0.
     import uvicorn
 
     from tthc.app.main import create_app
+    from tthc.app.workers import APP, reuseport_available, supervise
     from tthc.settings import Settings
 
     if workers == 1:
@@ -558,7 +559,12 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on (0.0.0.
     os.environ.setdefault("TTHC_APP_SECRET", secrets.token_urlsafe(48))
     if not Settings.from_env().app.database_url:
         os.environ["TTHC_APP_DATABASE_URL"] = provision_login(_warehouse(warehouse_url), os.environ["TTHC_APP_SECRET"])
-    uvicorn.run("tthc.app.main:create_app", factory=True, workers=workers, host=host, port=port, log_level="info")
+    if reuseport_available():   # one listening socket per worker (tthc.app.workers)
+        code = supervise(host, port, workers)
+        if code:
+            raise typer.Exit(code)
+        return
+    uvicorn.run(APP, factory=True, workers=workers, host=host, port=port, log_level="info")
 
 
 @app.command("accounts", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,

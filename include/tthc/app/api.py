@@ -86,8 +86,8 @@ def lookup(st, who: Principal, code: str) -> dict | None:
     """A result by its code within the caller's scope; BadCode (with likely intended codes) on a typo."""
     normalized = code.strip().upper()
     with st.db.read() as cur:
-        if not is_valid_code(normalized):
-            raise BadCode(code, queries.existing_codes(cur, who, likely_intended(normalized)))
+        if not is_valid_code(normalized, st.code_format):
+            raise BadCode(code, queries.existing_codes(cur, who, likely_intended(normalized, st.code_format)))
         item = queries.result_by_code(cur, who, normalized)
         if item:
             audit_pii(cur, who, [item])
@@ -133,7 +133,7 @@ async def result(code: Annotated[str, Path(max_length=80)], request: Request,
                  who: Annotated[Principal, Depends(require("results:read"))]) -> Response:
     st = state(request)
     normalized = code.strip().upper()
-    if who.sees_pii or not is_valid_code(normalized):
+    if who.sees_pii or not is_valid_code(normalized, st.code_format):
         # an audited read of personal data (its audit row commits before the answer leaves), or a
         # typo and its suggestions: the threaded path
         item = await run_in_threadpool(lookup, st, who, code)

@@ -80,8 +80,9 @@ def result_by_code(cur, who: Principal, code: str) -> dict | None:
 
 
 async def result_by_code_async(cur, who: Principal, code: str) -> dict | None:
-    """result_by_code on the event loop's connection (tthc.app.db.AsyncReads)."""
-    await cur.execute(RESULT + " AND r.result_code = %(code)s", params(who, code=code))
+    """result_by_code on the event loop's connection (tthc.app.db.AsyncReads), prepared: planning
+    this statement costs the database several times running it."""
+    await cur.execute(RESULT + " AND r.result_code = %(code)s", params(who, code=code), prepare=True)
     row = await cur.fetchone()
     return to_dict(row, who) if row else None
 

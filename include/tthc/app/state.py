@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tthc.app.auth import KeyCache
 from tthc.app.db import Database, provision_login
+from tthc.codes import CodeFormat
 from tthc.settings import AppSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ class AppState:
     db_url: str
     secret: str
     keys: KeyCache | None = None    # verified API keys (TTHC_APP_KEY_CACHE_SECONDS); None: off
+    code_format: CodeFormat = CodeFormat()  # TTHC_RESULT_CODE_TEMPLATE, read once per process
 
 
 class StateHolder:
@@ -55,7 +57,7 @@ class StateHolder:
         db = Database(url, settings.pool_size)
         log.info("tthc app: database login %s (role tthc_app)", db.role)
         keys = KeyCache(db.connect_kwargs, settings.key_cache_seconds) if settings.key_cache_seconds > 0 else None
-        return AppState(settings, db, url, secret, keys)
+        return AppState(settings, db, url, secret, keys, CodeFormat.from_env())
 
     async def close_async_reads(self) -> None:
         if self._state is not None:

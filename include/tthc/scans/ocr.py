@@ -38,6 +38,7 @@ try:  # optional: a persistent in-process Tesseract (PyPI tesserocr)
 except ImportError:  # pragma: no cover - depends on the installation
     tesserocr = None
 
+from tthc.processes import die_with_parent  # noqa: E402
 from tthc.scans.layout import Word, lines_text  # noqa: E402
 from tthc.settings import settings
 
@@ -374,27 +375,6 @@ def _assemble(data: dict) -> tuple[str, list[float]]:
         if conf >= 0:
             confs.append(conf)
     return lines_text([ln for _, ln in sorted(lines.items())]), confs
-
-
-PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
-
-
-def die_with_parent(parent_pid: int | None) -> None:
-    """Ask the kernel to kill this process when its parent dies (Linux prctl PR_SET_PDEATHSIG), so a
-    `kill -9` of a scan run leaves no OCR worker holding a page of personal data; and exit now if the
-    parent is already gone (it died before the request was made)."""
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            log.warning("prctl(PR_SET_PDEATHSIG) failed (errno %s): this OCR worker may outlive its parent",
-                        ctypes.get_errno())
-    except (OSError, AttributeError):  # not Linux
-        log.warning("prctl is not available: OCR workers may outlive a killed parent")
-    if parent_pid is not None and os.getppid() != parent_pid:
-        os._exit(0)
 
 
 def init_worker(parent_pid: int | None = None) -> None:
