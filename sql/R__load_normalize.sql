@@ -59,11 +59,17 @@ BEGIN
 
     -- Holders: one per matching key; the first name seen is kept (identity conflicts were
     -- quarantined before this runs, see tthc.load.validate). A new holder draws its random holder_ref.
+    -- A row of a result that already has its holder adds no holder: the result keeps its own, and a
+    -- misread ID (one OCR digit) would otherwise leave a holder nobody's result points to.
     INSERT INTO core.holder (match_key, kind, display_name)
     SELECT DISTINCT ON (c.holder_key) c.holder_key, c.holder_kind, c.holder_name
     FROM staging.result_candidate c
     WHERE c.batch_id = p_batch AND c.candidate_id BETWEEN p_from AND p_to AND c.failed_checks IS NULL
       AND c.holder_key IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM core.result r
+                      WHERE (r.agency_id, r.procedure_code, r.doc_book, r.doc_number, r.issue_date)
+                          = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
+                        AND r.holder_id IS NOT NULL)
     ORDER BY c.holder_key, c.candidate_id
     ON CONFLICT (match_key) DO NOTHING;
 
@@ -74,6 +80,10 @@ BEGIN
     FROM staging.result_candidate c JOIN core.holder h ON h.match_key = c.holder_key
     WHERE c.batch_id = p_batch AND c.candidate_id BETWEEN p_from AND p_to AND c.failed_checks IS NULL
       AND c.holder_key IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM core.result r
+                      WHERE (r.agency_id, r.procedure_code, r.doc_book, r.doc_number, r.issue_date)
+                          = (c.agency_id, c.document_type, c.doc_book, c.doc_number, c.issue_date)
+                        AND r.holder_id <> h.holder_id)
     ORDER BY c.holder_id_type, c.holder_id_value
     ON CONFLICT DO NOTHING;
 

@@ -87,6 +87,26 @@ def test_report_names_new_merged_and_already_known(warehouse, tmp_path, monkeypa
     assert batch == [(3, "0", "0", "3")]   # one batch per interval: the re-run's numbers, same names
 
 
+def test_a_row_of_a_result_that_has_its_holder_adds_no_holder(warehouse, tmp_path, monkeypatch):
+    # A second reading of a known result (a scan's OCR, another register) with one digit of the ID
+    # wrong: the result keeps its holder, and no holder or identity is made for the misread ID.
+    first = _write_source(tmp_path, monkeypatch, "licences", ["K1,1/2019,2019-03-01,Nguyễn Văn An,341234567,,29902,"])
+    run_batch(first, warehouse)
+    holders = fetch_all(warehouse, "SELECT holder_id, display_name FROM core.holder")
+    assert len(holders) == 1
+    second = _write_source(tmp_path, monkeypatch, "licences_copy", [
+        "C1,1/2019,2019-03-01,Nguyễn Văn An,341234561,,29902,",     # the same result, misread ID
+        "C2,5/2019,2019-03-05,Phạm Thị Dung,341234999,,29902,",     # a new result: a new holder
+    ])
+    report = run_batch(second, warehouse)
+    assert (report.rows_loaded, report.results_new) == (2, 1)
+    assert fetch_all(warehouse, "SELECT count(*) FROM core.holder")[0][0] == 2
+    assert fetch_all(warehouse, "SELECT count(*) FROM core.holder_identity")[0][0] == 2
+    assert fetch_all(warehouse, "SELECT count(*) FROM core.holder_identity WHERE id_value LIKE '%1'")[0][0] == 0
+    assert fetch_all(warehouse, "SELECT holder_id FROM core.result WHERE doc_number = '1/2019'") == [(holders[0][0],)]
+    assert fetch_all(warehouse, "SELECT count(*) FROM core.result_source")[0][0] == 3   # lineage of every row
+
+
 def test_an_undocumented_gender_value_is_loaded_with_a_warning(warehouse, tmp_path, monkeypatch):
     cfg = _write_source(tmp_path, monkeypatch, "licences", [
         "K1,1/2019,2019-03-01,Nguyễn Thị An,087185001234,1,29902,",   # female digit, coded gender '1'

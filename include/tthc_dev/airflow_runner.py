@@ -5,6 +5,7 @@ Used by the demo and by the integration tests; production runs on the scheduler.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -322,18 +323,13 @@ def _run_dags_here(dag_ids: list[str], logical_date: str, log_dir: Path) -> None
     _task_logs_to_log_folder()
     status_out = os.fdopen(os.dup(1), "w")
     dags = _parse_dag_folder_once(log_dir / "_parse.log")
-    saved = (os.dup(1), os.dup(2))
     for item in dag_ids:
         # "dag_id@logical_date" runs that DAG for another date (the demo's quarterly history)
         dag_id, _, when = item.partition("@")
         log_path = log_dir / (f"{dag_id}.{when[:10]}.log" if when else f"{dag_id}.log")
         started = time.monotonic()
         ok = False
-        with log_path.open("w") as out:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(out.fileno(), 1)
-            os.dup2(out.fileno(), 2)
+        with log_path.open("w") as out, _output_to(out):
             try:
                 args = parser.parse_args(["dags", "test", dag_id, when or logical_date])
                 # The command's own function, given the DAG parsed above instead of parsing the whole
@@ -346,14 +342,28 @@ def _run_dags_here(dag_ids: list[str], logical_date: str, log_dir: Path) -> None
                 import traceback
 
                 traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
         status_out.write(json.dumps({"dag_id": item, "ok": ok, "seconds": time.monotonic() - started,
                                      "log": str(log_path)}) + "\n")
         status_out.flush()
+
+
+@contextlib.contextmanager
+def _output_to(out):
+    """This process's stdout and stderr (file descriptors 1 and 2, so subprocesses too) into `out`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    os.dup2(out.fileno(), 1)
+    os.dup2(out.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def _parse_dag_folder_once(log_path: Path) -> dict:
@@ -363,12 +373,7 @@ def _parse_dag_folder_once(log_path: Path) -> dict:
     from airflow.dag_processing.dagbag import BundleDagBag
 
     dags: dict = {}
-    with log_path.open("w") as out:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        saved = (os.dup(1), os.dup(2))
-        os.dup2(out.fileno(), 1)
-        os.dup2(out.fileno(), 2)
+    with log_path.open("w") as out, _output_to(out):
         try:
             manager = DagBundlesManager()
             manager.sync_bundles_to_db()
@@ -381,13 +386,6 @@ def _parse_dag_folder_once(log_path: Path) -> dict:
             import traceback
 
             traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
     return dags
 
 
@@ -412,24 +410,13 @@ def _task_logs_to_log_folder() -> None:
         path = task_log_path(base, ti.dag_id, ti.run_id, ti.task_id, ti.map_index if ti.map_index is not None else -1,
                              ti.try_number)
         path.parent.mkdir(parents=True, exist_ok=True)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        saved = (os.dup(1), os.dup(2))
-        with path.open("wb") as out:  # a rerun of the same try replaces its log
-            os.dup2(out.fileno(), 1)
-            os.dup2(out.fileno(), 2)
-            try:
+        try:
+            with path.open("wb") as out, _output_to(out):  # a rerun of the same try replaces its log
                 return run_in_process(ti, task, client)
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-                for fd in saved:
-                    os.close(fd)
-                with path.open("rb") as written:
-                    shutil.copyfileobj(written, sys.stdout.buffer)
-                sys.stdout.flush()
+        finally:
+            with path.open("rb") as written:
+                shutil.copyfileobj(written, sys.stdout.buffer)
+            sys.stdout.flush()
 
     supervisor.run_task_in_process = run_with_log_file
 
