@@ -24,18 +24,6 @@ from tthc.warehouse.db import fetch_all
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "ma,so,ngay,ten,cmnd,gioi,xa,sua\n"
-MAPPING = """\
-mapping:
-  document_type: {constant: BLR}
-  doc_number: so
-  issue_date: {column: ngay, parse: date}
-  holder_name: ten
-  holder_id: cmnd
-  holder_gender: gioi
-  unit_code: xa
-agency: {rule: district_committee}
-quarantine_threshold: 1.0
-"""
 MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306"
 
 
@@ -45,6 +33,10 @@ def _probe_module():
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+PROBE = _probe_module()
+MAPPING = PROBE.MAPPING   # the licence register's mapping: one copy, the probe tool's
 
 
 def _source(tmp_path, monkeypatch, head: str, extra: str = ""):
@@ -319,8 +311,6 @@ def _stage_at_once(args) -> int:
 
 
 def test_two_runs_of_one_interval_at_once_keep_one_batch(make_database, tmp_path, monkeypatch):
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
 
     monkeypatch.setenv("TTHC_CLEAN_WORKERS", "0")
     lines = [f"R{i:04d},{i}/2019,2019-03-{1 + i % 28:02d},Nguyễn Văn {chr(65 + i % 26)},{310000000 + i},,29902,\n"
@@ -363,7 +353,7 @@ INTERVAL_BATCH = """INSERT INTO ops.batch (source, interval_start, interval_end)
 
 def test_reliability_probe_loses_and_duplicates_nothing(warehouse, tmp_path, monkeypatch):
     monkeypatch.setenv("TTHC_CLEAN_WORKERS", "0")
-    summary = _probe_module().probe_all(warehouse, tmp_path)
+    summary = PROBE.probe_all(warehouse, tmp_path)
     problems = [(p["probe"], p["crash"], p["failures"]) for p in summary["probes"] if p["crash"] or p["failures"]]
     assert problems == []
     assert (summary["rows_lost"], summary["rows_duplicated"], summary["crashes"]) == (0, 0, 0)

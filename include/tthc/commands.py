@@ -58,6 +58,16 @@ def _print_json(value) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=1, default=str))
 
 
+def _print_config_folder(lines: list[str], broken: dict) -> None:
+    """`sources list` / `scans list`: one line per good file, then the broken ones on stderr (exit 1)."""
+    for line in lines:
+        print(line)
+    for message in broken.values():
+        print(f"BROKEN\t{message}", file=sys.stderr)
+    if broken:
+        raise typer.Exit(1)
+
+
 def _moment(text: str | None, flag: str):
     """--start/--end: dd/mm/yyyy, yyyy-mm-dd (local midnight) or a datetime; naive values are Vietnam time."""
     from tthc.cli_dates import parse_moment
@@ -115,12 +125,7 @@ def sources_list() -> None:
     from tthc.sources.config import read_sources
 
     items, broken = read_sources()
-    for cfg in items:
-        print(f"{cfg.name}\t{cfg.kind}\t{cfg.engine}\t{cfg.schedule}\t{cfg.path.name}")
-    for message in broken.values():
-        print(f"BROKEN\t{message}", file=sys.stderr)
-    if broken:
-        raise typer.Exit(1)
+    _print_config_folder([f"{c.name}\t{c.kind}\t{c.engine}\t{c.schedule}\t{c.path.name}" for c in items], broken)
 
 
 @sources.command("run")
@@ -181,12 +186,7 @@ def scans_list() -> None:
     from tthc.scans.config import read_drops
 
     zones, broken = read_drops()
-    for zone in zones:
-        print(f"{zone.name}\t{zone.location}\t→ {zone.archive}\t{zone.schedule}")
-    for message in broken.values():
-        print(f"BROKEN\t{message}", file=sys.stderr)
-    if broken:
-        raise typer.Exit(1)
+    _print_config_folder([f"{z.name}\t{z.location}\t→ {z.archive}\t{z.schedule}" for z in zones], broken)
 
 
 @scans.command("run")

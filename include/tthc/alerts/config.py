@@ -19,7 +19,7 @@ from typing import Any
 
 from tthc.config.alerts import AlertSettings, AlertsFile
 from tthc.config.errors import ConfigError, validate
-from tthc.config.files import expand_values, read_mapping
+from tthc.config.files import read_mapping
 
 
 log = logging.getLogger(__name__)
@@ -177,17 +177,16 @@ def _route(spec, where: str, contact: bool = False) -> Route:
         if key not in MATCH_KEYS:
             raise AlertConfigError(f"{where} ({name}): match.{key} is not one of {list(MATCH_KEYS)}")
         values = value if isinstance(value, list) else [value]
-        match[key] = tuple(str(_expand(v, f"{where}.match.{key}")) for v in values)
+        match[key] = tuple(str(v) for v in values)
     default = bool(spec.get("default", False))
     if not contact and not default and not match:
         raise AlertConfigError(f"{where} ({name}): give match: conditions, or default: true")
-    emails = tuple(_split(_expand(spec.get("emails") or [], f"{where}.emails")))
+    emails = tuple(_split(spec.get("emails") or []))
     for e in emails:
         if not re.fullmatch(r"[^@\s,;]+@[^@\s,;]+", e):
             raise AlertConfigError(f"{where} ({name}): {e!r} is not an email address")
     hooks = []
     for i, h in enumerate(spec.get("webhooks") or []):
-        h = _expand(h, f"{where}.webhooks[{i}]")
         url, headers = (h.get("url", ""), h.get("headers") or {}) if isinstance(h, dict) else (h, {})
         if not str(url).strip():
             continue  # an unset ${VAR:-} switches the webhook off
@@ -202,10 +201,6 @@ def _split(values) -> list[str]:
     for v in values if isinstance(values, list) else [values]:
         out += [p.strip() for p in re.split(r"[,;]", str(v or "")) if p.strip()]
     return out
-
-
-def _expand(value, where: str):
-    return expand_values(value, where, AlertConfigError)
 
 
 def _mask(url: str) -> str:
