@@ -42,8 +42,6 @@ def build_site(tmp_path_factory, make_database, name: str, quarters=(dt.date(202
 
     from tthc_dev.demo_data import generate
     from tthc.progress.snapshot import take_snapshot
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
 
     mp = pytest.MonkeyPatch()
     data = tmp_path_factory.mktemp(name) / "data"

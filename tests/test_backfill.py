@@ -84,8 +84,6 @@ def demo_data(tmp_path_factory):
 
 
 def _warehouse(make_database, prefix: str) -> str:
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
 
     url = make_database(prefix, migrated=True)
     return url

@@ -40,8 +40,6 @@ def demo_data(tmp_path_factory):
 
 
 def _migrated_warehouse(make_database) -> str:
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
 
     url = make_database("celery_wh", migrated=True)
     return url

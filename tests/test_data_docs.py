@@ -45,8 +45,6 @@ def test_mask_result_masks_personal_columns_and_id_like_text():
 def site(make_database, tmp_path_factory):
     """A validated batch whose failing rows carry a raw ID (in clean_problems) and a birth date
     (KS: issued before the holder was born), and the Data Docs site built for it."""
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
 
     url = make_database("docs", migrated=True)
     batch_id = _new_batch(url)

@@ -151,8 +151,6 @@ def _many_rows(n: int) -> list[str]:
 
 
 def test_chunks_and_worker_processes_give_the_state_of_one_pass(make_database, tmp_path, monkeypatch):
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
 
     states = []
     for chunk_size, workers in ((50_000, "0"), (40, "0"), (40, "2")):
@@ -178,8 +176,6 @@ run_batch(cfg, os.environ["TTHC_TEST_URL"])
 
 @pytest.mark.parametrize("phase", ["staging", "validating", "normalizing"])
 def test_kill_9_mid_run_then_rerun_gives_the_state_of_one_run(make_database, tmp_path, monkeypatch, phase):
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
 
     monkeypatch.setenv("TTHC_CLEAN_WORKERS", "0")
     cfg = _write_source(tmp_path, monkeypatch, "many", _many_rows(3000), chunk_size=100)

@@ -29,9 +29,7 @@ import yaml
 from tthc_dev.demo_data import generate
 from tthc_dev.demo_load import load_demo
 from tthc.progress.snapshot import take_snapshot
-from tthc.reference.load import load_reference
 from tthc.warehouse.db import connect, fetch_all, transaction
-from tthc.warehouse.migrate import migrate
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 ROOT = Path(__file__).resolve().parents[1]

@@ -51,8 +51,6 @@ def populated(tmp_path_factory, make_database):
     from tthc_dev.demo_data import generate
     from tthc.progress.loaders import load_dossiers
     from tthc.progress.snapshot import take_snapshot
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
 
     mp = pytest.MonkeyPatch()
     data = tmp_path_factory.mktemp("reid") / "data"

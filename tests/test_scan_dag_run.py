@@ -12,8 +12,6 @@ from tthc.warehouse.db import fetch_all
 
 def test_airflow_dags_test_runs_a_drop(tmp_path, make_database):
     from tthc_dev.demo_data import generate
-    from tthc.reference.load import load_reference
-    from tthc.warehouse.migrate import migrate
 
     data = tmp_path / "demo"
     generate(data, seed=3, size=40, permits_url=None, scans=12)

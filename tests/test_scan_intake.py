@@ -17,14 +17,12 @@ import pytest
 
 from tthc.codes import is_valid_code
 from tthc_dev.demo_data import generate
-from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
 from tthc.scans.fixity import FixityError, fixity_check
 from tthc.scans.intake import list_drop, list_new_files, run_drop
 from tthc.sources.config import load_source
 from tthc.sources.pipeline import run_batch
 from tthc.warehouse.db import fetch_all
-from tthc.warehouse.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 

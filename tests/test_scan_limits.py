@@ -20,11 +20,9 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
 from tthc.scans.intake import run_drop
 from tthc.warehouse.db import fetch_all
-from tthc.warehouse.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"

@@ -17,7 +17,6 @@ import pytest
 from tthc.codes import is_valid_code
 from tthc_dev.demo_data import generate
 from tthc_dev.demo_data.scans import MOTTO, text_pdf_bytes
-from tthc.reference.load import load_reference
 from tthc.scans import cli
 from tthc.scans.config import load_drop
 from tthc.scans.intake import run_drop
@@ -25,7 +24,6 @@ from tthc.scans.review import ReviewError, list_open, reject, resolve
 from tthc.sources.config import load_source
 from tthc.sources.pipeline import run_batch
 from tthc.warehouse.db import connect, fetch_all
-from tthc.warehouse.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 OCR_FILE = "KS_30022_61-2015.png"   # paper-only KS of the seed-11 demo drop: read by Tesseract

@@ -10,12 +10,10 @@ import textwrap
 import pytest
 
 from tthc_dev.demo_data import generate
-from tthc.reference.load import load_reference
 from tthc.scans.config import load_drop
 from tthc.scans.fixity import FixityError, fixity_check
 from tthc.scans.intake import run_drop
 from tthc.warehouse.db import fetch_all
-from tthc.warehouse.migrate import migrate
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tthc_dev.demo_data import generate
-from tthc.reference.load import load_reference
 from tthc.scans import legal
 from tthc.scans.config import load_drop
 from tthc.scans.intake import run_drop
 from tthc.warehouse.db import fetch_all
-from tthc.warehouse.migrate import migrate
 
 
 def _cert(subject: str, issuer_key, issuer_name, key, ca: bool):

@@ -9,13 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from tthc.reference.load import load_reference
 from tthc.scans.config import DropConfigError, load_drop
 from tthc.scans.intake import run_drop
 from tthc.scans.steps.chain import STEPS, Chain
 from tthc.scans.steps.names import OPTIONAL, ORDER, default_steps
 from tthc.warehouse.db import fetch_all
-from tthc.warehouse.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,7 @@ import sqlite3
 
 from tthc_dev.airflow_runner import airflow_env, dags_test, ensure_metadata_db
 from tthc_dev.demo_data import generate
-from tthc.reference.load import load_reference
 from tthc.warehouse.db import fetch_all
-from tthc.warehouse.migrate import migrate
 
 DAG_ID = "tthc_source_civil_status"
 
